@@ -1,0 +1,107 @@
+// Package knockd reads the /etc/knockd.conf dialect of Judd Vinet's knockd
+// (see ../shared/specs/knockd.md §2–4) into positioned, validated values.
+package knockd
+
+import (
+	"time"
+
+	"github.com/doorward/doorward/config"
+)
+
+// Defaults from knockd.c (SEQ_TIMEOUT, CMD_TIMEOUT).
+const (
+	DefaultSeqTimeout = 25 * time.Second
+	DefaultCmdTimeout = 10 * time.Second
+	DefaultPidFile    = "/var/run/knockd.pid"
+	DefaultInterface  = "eth0"
+	// MaxSequence is knockd's SEQ_MAX.
+	MaxSequence = 32
+)
+
+// Proto numbers match detectors.Proto (IANA), so a conversion is a cast;
+// config does not import detectors.
+type Proto uint8
+
+const (
+	TCP Proto = 6
+	UDP Proto = 17
+)
+
+func (p Proto) String() string {
+	if p == UDP {
+		return "udp"
+	}
+	return "tcp"
+}
+
+// Knock is one element of a sequence.
+type Knock struct {
+	Port  uint16
+	Proto Proto
+}
+
+// Flags is a door's TCPFlags filter. A packet matches when every bit of Set
+// is set and no bit of Clear is; bits in neither are "don't care". Bit values
+// are the TCP header's (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32).
+type Flags struct {
+	Set, Clear uint8
+}
+
+// Match reports whether TCP flags f satisfy the filter.
+func (fl Flags) Match(f uint8) bool {
+	return f&fl.Set == fl.Set && f&fl.Clear == 0
+}
+
+// Options is the [options] section.
+type Options struct {
+	UseSyslog  bool
+	LogFile    string
+	PidFile    string   // "" means DefaultPidFile
+	Interfaces []string // from Interface = a,b or "any"; empty means not set
+	Pos        map[string]config.Pos // position of each key given, by canonical name ("LogFile")
+}
+
+// Door is one [section] other than [options].
+type Door struct {
+	Name string
+	Pos  config.Pos
+
+	Sequence         []Knock
+	OneTimeSequences string // path; when set, Sequence is the file's first unused line
+	SeqTimeout       time.Duration
+	TCPFlags         Flags
+	HasTCPFlags      bool
+
+	StartCommand  string
+	StartCommand6 *string // nil: fall back to StartCommand; "" set: nothing for IPv6
+	StopCommand   string
+	StopCommand6  *string
+	CmdTimeout    time.Duration
+
+	Target string // "" means any local address
+}
+
+// Start returns the start command for a knock that arrived over IPv6 or not,
+// with knockd's fallback rules.
+func (d *Door) Start(v6 bool) string {
+	if v6 && d.StartCommand6 != nil {
+		return *d.StartCommand6
+	}
+	return d.StartCommand
+}
+
+// Stop is Start's counterpart for the stop command. knockd falls back
+// independently of Start_Command_6, and so do we.
+func (d *Door) Stop(v6 bool) string {
+	if v6 && d.StopCommand6 != nil {
+		return *d.StopCommand6
+	}
+	return d.StopCommand
+}
+
+// Config is a whole knockd.conf.
+type Config struct {
+	File    string
+	Options Options
+	Doors   []*Door
+}

@@ -1,0 +1,11 @@
+module github.com/doorward/doorward
+
+go 1.26
+
+require (
+	github.com/gopacket/gopacket v1.7.7 // indirect
+	github.com/rogpeppe/go-internal v1.16.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	gopkg.in/ini.v1 v1.67.3 // indirect
+)
