@@ -39,7 +39,7 @@ func (r *recorder) got() []string {
 }
 
 var doors = map[string]Door{
-	"ssh": {Name: "openSSH", Start: [2]string{"open %IP%", "open6 %IP%"}, Stop: [2]string{"close %IP%", "close %IP%"}, CmdTimeout: 10 * time.Second},
+	"ssh":    {Name: "openSSH", Start: [2]string{"open %IP%", "open6 %IP%"}, Stop: [2]string{"close %IP%", "close %IP%"}, CmdTimeout: 10 * time.Second},
 	"nostop": {Name: "nostop", Start: [2]string{"hello %IP%", ""}, CmdTimeout: time.Second},
 }
 
