@@ -1,0 +1,296 @@
+// Package sequence detects knockd-style port sequences: ordered TCP/UDP hits
+// from one source address, within a timeout measured from the first hit.
+//
+// The matching rules are knockd's (../shared/specs/knockd.md §5) with its
+// bugs fixed:
+//   - attempts are kept per source, so one source's failure, success or
+//     timeout never removes another source's attempt (knockd's list-head bug);
+//   - an exact repeat of the element just matched (a SYN retransmitted by
+//     telnet or nc, a second UDP datagram) is ignored instead of resetting;
+//   - a packet that invalidates an attempt may itself start a new one, so
+//     "7000 8000 7000 8000 9000" opens;
+//   - timeouts use the packets' full time resolution, not whole seconds, and
+//     are also swept by Expire, so "sequence timeout" is logged when it
+//     happens rather than at the next packet (knockd #71).
+package sequence
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/detectors"
+)
+
+// Step is one element of a sequence.
+type Step struct {
+	Port  uint16
+	Proto detectors.Proto
+}
+
+// Door is one knockd door as the detector sees it.
+type Door struct {
+	Key      string // identifies the door in events (unique)
+	Name     string // section name, for log lines
+	Seq      []Step
+	Timeout  time.Duration
+	FlagMask detectors.TCPFlags // TCP only: flags&FlagMask must equal FlagWant
+	FlagWant detectors.TCPFlags
+	Target   netip.Addr // invalid: any local address (the capture filter checks those)
+}
+
+func (d *Door) targetOK(dst netip.Addr) bool {
+	return !d.Target.IsValid() || d.Target == dst
+}
+
+func (d *Door) flagsOK(p *detectors.Packet) bool {
+	return p.Proto != detectors.TCP || p.Flags&d.FlagMask == d.FlagWant
+}
+
+func (s Step) is(p *detectors.Packet) bool {
+	return s.Port == p.DstPort && s.Proto == p.Proto
+}
+
+// DefaultMaxSources bounds the per-source table.
+const DefaultMaxSources = 1 << 16
+
+// Options tune a Detector.
+type Options struct {
+	Logf       actions.Logf
+	MaxSources int // 0: DefaultMaxSources
+}
+
+type attempt struct {
+	door  int
+	stage int // elements matched so far
+	start time.Time
+}
+
+type source struct {
+	attempts []attempt
+}
+
+// Detector holds every sequence door and the attempts in progress.
+type Detector struct {
+	doors   []Door
+	first   map[uint32][]int // (proto, port) → doors whose first element it is
+	sources map[netip.Addr]*source
+	free    []*source
+	max     int
+	logf    actions.Logf
+	// Refused counts first knocks dropped because the source table was full.
+	Refused uint64
+}
+
+func key(proto detectors.Proto, port uint16) uint32 { return uint32(proto)<<16 | uint32(port) }
+
+// New builds a detector for doors. Doors with an empty sequence are kept (a
+// one-time-sequence door whose file ran out) but can never match.
+func New(doors []Door, opt Options) *Detector {
+	d := &Detector{
+		doors:   doors,
+		first:   map[uint32][]int{},
+		sources: map[netip.Addr]*source{},
+		max:     opt.MaxSources,
+		logf:    opt.Logf,
+	}
+	if d.max <= 0 {
+		d.max = DefaultMaxSources
+	}
+	if d.logf == nil {
+		d.logf = actions.Discard
+	}
+	for i, door := range doors {
+		if len(door.Seq) > 0 {
+			k := key(door.Seq[0].Proto, door.Seq[0].Port)
+			d.first[k] = append(d.first[k], i)
+		}
+	}
+	return d
+}
+
+// Rules asks for each door's ports, with its flag filter on the TCP ones and
+// its Target as the destination.
+func (d *Detector) Rules() []detectors.Rule {
+	var rules []detectors.Rule
+	for _, door := range d.doors {
+		var dst []netip.Addr
+		if door.Target.IsValid() {
+			dst = []netip.Addr{door.Target}
+		}
+		var tcp, udp []uint16
+		for _, s := range door.Seq {
+			if s.Proto == detectors.UDP {
+				udp = append(udp, s.Port)
+			} else {
+				tcp = append(tcp, s.Port)
+			}
+		}
+		if len(tcp) > 0 {
+			rules = append(rules, detectors.Rule{Dst: dst, Proto: detectors.TCP, Ports: tcp, FlagMask: door.FlagMask, FlagWant: door.FlagWant})
+		}
+		if len(udp) > 0 {
+			rules = append(rules, detectors.Rule{Dst: dst, Proto: detectors.UDP, Ports: udp})
+		}
+	}
+	return rules
+}
+
+// Observe advances, ignores or invalidates the source's attempts, then tries
+// the packet as a first knock for every door it has no attempt for.
+func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
+	src := d.sources[p.Src]
+	// Doors this packet completed must not restart on the same packet (a
+	// sequence like "1,1" would otherwise open and restart at once).
+	var doneBuf [4]int
+	done := doneBuf[:0]
+	if src != nil {
+		kept := src.attempts[:0]
+		for _, a := range src.attempts {
+			door := &d.doors[a.door]
+			switch {
+			case !door.targetOK(p.Dst):
+				kept = append(kept, a)
+			case p.Time.Sub(a.start) >= door.Timeout:
+				d.logf("%s: %s: sequence timeout (stage %d)", p.Src, door.Name, a.stage)
+			case !door.flagsOK(p):
+				// knockd ignores a TCP packet that fails the door's flags.
+				kept = append(kept, a)
+			case door.Seq[a.stage].is(p):
+				a.stage++
+				d.logf("%s: %s: Stage %d", p.Src, door.Name, a.stage)
+				if a.stage == len(door.Seq) {
+					d.open(door, p, emit)
+					done = append(done, a.door)
+					continue
+				}
+				kept = append(kept, a)
+			case door.Seq[a.stage-1].is(p):
+				// A retransmission of the hit just matched.
+				kept = append(kept, a)
+			default:
+				// Wrong port: the attempt is invalidated, silently as in knockd.
+			}
+		}
+		src.attempts = kept
+	}
+	for _, di := range d.first[key(p.Proto, p.DstPort)] {
+		door := &d.doors[di]
+		if !door.targetOK(p.Dst) || !door.flagsOK(p) || src.has(di) || contains(done, di) {
+			continue
+		}
+		d.logf("%s: %s: Stage 1", p.Src, door.Name)
+		if len(door.Seq) == 1 {
+			d.open(door, p, emit)
+			continue
+		}
+		if src == nil {
+			if src = d.newSource(p.Src); src == nil {
+				return
+			}
+		}
+		src.attempts = append(src.attempts, attempt{door: di, stage: 1, start: p.Time})
+	}
+	if src != nil && len(src.attempts) == 0 {
+		d.release(p.Src, src)
+	}
+}
+
+func (d *Detector) open(door *Door, p *detectors.Packet, emit func(actions.Event)) {
+	d.logf("%s: %s: OPEN SESAME", p.Src, door.Name)
+	emit(actions.Event{Door: door.Key, Addr: p.Src, Time: p.Time})
+}
+
+func (s *source) has(door int) bool {
+	if s == nil {
+		return false
+	}
+	for _, a := range s.attempts {
+		if a.door == door {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Detector) newSource(addr netip.Addr) *source {
+	if len(d.sources) >= d.max {
+		d.Refused++
+		if d.Refused&(d.Refused-1) == 0 {
+			d.logf("too many sources knocking at once (%d), refused %d first knocks", d.max, d.Refused)
+		}
+		return nil
+	}
+	var s *source
+	if n := len(d.free); n > 0 {
+		s, d.free = d.free[n-1], d.free[:n-1]
+	} else {
+		s = &source{attempts: make([]attempt, 0, 2)}
+	}
+	d.sources[addr] = s
+	return s
+}
+
+func (d *Detector) release(addr netip.Addr, s *source) {
+	delete(d.sources, addr)
+	s.attempts = s.attempts[:0]
+	if len(d.free) < 1024 {
+		d.free = append(d.free, s)
+	}
+}
+
+// Expire drops attempts whose timeout passed by now, logging each as knockd
+// does. The daemon calls it about once a second and at the end of a replay.
+// Timeouts are logged in the order they happened, so replays are
+// reproducible whatever the map order.
+func (d *Detector) Expire(now time.Time) {
+	var gone []expired
+	for addr, src := range d.sources {
+		kept := src.attempts[:0]
+		for _, a := range src.attempts {
+			door := &d.doors[a.door]
+			if due := a.start.Add(door.Timeout); !due.After(now) {
+				gone = append(gone, expired{due, addr, door.Name, a.stage})
+				continue
+			}
+			kept = append(kept, a)
+		}
+		src.attempts = kept
+		if len(kept) == 0 {
+			d.release(addr, src)
+		}
+	}
+	slices.SortFunc(gone, func(a, b expired) int {
+		if c := a.due.Compare(b.due); c != 0 {
+			return c
+		}
+		if c := a.addr.Compare(b.addr); c != 0 {
+			return c
+		}
+		return strings.Compare(a.door, b.door)
+	})
+	for _, g := range gone {
+		d.logf("%s: %s: sequence timeout (stage %d)", g.addr, g.door, g.stage)
+	}
+}
+
+type expired struct {
+	due   time.Time
+	addr  netip.Addr
+	door  string
+	stage int
+}
+
+// Sources is how many sources have an attempt in progress.
+func (d *Detector) Sources() int { return len(d.sources) }
