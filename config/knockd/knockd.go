@@ -56,8 +56,8 @@ func (fl Flags) Match(f uint8) bool {
 type Options struct {
 	UseSyslog  bool
 	LogFile    string
-	PidFile    string   // "" means DefaultPidFile
-	Interfaces []string // from Interface = a,b or "any"; empty means not set
+	PidFile    string                // "" means DefaultPidFile
+	Interfaces []string              // from Interface = a,b or "any"; empty means not set
 	Pos        map[string]config.Pos // position of each key given, by canonical name ("LogFile")
 }
 

@@ -1,0 +1,87 @@
+package knockd
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Dump prints c in a stable, line-oriented form: every field of every door,
+// defaults included, so a golden file shows exactly what a config means and a
+// `-check`-style tool can show an admin how their file was understood.
+// Strings are Go-quoted so trailing spaces and empty values are visible.
+func (c *Config) Dump() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "file %q\n", c.File)
+
+	o := c.Options
+	b.WriteString("[options]\n")
+	opt := func(name, val string) {
+		if pos, ok := o.Pos[name]; ok {
+			fmt.Fprintf(&b, "  %s = %s  # line %d\n", name, val, pos.Line)
+		} else {
+			fmt.Fprintf(&b, "  %s = %s  # not set\n", name, val)
+		}
+	}
+	opt("UseSyslog", fmt.Sprint(o.UseSyslog))
+	opt("LogFile", fmt.Sprintf("%q", o.LogFile))
+	opt("PidFile", fmt.Sprintf("%q", o.PidFile))
+	opt("Interface", fmt.Sprintf("%q", o.Interfaces))
+
+	for _, d := range c.Doors {
+		fmt.Fprintf(&b, "[%q]  # line %d\n", d.Name, d.Pos.Line)
+		if len(d.Sequence) == 0 {
+			b.WriteString("  Sequence = (none)\n")
+		} else {
+			fmt.Fprintf(&b, "  Sequence = %s\n", FormatSequence(d.Sequence))
+		}
+		fmt.Fprintf(&b, "  One_Time_Sequences = %q\n", d.OneTimeSequences)
+		fmt.Fprintf(&b, "  Seq_Timeout = %v\n", d.SeqTimeout)
+		if d.HasTCPFlags {
+			fmt.Fprintf(&b, "  TCPFlags = %s\n", d.TCPFlags)
+		} else {
+			b.WriteString("  TCPFlags = (any)\n")
+		}
+		fmt.Fprintf(&b, "  Start_Command = %q\n", d.StartCommand)
+		fmt.Fprintf(&b, "  Start_Command_6 = %s\n", optString(d.StartCommand6))
+		fmt.Fprintf(&b, "  Stop_Command = %q\n", d.StopCommand)
+		fmt.Fprintf(&b, "  Stop_Command_6 = %s\n", optString(d.StopCommand6))
+		fmt.Fprintf(&b, "  Cmd_Timeout = %v\n", d.CmdTimeout)
+		fmt.Fprintf(&b, "  Target = %q\n", d.Target)
+	}
+	return b.String()
+}
+
+// FormatSequence writes seq back in knockd syntax with explicit protocols,
+// so ParseSequence(FormatSequence(s)) == s.
+func FormatSequence(seq []Knock) string {
+	var b strings.Builder
+	for i, k := range seq {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d:%s", k.Port, k.Proto)
+	}
+	return b.String()
+}
+
+// String writes fl in knockd's tcpflags syntax (lowercase, "!" for must-be-
+// clear), in TCP header bit order.
+func (fl Flags) String() string {
+	var parts []string
+	for _, f := range tcpFlagBits {
+		switch {
+		case fl.Set&f.bit != 0:
+			parts = append(parts, strings.ToLower(f.name))
+		case fl.Clear&f.bit != 0:
+			parts = append(parts, "!"+strings.ToLower(f.name))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func optString(s *string) string {
+	if s == nil {
+		return "(unset)"
+	}
+	return fmt.Sprintf("%q", *s)
+}

@@ -1,0 +1,492 @@
+package knockd
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/doorward/doorward/config"
+)
+
+// maxLine is what knockd's fgets(line, PATH_MAX) holds. knockd silently
+// splits a longer line and parses the rest as a new line; we refuse it instead.
+const maxLine = 4095
+
+// maxIfName is IFNAMSIZ-1: the kernel rejects longer interface names, so a
+// longer one can only be a typo that would fail much later, at capture time.
+const maxIfName = 15
+
+// Load reads and parses a knockd.conf. The file name is used in every error
+// position, so pass the path the admin knows.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		// Keep the cause (errors.Is(err, fs.ErrNotExist) still works) but
+		// print the path once, as every other config error does.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+		}
+		return nil, config.List{{Pos: config.Pos{File: path}, Err: err}}
+	}
+	return Parse(path, src)
+}
+
+// Parse parses src as a knockd.conf named name. It does not stop at the first
+// problem: the returned error is a config.List holding every error of the
+// file, sorted by line, so the admin fixes them in one pass. The *Config is
+// returned even then, filled with whatever parsed, for tools that want to
+// show it; it must not be used to run doors.
+func Parse(name string, src []byte) (*Config, error) {
+	p := &parser{
+		cfg: &Config{File: name, Options: Options{Pos: map[string]config.Pos{}}},
+	}
+	for i, raw := range strings.Split(string(src), "\n") {
+		p.pos = config.Pos{File: name, Line: i + 1}
+		if len(raw) > maxLine {
+			p.errorf("", "line too long (max %d bytes)", maxLine)
+			continue
+		}
+		p.line(raw)
+	}
+	p.endSection()
+	slices.SortStableFunc(p.errs, func(a, b *config.Error) int { return a.Pos.Line - b.Pos.Line })
+	return p.cfg, p.errs.Err()
+}
+
+type sectionKind int
+
+const (
+	noSection sectionKind = iota
+	optionsSection
+	doorSection
+)
+
+type parser struct {
+	cfg  *Config
+	errs config.List
+	pos  config.Pos // of the line being parsed
+
+	sec  sectionKind
+	door *Door // when sec == doorSection
+	// lookalike marks [Options] or [OPTIONS]: knockd makes them doors, and
+	// so do we, but an options key in one gets a hint instead of a bare
+	// "not a door directive".
+	lookalike bool
+	// hasSeq is set by any Sequence or One_Time_Sequences line, valid or
+	// not, so a bad sequence is reported once rather than twice.
+	hasSeq bool
+}
+
+func (p *parser) errorf(key, format string, args ...any) {
+	p.errs.Add(config.Errorf(p.pos, key, format, args...))
+}
+
+// space is C's isspace in the C locale, which is what knockd's trim() strips;
+// strings.TrimSpace would also strip Unicode spaces knockd keeps.
+const space = " \t\n\v\f\r"
+
+func (p *parser) line(raw string) {
+	line := strings.Trim(raw, space)
+	if line == "" || line[0] == '#' {
+		return
+	}
+	if len(line) >= 2 && line[0] == '[' && line[len(line)-1] == ']' {
+		p.header(line[1 : len(line)-1])
+		return
+	}
+	if p.sec == noSection {
+		p.errorf("", "all directives must belong to a section")
+		return
+	}
+	k, v, hasEq := strings.Cut(line, "=")
+	key, val := strings.Trim(k, space), strings.Trim(v, space)
+	if !hasEq {
+		// knockd's only bare word, and it is global wherever it appears.
+		if asciiUpper(key) == "USESYSLOG" {
+			if p.lookalike {
+				p.errorf(key, "not a door directive (did you mean [options] in lowercase?)")
+			}
+			p.cfg.Options.UseSyslog = true
+			p.cfg.Options.Pos["UseSyslog"] = p.pos
+			return
+		}
+		p.errorf("", "syntax error: want \"key = value\" or \"[section]\", got %q", line)
+		return
+	}
+	if key == "" {
+		p.errorf("", "missing directive name before '='")
+		return
+	}
+	if p.sec == optionsSection {
+		p.option(key, val)
+	} else {
+		p.doorDirective(key, val)
+	}
+}
+
+func (p *parser) header(name string) {
+	p.endSection()
+	if name == "" {
+		p.errorf("", "bad section name")
+		// Still check the section's lines, in a door nobody will run, so
+		// the admin is not also told each of them lies outside a section.
+		p.sec, p.door, p.hasSeq = doorSection, &Door{Pos: p.pos}, true
+		return
+	}
+	// knockd compares with strcmp: only lowercase "options" is the options
+	// section, anything else is a door (knockd truncates names to 127 bytes;
+	// we keep them whole, names are only used in logs).
+	if name == "options" {
+		p.sec = optionsSection
+		return
+	}
+	p.sec = doorSection
+	p.lookalike = asciiUpper(name) == "OPTIONS"
+	p.door = &Door{
+		Name:       name,
+		Pos:        p.pos,
+		SeqTimeout: DefaultSeqTimeout,
+		CmdTimeout: DefaultCmdTimeout,
+	}
+	p.cfg.Doors = append(p.cfg.Doors, p.door)
+}
+
+// endSection runs knockd's post-parse check on the door just finished,
+// reported at its header because that is where the missing line belongs.
+func (p *parser) endSection() {
+	if p.sec == doorSection && !p.hasSeq {
+		p.errs.Add(config.Errorf(p.door.Pos, "", "section %q has an empty knock sequence", p.door.Name))
+	}
+	p.sec, p.door, p.lookalike, p.hasSeq = noSection, nil, false, false
+}
+
+// optionKey returns the canonical name of an [options] key given in upper
+// case, or "".
+func optionKey(up string) string {
+	switch up {
+	case "USESYSLOG":
+		return "UseSyslog"
+	case "LOGFILE":
+		return "LogFile"
+	case "PIDFILE":
+		return "PidFile"
+	case "INTERFACE":
+		return "Interface"
+	}
+	return ""
+}
+
+// doorKey returns the canonical name of a door key or alias given in upper
+// case, or "".
+func doorKey(up string) string {
+	switch up {
+	case "SEQUENCE":
+		return "Sequence"
+	case "ONE_TIME_SEQUENCES":
+		return "One_Time_Sequences"
+	case "SEQ_TIMEOUT", "TIMEOUT":
+		return "Seq_Timeout"
+	case "TCPFLAGS":
+		return "TCPFlags"
+	case "START_COMMAND", "COMMAND":
+		return "Start_Command"
+	case "START_COMMAND_6", "COMMAND_6":
+		return "Start_Command_6"
+	case "STOP_COMMAND":
+		return "Stop_Command"
+	case "STOP_COMMAND_6":
+		return "Stop_Command_6"
+	case "CMD_TIMEOUT":
+		return "Cmd_Timeout"
+	case "TARGET":
+		return "Target"
+	}
+	return ""
+}
+
+func (p *parser) option(key, val string) {
+	up := asciiUpper(key)
+	canon := optionKey(up)
+	if canon == "" {
+		if doorKey(up) != "" {
+			p.errorf(key, "door directive not allowed in [options]")
+		} else {
+			p.errorf(key, "unknown option")
+		}
+		return
+	}
+	o := &p.cfg.Options
+	o.Pos[canon] = p.pos
+	switch canon {
+	case "UseSyslog":
+		// knockd only knows the bare word; a value is our extension, and
+		// it must be a recognisable boolean so "UseSyslog = off" is not
+		// read as "on".
+		b, ok := parseBool(val)
+		if !ok {
+			p.errorf(key, "%q is not a boolean (use yes or no)", val)
+			return
+		}
+		o.UseSyslog = b
+	case "LogFile", "PidFile":
+		if val == "" {
+			p.errorf(key, "empty path")
+			return
+		}
+		if canon == "LogFile" {
+			o.LogFile = val
+		} else {
+			o.PidFile = val
+		}
+	case "Interface":
+		ifs, err := parseInterfaces(val)
+		if err != nil {
+			p.errorf(key, "%v", err)
+			return
+		}
+		o.Interfaces = ifs
+	}
+}
+
+func (p *parser) doorDirective(key, val string) {
+	up := asciiUpper(key)
+	canon := doorKey(up)
+	if canon == "" {
+		switch {
+		case optionKey(up) != "" && p.lookalike:
+			p.errorf(key, "not a door directive (did you mean [options] in lowercase?)")
+		case optionKey(up) != "":
+			p.errorf(key, "not a door directive (it belongs in [options])")
+		default:
+			p.errorf(key, "unknown directive")
+		}
+		return
+	}
+	d := p.door
+	switch canon {
+	case "Sequence":
+		p.hasSeq = true
+		seq, err := ParseSequence(val)
+		if err != nil {
+			p.errorf(key, "%v", err)
+			return
+		}
+		d.Sequence = seq
+	case "One_Time_Sequences":
+		p.hasSeq = true
+		if val == "" {
+			p.errorf(key, "empty path")
+			return
+		}
+		d.OneTimeSequences = val
+	case "Seq_Timeout", "Cmd_Timeout":
+		t, err := parseSeconds(val)
+		if err != nil {
+			p.errorf(key, "%v", err)
+			return
+		}
+		if canon == "Seq_Timeout" {
+			d.SeqTimeout = t
+		} else {
+			d.CmdTimeout = t
+		}
+	case "TCPFlags":
+		// knockd accumulates tcpflags lines into one filter.
+		d.HasTCPFlags = true
+		fl, err := parseTCPFlags(d.TCPFlags, val)
+		if err != nil {
+			p.errorf(key, "%v", err)
+			return
+		}
+		d.TCPFlags = fl
+	case "Start_Command":
+		d.StartCommand = val
+	case "Start_Command_6":
+		d.StartCommand6 = &val
+	case "Stop_Command":
+		d.StopCommand = val
+	case "Stop_Command_6":
+		d.StopCommand6 = &val
+	case "Target":
+		t, err := parseTarget(val)
+		if err != nil {
+			p.errorf(key, "%v", err)
+			return
+		}
+		d.Target = t
+	}
+}
+
+// ParseSequence parses knockd's "port[:proto],…" syntax. It is exported for
+// one-time sequence files, whose lines use the same syntax.
+//
+// Where knockd's atoi silently turns "abc", "", "-1" or "7000:tcp:junk" into
+// ports 0, 0, 65535 or 7000, this returns an error: such a door could never
+// be knocked as the admin meant.
+func ParseSequence(s string) ([]Knock, error) {
+	s = strings.Trim(s, space)
+	if s == "" {
+		return nil, errors.New("empty knock sequence")
+	}
+	elems := strings.Split(s, ",")
+	if len(elems) > MaxSequence {
+		return nil, fmt.Errorf("too many ports in knock sequence (max %d)", MaxSequence)
+	}
+	seq := make([]Knock, 0, len(elems))
+	for _, e := range elems {
+		portField, protoField, hasProto := strings.Cut(e, ":")
+		port := strings.Trim(portField, space)
+		if port == "" {
+			if strings.Trim(e, space) == "" {
+				return nil, errors.New("empty element in knock sequence")
+			}
+			return nil, fmt.Errorf("missing port in %q", strings.Trim(e, space))
+		}
+		n, err := strconv.ParseUint(port, 10, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return nil, fmt.Errorf("port %q is not a number", port)
+		}
+		if err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("port %s is invalid (must be 1-65535)", port)
+		}
+		k := Knock{Port: uint16(n), Proto: TCP}
+		if hasProto {
+			proto, extra, hasExtra := strings.Cut(protoField, ":")
+			if hasExtra {
+				return nil, fmt.Errorf("unexpected %q after the protocol in %q", ":"+extra, strings.Trim(e, space))
+			}
+			switch asciiUpper(strings.Trim(proto, space)) {
+			case "TCP":
+			case "UDP":
+				k.Proto = UDP
+			default:
+				return nil, fmt.Errorf("unknown protocol %q in knock sequence", strings.Trim(proto, space))
+			}
+		}
+		seq = append(seq, k)
+	}
+	return seq, nil
+}
+
+// parseSeconds is strict where knockd's atoi is not: "1o" would be 1 second
+// and "abc" 0 (every multi-port knock then fails), "-5" a negative timeout.
+func parseSeconds(s string) (time.Duration, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("%q is not a whole number of seconds", s)
+	}
+	if err != nil || n > math.MaxInt64/uint64(time.Second) {
+		return 0, fmt.Errorf("%q seconds is too large", s)
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+// tcpFlagBits are the TCP header bits in header order, which is also the
+// order Dump prints them in.
+var tcpFlagBits = [...]struct {
+	name string
+	bit  uint8
+}{
+	{"FIN", 1}, {"SYN", 2}, {"RST", 4}, {"PSH", 8}, {"ACK", 16}, {"URG", 32},
+}
+
+// parseTCPFlags adds val's tokens to fl. Unlike knockd, tokens are trimmed:
+// knockd rejects "syn, ack" with `unrecognized flag " ACK"`, a surprise that
+// buys nothing, and accepting it breaks no valid knockd.conf.
+func parseTCPFlags(fl Flags, val string) (Flags, error) {
+	for tok := range strings.SplitSeq(val, ",") {
+		tok = strings.Trim(tok, space)
+		name, not := strings.CutPrefix(asciiUpper(tok), "!")
+		var bit uint8
+		for _, f := range tcpFlagBits {
+			if f.name == name {
+				bit = f.bit
+			}
+		}
+		if bit == 0 {
+			return fl, fmt.Errorf("unrecognized flag %q", tok)
+		}
+		// A later token for the same flag overwrites it, as in knockd.
+		if not {
+			fl.Set &^= bit
+			fl.Clear |= bit
+		} else {
+			fl.Clear &^= bit
+			fl.Set |= bit
+		}
+	}
+	return fl, nil
+}
+
+// parseTarget insists on an IP address because knockd compares Target with
+// the packet's destination as a string: a host name, a CIDR or a zone never
+// matches, so the door would silently never open. The canonical form is
+// stored so "2001:DB8::0:1" matches as the admin meant.
+func parseTarget(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("empty address")
+	}
+	if strings.Contains(s, "/") {
+		return "", fmt.Errorf("%q is a prefix, not an IP address", s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an IP address (a host name would never match)", s)
+	}
+	if a.Zone() != "" {
+		return "", fmt.Errorf("%q has a zone, which would never match", s)
+	}
+	return a.String(), nil
+}
+
+// parseInterfaces accepts the comma list of knockd PR #58 (and "any" of
+// PR #84); a single name is the knockd case.
+func parseInterfaces(s string) ([]string, error) {
+	if s == "" {
+		return nil, errors.New("empty interface name")
+	}
+	var out []string
+	for name := range strings.SplitSeq(s, ",") {
+		name = strings.Trim(name, space)
+		switch {
+		case name == "":
+			return nil, errors.New("empty interface name in list")
+		case len(name) > maxIfName:
+			return nil, fmt.Errorf("interface name %q is longer than %d bytes", name, maxIfName)
+		case strings.ContainsAny(name, space+"/"):
+			return nil, fmt.Errorf("interface name %q contains a space or '/' (separate names with ',')", name)
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+func parseBool(s string) (v, ok bool) {
+	switch asciiUpper(s) {
+	case "YES", "TRUE", "ON", "1":
+		return true, true
+	case "NO", "FALSE", "OFF", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// asciiUpper uppercases ASCII only, like knockd's toupper in the C locale.
+// strings.ToUpper would map "ſequence" (long s) to "SEQUENCE".
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+	}
+	return string(b)
+}
