@@ -1,16 +1,13 @@
 package sequence_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,48 +102,15 @@ func run(t *testing.T, cfg *knockd.Config, pcap string) string {
 	return out.String()
 }
 
-// readPackets parses lines "TIME SRC DST PORT/PROTO [FLAGS]", e.g.
-// "1.5 10.0.0.2 10.0.0.1 8000/tcp S"; FLAGS are letters of FSRPAU, default S.
 func readPackets(t *testing.T, path string) []pcaptest.Frame {
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var frames []pcaptest.Frame
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		fs := strings.Fields(line)
-		if len(fs) < 4 {
-			t.Fatalf("%s:%d: want TIME SRC DST PORT/PROTO [FLAGS]", path, n)
-		}
-		sec, err1 := strconv.ParseFloat(fs[0], 64)
-		port, proto, _ := strings.Cut(fs[3], "/")
-		pn, err2 := strconv.ParseUint(port, 10, 16)
-		if err1 != nil || err2 != nil {
-			t.Fatalf("%s:%d: bad time or port", path, n)
-		}
-		fr := pcaptest.Frame{
-			Time:  t0.Add(time.Duration(sec * float64(time.Second))),
-			Src:   netip.AddrPortFrom(netip.MustParseAddr(fs[1]), uint16(40000+n)),
-			Dst:   netip.AddrPortFrom(netip.MustParseAddr(fs[2]), uint16(pn)),
-			Proto: detectors.TCP,
-			Flags: detectors.SYN,
-		}
-		if proto == "udp" {
-			fr.Proto, fr.Flags = detectors.UDP, 0
-		}
-		if len(fs) > 4 {
-			fr.Flags = 0
-			for _, c := range fs[4] {
-				fr.Flags |= detectors.TCPFlags(1) << strings.IndexRune("FSRPAU", c)
-			}
-		}
-		frames = append(frames, fr)
+	frames, err := pcaptest.ParseScript(f, t0)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 	return frames
 }

@@ -1,0 +1,325 @@
+//go:build linux
+
+// Package capture reads packets live from an interface through an AF_PACKET
+// socket with a TPACKET_V3 ring (gopacket/afpacket, no cgo), with a kernel
+// BPF filter built from the detectors' rules so the host's other traffic
+// never reaches userspace.
+//
+// The socket is SOCK_DGRAM ("cooked"): the kernel hands over every packet
+// starting at its IP header whatever the interface's link layer, so
+// Ethernet, tun/WireGuard and "any" all decode the same way and the filter
+// needs only IP offsets. VLAN tags are already gone at that point (the
+// kernel moves them into packet metadata on receive).
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket/afpacket"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/doorward/doorward/detectors"
+	"github.com/doorward/doorward/detectors/decode"
+)
+
+// Options tune the ring. The zero value is fine.
+type Options struct {
+	// BlockSize and NumBlocks size the ring (BlockSize × NumBlocks bytes of
+	// locked memory). BlockSize must be a multiple of the page size and
+	// bounds the largest packet kept whole. Defaults: 256 KiB × 8.
+	BlockSize, NumBlocks int
+	// PollTimeout bounds how long a ReadPacket waits in the kernel before
+	// it looks at the closed flag again, so it bounds how long Close waits.
+	// Default 100ms.
+	PollTimeout time.Duration
+	// BlockTimeout is how long the kernel holds a partly filled block
+	// before handing it over: the added latency of a lone knock. Default
+	// 20ms.
+	BlockTimeout time.Duration
+}
+
+const (
+	defaultBlockSize    = 256 << 10
+	defaultNumBlocks    = 8
+	defaultPollTimeout  = 100 * time.Millisecond
+	defaultBlockTimeout = 20 * time.Millisecond
+	frameSize           = 4096 // TPACKET_V3 frames are variable; this only has to divide BlockSize
+)
+
+// ErrInterfaceGone is wrapped by ReadPacket's error when the interface the
+// Source is bound to was deleted.
+var ErrInterfaceGone = errors.New("interface is gone")
+
+// Source is a live capture on one interface or on all of them.
+type Source struct {
+	name    string // interface name, or "any"
+	ifindex int    // 0 for "any"
+	tp      *afpacket.TPacket
+	fd      int // the socket, for error handling afpacket does not expose; -1 if unknown
+	poll    time.Duration
+
+	// mu is held for reading around every use of tp and for writing only by
+	// Close, because TPacket.Close unmaps the ring that a concurrent read
+	// would be looking at.
+	mu     sync.RWMutex
+	closed atomic.Bool
+	done   chan struct{}
+	match  atomic.Pointer[matcher]
+	buf    []byte // payload copy: the ring slot is reused and unmapped on Close
+}
+
+var _ detectors.Source = (*Source)(nil)
+
+// Open starts capturing packets that match any of rules on iface ("" or
+// "any": every interface). It does not set promiscuous mode, as knockd does
+// not: only packets addressed to this host are seen.
+func Open(iface string, rules []detectors.Rule, opt Options) (*Source, error) {
+	name := iface
+	if name == "" {
+		name = "any"
+	}
+	m, raw, err := buildFilter(rules)
+	if err != nil {
+		return nil, fmt.Errorf("capture %s: %w", name, err)
+	}
+	if opt.BlockSize == 0 {
+		opt.BlockSize = defaultBlockSize
+	}
+	if opt.NumBlocks == 0 {
+		opt.NumBlocks = defaultNumBlocks
+	}
+	if opt.PollTimeout <= 0 {
+		opt.PollTimeout = defaultPollTimeout
+	}
+	if opt.BlockTimeout <= 0 {
+		opt.BlockTimeout = defaultBlockTimeout
+	}
+	fs := min(frameSize, opt.BlockSize)
+	args := []any{
+		afpacket.OptSocketType(afpacket.SocketDgram),
+		afpacket.TPacketVersion3,
+		afpacket.OptFrameSize(fs),
+		afpacket.OptBlockSize(opt.BlockSize),
+		afpacket.OptNumBlocks(opt.NumBlocks),
+		afpacket.OptPollTimeout(opt.PollTimeout),
+		afpacket.OptBlockTimeout(opt.BlockTimeout),
+	}
+	ifindex := 0
+	if name != "any" {
+		args = append(args, afpacket.OptInterface(name))
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("capture %s: %w", name, err)
+		}
+		ifindex = ifi.Index
+	}
+	// The socket receives from the moment it exists, before the filter is
+	// attached. The matcher in ReadPacket drops what slips through then,
+	// except this host's own outgoing packets that happen to match a rule
+	// without Dst: afpacket does not expose the packet type to check.
+	tp, err := afpacket.NewTPacket(args...)
+	if err != nil {
+		return nil, fmt.Errorf("capture %s: %w", name, err)
+	}
+	if err := tp.SetBPF(raw); err != nil {
+		tp.Close()
+		return nil, fmt.Errorf("capture %s: attach filter: %w", name, err)
+	}
+	fd := socketFD(tp)
+	if fd >= 0 { // what the socket is bound to, should the name have moved meanwhile
+		if sa, err := unix.Getsockname(fd); err == nil {
+			if ll, ok := sa.(*unix.SockaddrLinklayer); ok {
+				ifindex = ll.Ifindex
+			}
+		}
+	}
+	s := &Source{
+		name:    name,
+		ifindex: ifindex,
+		tp:      tp,
+		fd:      fd,
+		poll:    opt.PollTimeout,
+		done:    make(chan struct{}),
+		buf:     make([]byte, 0, 2048),
+	}
+	s.match.Store(m)
+	return s, nil
+}
+
+// buildFilter compiles rules for the matcher and the kernel. A rule set
+// too large for the kernel gets a coarse filter (all TCP or UDP), which the
+// matcher makes exact again.
+func buildFilter(rules []detectors.Rule) (*matcher, []bpf.RawInstruction, error) {
+	m, err := newMatcher(rules)
+	if err != nil {
+		return nil, nil, err
+	}
+	prog, err := BuildFilter(rules)
+	if errors.Is(err, ErrFilterTooLarge) {
+		prog, err = coarse(rules)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, raw, nil
+}
+
+// socketFD digs the descriptor out of the TPacket, which does not export
+// it, so a poll error can be read and cleared. Without it ReadPacket still
+// works but falls back to a slower check (see checkInterface).
+func socketFD(tp *afpacket.TPacket) int {
+	f := reflect.ValueOf(tp).Elem().FieldByName("fd")
+	if !f.IsValid() || f.Kind() != reflect.Int {
+		return -1
+	}
+	return int(f.Int())
+}
+
+// ReadPacket blocks until a packet matching the rules arrives and fills p.
+// p.Payload is a copy owned by the Source, valid until the next ReadPacket.
+//
+// After Close it returns detectors.ErrClosed. If the interface is deleted it
+// returns an error wrapping ErrInterfaceGone (within PollTimeout); the
+// caller should Close and Open again once the interface is back, since the
+// socket stays bound to the old one. An interface that merely goes down and
+// up again needs nothing: reading resumes by itself.
+func (s *Source) ReadPacket(p *detectors.Packet) error {
+	for {
+		s.mu.RLock()
+		if s.closed.Load() {
+			s.mu.RUnlock()
+			return detectors.ErrClosed
+		}
+		data, ci, err := s.tp.ZeroCopyReadPacketData()
+		if err == nil {
+			ok := decode.Decode(decode.Raw, data, p) && s.match.Load().match(p)
+			if ok {
+				p.Time = ci.Timestamp
+				s.buf = append(s.buf[:0], p.Payload...)
+				p.Payload = s.buf
+			}
+			s.mu.RUnlock()
+			if ok {
+				return nil
+			}
+			continue
+		}
+		// A bound interface that goes away shows up as a poll error, or
+		// (when it went down first) as silence: check on both.
+		var gone error
+		if errors.Is(err, afpacket.ErrPoll) || errors.Is(err, afpacket.ErrTimeout) {
+			gone = s.checkInterface(errors.Is(err, afpacket.ErrPoll))
+		}
+		s.mu.RUnlock()
+		switch {
+		case gone != nil:
+			return fmt.Errorf("capture %s: %w", s.name, gone)
+		case errors.Is(err, afpacket.ErrTimeout):
+		case errors.Is(err, afpacket.ErrPoll):
+			// Link down: nothing to read until it is up again. The error is
+			// cleared when the descriptor is known; otherwise poll keeps
+			// reporting it, so wait instead of spinning.
+			if s.fd < 0 {
+				select {
+				case <-s.done:
+				case <-time.After(s.poll):
+				}
+			}
+		default:
+			return fmt.Errorf("capture %s: %w", s.name, err)
+		}
+	}
+}
+
+// checkInterface reports whether the bound interface was deleted. The
+// kernel raises ENETDOWN on the socket when the interface goes down (also
+// the first step of a deletion), and unbinds the socket (ifindex -1) when it
+// is unregistered. Reading SO_ERROR clears the error, without which every
+// later poll would fail at once.
+func (s *Source) checkInterface(pollErr bool) error {
+	if s.ifindex == 0 {
+		return nil
+	}
+	if s.fd >= 0 {
+		if pollErr {
+			unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		}
+		sa, err := unix.Getsockname(s.fd)
+		if ll, ok := sa.(*unix.SockaddrLinklayer); err == nil && ok && ll.Ifindex != s.ifindex {
+			return ErrInterfaceGone
+		}
+		return nil
+	}
+	// Less exact without the socket: looks in the namespace of the calling
+	// thread, and misses an interface deleted and recreated under the same
+	// index.
+	if ifi, err := net.InterfaceByIndex(s.ifindex); err != nil || ifi.Name != s.name {
+		return ErrInterfaceGone
+	}
+	return nil
+}
+
+// SetFilter replaces the rules in place, for a reload that keeps the
+// interface. Packets the old filter let into the ring before the swap are
+// checked against the new rules, so the output follows the new rules from
+// the moment SetFilter returns. On error the old rules stay.
+func (s *Source) SetFilter(rules []detectors.Rule) error {
+	m, raw, err := buildFilter(rules)
+	if err != nil {
+		return fmt.Errorf("capture %s: %w", s.name, err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed.Load() {
+		return detectors.ErrClosed
+	}
+	old := s.match.Swap(m)
+	if err := s.tp.SetBPF(raw); err != nil {
+		s.match.Store(old)
+		return fmt.Errorf("capture %s: attach filter: %w", s.name, err)
+	}
+	return nil
+}
+
+// Stats reports the kernel's counters since Open: packets that passed the
+// filter (dropped ones included, as the kernel counts them) and packets
+// dropped because the ring was full.
+func (s *Source) Stats() (received, dropped uint64, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed.Load() {
+		return 0, 0, detectors.ErrClosed
+	}
+	_, v3, err := s.tp.SocketStats()
+	if err != nil {
+		return 0, 0, fmt.Errorf("capture %s: stats: %w", s.name, err)
+	}
+	return uint64(v3.Packets()), uint64(v3.Drops()), nil
+}
+
+// Close stops the capture. A ReadPacket blocked in another goroutine
+// returns detectors.ErrClosed within PollTimeout; Close waits for it so the
+// ring is never unmapped under a reader. Calling Close again does nothing.
+func (s *Source) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	close(s.done)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tp.Close()
+	return nil
+}
+
+func (s *Source) String() string { return "capture:" + s.name }
