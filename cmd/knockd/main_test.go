@@ -1,0 +1,43 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/doorward/doorward/detectors/decode"
+	"github.com/doorward/doorward/detectors/pcaptest"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"knockd": main})
+}
+
+// TestScripts runs testdata/script/*.txtar: flags, exit codes, --check and
+// --replay end to end, as an admin would type them.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// mkpcap packets.txt out.pcap: packets in pcaptest.ParseScript
+			// form, written as a pcap (or pcapng if out ends in .pcapng).
+			"mkpcap": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: mkpcap packets.txt out.pcap")
+				}
+				t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.Local)
+				frames, err := pcaptest.ParseScript(bytes.NewReader([]byte(ts.ReadFile(args[0]))), t0)
+				ts.Check(err)
+				var buf bytes.Buffer
+				if len(args[1]) > 7 && args[1][len(args[1])-7:] == ".pcapng" {
+					ts.Check(pcaptest.WritePcapNG(&buf, decode.Ethernet, frames))
+				} else {
+					ts.Check(pcaptest.WritePcap(&buf, decode.Ethernet, frames))
+				}
+				ts.Check(os.WriteFile(ts.MkAbs(args[1]), buf.Bytes(), 0o644))
+			},
+		},
+	})
+}

@@ -1,0 +1,73 @@
+package daemon
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/doorward/doorward/actions/command"
+	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/config/knockd"
+)
+
+// Options are knockd's command-line settings plus ours.
+type Options struct {
+	Config     string   // -c
+	Interfaces []string // -i, overrides Interface=
+	LogFile    string   // -g, overrides LogFile=
+	PidFile    string   // -p, overrides PidFile=
+	Verbose    bool     // -v
+	Debug      bool     // -D
+	OnlyIPv4   bool     // -4
+	Daemon     bool     // -d: write the pid file
+	Stdout     io.Writer
+	Stderr     io.Writer
+	Runner     command.Runner // nil: /bin/sh -c
+}
+
+func (o *Options) defaults() {
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	if o.Runner == nil {
+		o.Runner = command.Shell
+	}
+	if o.Config == "" {
+		o.Config = "/etc/knockd.conf"
+	}
+}
+
+// load reads the config and prints every error with its file:line.
+func (o *Options) load() (*knockd.Config, bool) {
+	cfg, err := knockd.Load(o.Config)
+	if err != nil {
+		for _, e := range config.Errors(err) {
+			fmt.Fprintf(o.Stderr, "config: %v\n", e)
+		}
+		return nil, false
+	}
+	return cfg, true
+}
+
+// Check validates the config without privileges or capture: knockd --check.
+func Check(o Options) int {
+	o.defaults()
+	cfg, ok := o.load()
+	if !ok {
+		return 1
+	}
+	fmt.Fprintf(o.Stdout, "%s: %d doors, config OK\n", o.Config, len(cfg.Doors))
+	return 0
+}
+
+func (o *Options) logger(cfg *knockd.Config, now func() time.Time) *Logger {
+	var stdout io.Writer
+	if o.Verbose || o.Debug {
+		stdout = o.Stdout
+	}
+	return NewLogger(LogOptions{File: o.logFile(cfg), Syslog: cfg.Options.UseSyslog, Stdout: stdout, Debug: o.Debug, Now: now, Warn: o.Stderr})
+}
