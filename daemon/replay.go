@@ -10,7 +10,7 @@ import (
 
 	"github.com/doorward/doorward/actions/engine"
 	"github.com/doorward/doorward/detectors"
-	"github.com/doorward/doorward/detectors/replay"
+	replaysrc "github.com/doorward/doorward/detectors/replay"
 )
 
 // Replay feeds a pcap or pcapng file through the same decode, dispatch and
@@ -19,19 +19,25 @@ import (
 // the capture, so a replay gives the same result every time. At the end of
 // the file time is advanced past every deadline, so every stop command runs.
 func Replay(ctx context.Context, o Options, path string) int {
+	var now time.Time
+	return replay(ctx, o, path, &now)
+}
+
+// replay is Replay with the virtual clock exposed, for tests.
+func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	o.defaults()
 	cfg, ok := o.load()
 	if !ok {
 		return 1
 	}
-	var now time.Time
-	log := o.logger(cfg, func() time.Time { return now })
+	now := clock
+	log := o.logger(cfg, func() time.Time { return *now })
 	defer log.Close()
 	eng := engine.New(o.Runner, log.Logf)
 	p := newPlan(cfg, log.Logf, func(ev actionsEvent) { eng.Open(ctx, ev) })
 	eng.SetDoors(p.doors)
 
-	src, err := replay.Open(path)
+	src, err := replaysrc.Open(path)
 	if err != nil {
 		fmt.Fprintf(o.Stderr, "replay: %v\n", err)
 		return 1
@@ -48,9 +54,9 @@ func Replay(ctx context.Context, o Options, path string) int {
 			fmt.Fprintf(o.Stderr, "replay: %v\n", err)
 			return 1
 		}
-		now = pkt.Time
-		eng.Advance(ctx, now)
-		p.disp.Expire(now)
+		*now = pkt.Time
+		eng.Advance(ctx, *now)
+		p.disp.Expire(*now)
 		if o.OnlyIPv4 && pkt.Src.Is6() {
 			continue
 		}
@@ -65,13 +71,13 @@ func Replay(ctx context.Context, o Options, path string) int {
 		if !ok {
 			break
 		}
-		now = next
-		p.disp.Expire(now)
-		eng.Advance(ctx, now)
+		*now = next
+		p.disp.Expire(*now)
+		eng.Advance(ctx, *now)
 	}
 	if !now.IsZero() {
-		now = now.Add(p.maxTimeout)
-		p.disp.Expire(now)
+		*now = now.Add(p.maxTimeout)
+		p.disp.Expire(*now)
 	}
 	log.Logf("shutting down")
 	return 0
