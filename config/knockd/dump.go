@@ -26,6 +26,7 @@ func (c *Config) Dump() string {
 	opt("LogFile", fmt.Sprintf("%q", o.LogFile))
 	opt("PidFile", fmt.Sprintf("%q", o.PidFile))
 	opt("Interface", fmt.Sprintf("%q", o.Interfaces))
+	opt("StateDir", fmt.Sprintf("%q", o.StateDir))
 
 	for _, d := range c.Doors {
 		fmt.Fprintf(&b, "[%q]  # line %d\n", d.Name, d.Pos.Line)
@@ -47,6 +48,7 @@ func (c *Config) Dump() string {
 		fmt.Fprintf(&b, "  Stop_Command_6 = %s\n", optString(d.StopCommand6))
 		fmt.Fprintf(&b, "  Cmd_Timeout = %v\n", d.CmdTimeout)
 		fmt.Fprintf(&b, "  Target = %q\n", d.Target)
+		fmt.Fprintf(&b, "  Cooldown = %v\n", d.Cooldown)
 	}
 	return b.String()
 }

@@ -14,6 +14,7 @@ const (
 	DefaultCmdTimeout = 10 * time.Second
 	DefaultPidFile    = "/var/run/knockd.pid"
 	DefaultInterface  = "eth0"
+	DefaultStateDir   = "/var/lib/doorward"
 	// MaxSequence is knockd's SEQ_MAX.
 	MaxSequence = 32
 )
@@ -58,6 +59,7 @@ type Options struct {
 	LogFile    string
 	PidFile    string                // "" means DefaultPidFile
 	Interfaces []string              // from Interface = a,b or "any"; empty means not set
+	StateDir   string                // journal of open doors; "" means DefaultStateDir
 	Pos        map[string]config.Pos // position of each key given, by canonical name ("LogFile")
 }
 
@@ -79,6 +81,11 @@ type Door struct {
 	CmdTimeout    time.Duration
 
 	Target string // "" means any local address
+
+	// Cooldown ignores further completions of this door from the same
+	// address for this long after it opened (knockd PR #87's Seq_Cooldown),
+	// so a one-port UDP door does not fire per packet.
+	Cooldown time.Duration
 }
 
 // Start returns the start command for a knock that arrived over IPv6 or not,

@@ -180,6 +180,8 @@ func optionKey(up string) string {
 		return "PidFile"
 	case "INTERFACE":
 		return "Interface"
+	case "STATEDIR":
+		return "StateDir"
 	}
 	return ""
 }
@@ -208,6 +210,8 @@ func doorKey(up string) string {
 		return "Cmd_Timeout"
 	case "TARGET":
 		return "Target"
+	case "COOLDOWN", "SEQ_COOLDOWN":
+		return "Cooldown"
 	}
 	return ""
 }
@@ -236,15 +240,18 @@ func (p *parser) option(key, val string) {
 			return
 		}
 		o.UseSyslog = b
-	case "LogFile", "PidFile":
+	case "LogFile", "PidFile", "StateDir":
 		if val == "" {
 			p.errorf(key, "empty path")
 			return
 		}
-		if canon == "LogFile" {
+		switch canon {
+		case "LogFile":
 			o.LogFile = val
-		} else {
+		case "PidFile":
 			o.PidFile = val
+		default:
+			o.StateDir = val
 		}
 	case "Interface":
 		ifs, err := parseInterfaces(val)
@@ -287,16 +294,19 @@ func (p *parser) doorDirective(key, val string) {
 			return
 		}
 		d.OneTimeSequences = val
-	case "Seq_Timeout", "Cmd_Timeout":
+	case "Seq_Timeout", "Cmd_Timeout", "Cooldown":
 		t, err := parseSeconds(val)
 		if err != nil {
 			p.errorf(key, "%v", err)
 			return
 		}
-		if canon == "Seq_Timeout" {
+		switch canon {
+		case "Seq_Timeout":
 			d.SeqTimeout = t
-		} else {
+		case "Cmd_Timeout":
 			d.CmdTimeout = t
+		default:
+			d.Cooldown = t
 		}
 	case "TCPFlags":
 		// knockd accumulates tcpflags lines into one filter.
