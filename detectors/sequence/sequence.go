@@ -294,3 +294,42 @@ type expired struct {
 
 // Sources is how many sources have an attempt in progress.
 func (d *Detector) Sources() int { return len(d.sources) }
+
+// Adopt takes over old's attempts in progress for doors whose definition did
+// not change, so a reload does not cost a knocker the hits already made
+// (knockd forgets every attempt on SIGHUP). Attempts of changed or removed
+// doors are dropped.
+func (d *Detector) Adopt(old *Detector) {
+	byKey := make(map[string]int, len(d.doors))
+	for i := range d.doors {
+		byKey[d.doors[i].Key] = i
+	}
+	remap := make([]int, len(old.doors))
+	for i := range old.doors {
+		remap[i] = -1
+		if j, ok := byKey[old.doors[i].Key]; ok && sameDoor(&old.doors[i], &d.doors[j]) {
+			remap[i] = j
+		}
+	}
+	for addr, os := range old.sources {
+		for _, a := range os.attempts {
+			j := remap[a.door]
+			if j < 0 {
+				continue
+			}
+			src := d.sources[addr]
+			if src == nil {
+				if src = d.newSource(addr); src == nil {
+					return
+				}
+			}
+			a.door = j
+			src.attempts = append(src.attempts, a)
+		}
+	}
+}
+
+func sameDoor(a, b *Door) bool {
+	return a.Name == b.Name && slices.Equal(a.Seq, b.Seq) && a.Timeout == b.Timeout &&
+		a.FlagMask == b.FlagMask && a.FlagWant == b.FlagWant && a.Target == b.Target
+}
