@@ -15,6 +15,7 @@ import (
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/engine"
+	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/capture"
@@ -29,8 +30,16 @@ const slots = 256
 // carry none; single-packet knocks fit easily.
 const maxPayload = 512
 
+// addrEvery is how often (in one-second ticks) the interfaces' addresses
+// are read again, so a DHCP change or an address added later is filtered for.
+const addrEvery = 5
+
 // Live runs the daemon on live capture until ctx is done. Each value on hup
 // reloads the config. It returns the process exit code.
+//
+// Start-up order: config → log → journal, closing any door a crashed run
+// left open → engine → capture → "starting up". No knock is accepted before
+// the leftover doors are closed.
 func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	o.defaults()
 	cfg, ok := o.load()
@@ -48,6 +57,17 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		ifaces = []string{knockd.DefaultInterface}
 	}
 
+	stateDir := o.stateDir(cfg)
+	jr, left, err := journal.Open(stateDir)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
+		return 1
+	}
+	defer jr.Shutdown()
+	for _, w := range jr.Warnings() {
+		log.Logf("%s", w)
+	}
+
 	events := make(chan actions.Event, 1024)
 	var dropped atomic.Uint64
 	emit := func(ev actions.Event) {
@@ -59,35 +79,46 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 			}
 		}
 	}
-	eng := engine.New(o.Runner, log.Logf)
-	p := newPlan(cfg, log.Logf, emit)
+	bg := context.WithoutCancel(ctx)
+	eng := engine.New(o.Runner, jr, log.Logf)
+	eng.Recover(bg, left, time.Now())
+
+	p, err := newPlan(cfg, log.Logf, emit)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
+		return 1
+	}
 	eng.SetDoors(p.doors)
 	doorsCh := make(chan map[string]engine.Door, 1)
-	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	engCtx, stopEngine := context.WithCancel(bg)
 	engDone := make(chan struct{})
 	go func() { defer close(engDone); eng.Run(engCtx, events, doorsCh) }()
+	// From here on every return must let the engine close the doors.
+	defer func() { stopEngine(); <-engDone }()
 
 	l := &live{o: o, log: log, pkts: make(chan *detectors.Packet, slots), free: make(chan *detectors.Packet, slots)}
 	for range slots {
 		l.free <- &detectors.Packet{Payload: make([]byte, 0, maxPayload)}
 	}
-	l.setRules(p)
+	l.plan.Store(p)
 	for _, ifc := range ifaces {
-		src, err := capture.Open(ifc, l.rulesFor(ifc), capture.Options{})
+		s := &liveSource{iface: ifc}
+		rules := l.rulesFor(s)
+		src, err := capture.Open(ifc, rules, capture.Options{})
 		if err != nil {
 			fmt.Fprintf(o.Stderr, "could not open %s: %v\n", ifc, err)
 			l.closeSources()
-			stopEngine()
-			<-engDone
 			return 1
 		}
-		l.sources = append(l.sources, &liveSource{iface: ifc, src: src})
+		s.src = src
+		l.sources = append(l.sources, s)
 	}
 	if o.Daemon {
-		if err := writePid(o.pidFile(cfg)); err != nil {
-			log.Logf("could not create pid file %s: %v", o.pidFile(cfg), err)
+		pid := o.pidFile(cfg)
+		if err := writePid(pid); err != nil {
+			log.Logf("could not create pid file %s: %v", pid, err)
 		} else {
-			defer os.Remove(o.pidFile(cfg))
+			defer os.Remove(pid)
 		}
 	}
 	readCtx, stopReading := context.WithCancel(context.Background())
@@ -100,6 +131,9 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	reloaded := make(chan *plan)
+	reloading := false
+	ticks := 0
 loop:
 	for {
 		select {
@@ -109,20 +143,38 @@ loop:
 					debugPacket(log, pkt)
 				}
 				p.disp.Dispatch(pkt)
+				if p.settle() {
+					l.refilter("one-time sequence used")
+				}
 			}
 			l.free <- pkt
 		case now := <-tick.C:
-			p.disp.Expire(now)
+			if p.tick(now) {
+				l.refilter("one-time sequence changed")
+			}
+			if ticks++; ticks%addrEvery == 0 {
+				l.refilter("")
+			}
 		case <-hup:
-			log.Logf("re-reading config file: %s", o.Config)
-			np, err := l.reload(emit)
-			if err != nil {
-				log.Logf("config reload failed, keeping the running config: %v", err)
+			// Parse off the packet path: the old config keeps serving
+			// until the new one is complete and valid.
+			if reloading {
 				continue
 			}
+			reloading = true
+			log.Logf("re-reading config file: %s", o.Config)
+			go func() { reloaded <- l.load(emit) }()
+		case np := <-reloaded:
+			reloading = false
+			if np == nil {
+				continue
+			}
+			np.adopt(p)
 			p = np
+			l.plan.Store(p)
 			doorsCh <- p.doors
 			log.Reopen(o.logFile(p.cfg))
+			l.refilter("")
 		case <-ctx.Done():
 			break loop
 		}
@@ -131,10 +183,8 @@ loop:
 	stopReading()
 	l.closeSources()
 	readers.Wait()
-	// Sources are closed: no new event can come. The engine now runs every
-	// pending stop command before it returns.
-	stopEngine()
-	<-engDone
+	// Sources are closed, so no new event can come; the deferred engine
+	// stop now runs every pending stop command before Live returns.
 	return 0
 }
 
@@ -142,6 +192,7 @@ type liveSource struct {
 	iface string
 	mu    sync.Mutex
 	src   *capture.Source
+	addrs []netip.Addr // the addresses the current filter was built with
 }
 
 type live struct {
@@ -153,38 +204,63 @@ type live struct {
 	plan    atomic.Pointer[plan]
 }
 
-func (l *live) setRules(p *plan) { l.plan.Store(p) }
-
 // rulesFor limits rules without a Target to the interface's addresses, read
-// now, so an address added since start-up (DHCP) is used after a reopen.
-func (l *live) rulesFor(iface string) []detectors.Rule {
-	local, err := capture.LocalAddrs(iface)
+// now, and remembers them so refilter can tell when they change.
+func (l *live) rulesFor(s *liveSource) []detectors.Rule {
+	local, err := capture.LocalAddrs(s.iface)
 	if err != nil {
-		l.log.Logf("could not read the addresses of %s: %v", iface, err)
+		l.log.Logf("could not read the addresses of %s: %v", s.iface, err)
 	}
 	if l.o.OnlyIPv4 {
 		local = slices.DeleteFunc(local, func(a netip.Addr) bool { return a.Is6() })
 	}
+	s.addrs = local
 	return l.plan.Load().rules(local)
 }
 
-func (l *live) reload(emit func(actions.Event)) (*plan, error) {
-	cfg, err := knockd.Load(l.o.Config)
-	if err != nil {
-		return nil, err
-	}
-	np := newPlan(cfg, l.log.Logf, emit)
-	l.setRules(np)
+// refilter installs a new kernel filter on every open source: always when
+// why is set (the doors changed), otherwise only where the interface's
+// addresses changed.
+func (l *live) refilter(why string) {
 	for _, s := range l.sources {
 		s.mu.Lock()
 		if s.src != nil {
-			if err := s.src.SetFilter(l.rulesFor(s.iface)); err != nil {
-				l.log.Logf("capture %s: could not set filter: %v", s.iface, err)
+			old := s.addrs
+			local, _ := capture.LocalAddrs(s.iface)
+			if why != "" || !sameAddrs(old, local) {
+				if err := s.src.SetFilter(l.rulesFor(s)); err != nil {
+					l.log.Logf("capture %s: could not set filter: %v", s.iface, err)
+				} else if why == "" {
+					l.log.Logf("capture %s: addresses changed, filter updated", s.iface)
+				}
 			}
 		}
 		s.mu.Unlock()
 	}
-	return np, nil
+}
+
+func sameAddrs(a, b []netip.Addr) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.SortFunc(a, netip.Addr.Compare)
+	slices.SortFunc(b, netip.Addr.Compare)
+	return slices.Equal(a, b)
+}
+
+// load reads and validates the config for a reload. On any error it logs
+// every error with its file:line and returns nil: the running config stays.
+func (l *live) load(emit func(actions.Event)) *plan {
+	cfg, err := knockd.Load(l.o.Config)
+	if err == nil {
+		var np *plan
+		if np, err = newPlan(cfg, l.log.Logf, emit); err == nil {
+			return np
+		}
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		l.log.Logf("config: %s", line)
+	}
+	l.log.Logf("config reload failed, keeping the running config")
+	return nil
 }
 
 // read copies packets from one source into free slots. When the interface
@@ -233,15 +309,16 @@ func (l *live) reopen(ctx context.Context, s *liveSource) bool {
 			return false
 		case <-time.After(time.Second):
 		}
-		src, err := capture.Open(s.iface, l.rulesFor(s.iface), capture.Options{})
-		if err != nil {
-			continue
-		}
 		s.mu.Lock()
-		s.src = src
+		src, err := capture.Open(s.iface, l.rulesFor(s), capture.Options{})
+		if err == nil {
+			s.src = src
+		}
 		s.mu.Unlock()
-		l.log.Logf("capture %s: listening again", s.iface)
-		return true
+		if err == nil {
+			l.log.Logf("capture %s: listening again", s.iface)
+			return true
+		}
 	}
 }
 
@@ -270,6 +347,16 @@ func (o *Options) logFile(cfg *knockd.Config) string {
 		return o.LogFile
 	}
 	return cfg.Options.LogFile
+}
+
+func (o *Options) stateDir(cfg *knockd.Config) string {
+	if o.StateDir != "" {
+		return o.StateDir
+	}
+	if cfg.Options.StateDir != "" {
+		return cfg.Options.StateDir
+	}
+	return knockd.DefaultStateDir
 }
 
 func writePid(path string) error {

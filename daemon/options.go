@@ -21,6 +21,7 @@ type Options struct {
 	Debug      bool     // -D
 	OnlyIPv4   bool     // -4
 	Daemon     bool     // -d: write the pid file
+	StateDir   string   // --state-dir, overrides StateDir=
 	Stdout     io.Writer
 	Stderr     io.Writer
 	Runner     command.Runner // nil: /bin/sh -c

@@ -12,37 +12,65 @@ import (
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/sequence"
+	"github.com/doorward/doorward/formats/otp"
 )
 
 // plan is everything built from one config: replaced whole on reload.
 type plan struct {
-	cfg        *knockd.Config
-	disp       *detectors.Dispatcher
-	doors      map[string]engine.Door
-	maxTimeout time.Duration
+	cfg           *knockd.Config
+	seq           *sequence.Detector
+	disp          *detectors.Dispatcher
+	doors         map[string]engine.Door
+	maxTimeout    time.Duration // longest Seq_Timeout
+	maxCmdTimeout time.Duration
+	dirty         bool // a door's sequence changed: reindex and refilter
 }
 
-func newPlan(cfg *knockd.Config, logf actions.Logf, emit func(actions.Event)) *plan {
-	seqDoors := sequence.FromConfig(cfg)
-	doors := make(map[string]engine.Door, len(seqDoors))
-	var maxTimeout time.Duration
+func openOneTime(path string) (sequence.OneTime, error) { return otp.Open(path) }
+
+func newPlan(cfg *knockd.Config, logf actions.Logf, emit func(actions.Event)) (*plan, error) {
+	seqDoors, err := sequence.FromConfig(cfg, openOneTime)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{cfg: cfg, doors: make(map[string]engine.Door, len(seqDoors))}
 	for i, sd := range seqDoors {
 		cd := cfg.Doors[i]
-		doors[sd.Key] = engine.Door{
+		p.doors[sd.Key] = engine.Door{
 			Name:       cd.Name,
 			Start:      [2]string{cd.Start(false), cd.Start(true)},
 			Stop:       [2]string{cd.Stop(false), cd.Stop(true)},
 			CmdTimeout: cd.CmdTimeout,
+			Cooldown:   cd.Cooldown,
 		}
-		maxTimeout = max(maxTimeout, cd.SeqTimeout)
+		p.maxTimeout = max(p.maxTimeout, cd.SeqTimeout)
+		p.maxCmdTimeout = max(p.maxCmdTimeout, cd.CmdTimeout)
 	}
-	seq := sequence.New(seqDoors, sequence.Options{Logf: logf})
-	return &plan{
-		cfg:        cfg,
-		disp:       detectors.NewDispatcher([]detectors.Detector{seq}, emit),
-		doors:      doors,
-		maxTimeout: maxTimeout,
+	p.seq = sequence.New(seqDoors, sequence.Options{Logf: logf, RulesChanged: func() { p.dirty = true }})
+	p.disp = detectors.NewDispatcher([]detectors.Detector{p.seq}, emit)
+	return p, nil
+}
+
+// adopt takes over old's knocks in progress for unchanged doors.
+func (p *plan) adopt(old *plan) { p.seq.Adopt(old.seq) }
+
+// settle reindexes dispatch after a door's sequence changed and reports
+// whether the capture filter must be rebuilt too.
+func (p *plan) settle() bool {
+	if !p.dirty {
+		return false
 	}
+	p.dirty = false
+	p.disp.Reindex()
+	return true
+}
+
+// tick is the once-a-second housekeeping: expire attempts, re-read edited
+// one-time sequence files. It reports whether the filter must be rebuilt.
+func (p *plan) tick(now time.Time) bool {
+	p.disp.Expire(now)
+	p.seq.Poll()
+	return p.settle()
 }
 
 // rules is the capture filter's input: every rule without a Target is
@@ -56,5 +84,3 @@ func (p *plan) rules(local []netip.Addr) []detectors.Rule {
 	}
 	return rules
 }
-
-type actionsEvent = actions.Event

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/engine"
 	"github.com/doorward/doorward/detectors"
 	replaysrc "github.com/doorward/doorward/detectors/replay"
@@ -33,8 +34,12 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	now := clock
 	log := o.logger(cfg, func() time.Time { return *now })
 	defer log.Close()
-	eng := engine.New(o.Runner, log.Logf)
-	p := newPlan(cfg, log.Logf, func(ev actionsEvent) { eng.Open(ctx, ev) })
+	eng := engine.New(o.Runner, nil, log.Logf)
+	p, err := newPlan(cfg, log.Logf, func(ev actions.Event) { eng.Open(ctx, ev) })
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
+		return 1
+	}
 	eng.SetDoors(p.doors)
 
 	src, err := replaysrc.Open(path)
@@ -56,7 +61,7 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 		}
 		*now = pkt.Time
 		eng.Advance(ctx, *now)
-		p.disp.Expire(*now)
+		p.tick(*now)
 		if o.OnlyIPv4 && pkt.Src.Is6() {
 			continue
 		}
@@ -64,11 +69,16 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 			debugPacket(log, &pkt)
 		}
 		p.disp.Dispatch(&pkt)
+		p.settle()
 	}
-	// Run out the clock: stop commands and sequence timeouts in time order.
+	// Run out the clock: every stop command is due at most Cmd_Timeout after
+	// the last packet. Stop commands (and their retries) and sequence
+	// timeouts run in time order up to then; whatever still fails gets one
+	// last try.
+	horizon := now.Add(p.maxCmdTimeout)
 	for {
 		next, ok := eng.Next()
-		if !ok {
+		if !ok || next.After(horizon) {
 			break
 		}
 		*now = next
@@ -79,6 +89,7 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 		*now = now.Add(p.maxTimeout)
 		p.disp.Expire(*now)
 	}
+	eng.CloseAll(ctx)
 	log.Logf("shutting down")
 	return 0
 }

@@ -22,6 +22,16 @@ type Dispatcher struct {
 // distinct detector combinations are supported (there are three kinds).
 func NewDispatcher(dets []Detector, emit func(actions.Event)) *Dispatcher {
 	d := &Dispatcher{dets: dets, emit: emit}
+	d.Reindex()
+	return d
+}
+
+// Reindex rebuilds the port index from the detectors' current Rules, after
+// a detector's doors changed (a one-time sequence moved on).
+func (d *Dispatcher) Reindex() {
+	dets := d.dets
+	d.index = [2][65536]uint8{}
+	d.sets = d.sets[:0]
 	want := map[[2]int][]int{} // (proto slot, port) → detector indexes
 	for i, det := range dets {
 		for _, r := range det.Rules() {
@@ -55,7 +65,6 @@ func NewDispatcher(dets []Detector, emit func(actions.Event)) *Dispatcher {
 		}
 		d.index[k[0]][k[1]] = id
 	}
-	return d
 }
 
 func protoSlot(p Proto) int {

@@ -108,7 +108,8 @@ func startKnockd(t *testing.T, p *netns.Pair, conf string, extra ...string) *kno
 			t.Logf("knockd output (%s):\n%s", path, k.output())
 		}
 	})
-	args := append([]string{knockdBin, "-i", p.ServerIf, "-c", conf, "-v"}, extra...)
+	// Each daemon has its own journal: never the host's /var/lib/doorward.
+	args := append([]string{knockdBin, "-i", p.ServerIf, "-c", conf, "-v", "--state-dir", filepath.Join(t.TempDir(), "state")}, extra...)
 	k.cmd = p.Start(t, p.Server, f, args...)
 	k.waitLog("starting up, listening on "+p.ServerIf, 10*time.Second)
 	return k

@@ -104,7 +104,7 @@ in_srv nc -z -w1 "$SRV_IP" "$PORT" || die "service on $PORT did not start"
 
 # knockd.
 log=$work/knockd.log
-ip netns exec "$SRV" "$bindir/knockd" -i "$SRV_IF" -c "$conf" -v >"$log" 2>&1 &
+ip netns exec "$SRV" "$bindir/knockd" -i "$SRV_IF" -c "$conf" -v --state-dir "$work/state" >"$log" 2>&1 &
 knockd_pid=$!
 for _ in $(seq 100); do grep -q "starting up" "$log" && break; sleep 0.1; done
 grep -q "starting up" "$log" || { cat "$log" >&2; die "knockd did not start"; }

@@ -1,194 +1,381 @@
 // Package engine turns knock events into commands: it runs a door's start
 // command, keeps the rendered stop command as data, and runs it when the
-// door's Cmd_Timeout has passed or when the daemon shuts down.
+// door's Cmd_Timeout has passed, when the daemon shuts down, or, after a
+// crash, when the daemon starts again.
 //
 // knockd forks a child that sleeps through Cmd_Timeout; a SIGTERM then waits
-// for one child and strands the rest, and the door stays open. Here the stop
-// command lives in the engine's deadline queue instead, so shutdown can run
-// every pending one.
+// for one child and strands the rest, a crash strands all of them, and a
+// second knock stacks a second firewall rule. Here every open door is one
+// entry, keyed by (door, address), written to a journal before its start
+// command runs and removed only after its stop command succeeded.
 //
 // The Engine is not safe for concurrent use: the daemon drives it from one
-// goroutine (Live does this for live capture; replay calls it directly with
-// packet time as the clock).
+// goroutine (Run does this for live capture; replay calls Open and Advance
+// directly with packet time as the clock).
 package engine
 
 import (
 	"container/heap"
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/command"
+	"github.com/doorward/doorward/actions/journal"
 )
 
 // Door is what the engine needs of a door: its commands per address family
-// (index 0 IPv4, 1 IPv6, already resolved through knockd's _6 fallbacks) and
-// how long to keep it open.
+// (index 0 IPv4, 1 IPv6, already resolved through knockd's _6 fallbacks),
+// how long to keep it open, and how long to ignore repeats.
 type Door struct {
 	Name       string // for log lines
 	Start      [2]string
 	Stop       [2]string
 	CmdTimeout time.Duration
+	Cooldown   time.Duration
 }
 
-// Undo is a pending stop command: plain data, so it survives a reload and can
-// be persisted.
-type Undo struct {
-	Door string // door key
-	Name string // door name for logs
-	Addr string // rendered knocker address for logs
-	Line string // rendered stop command
-	Due  time.Time
+// Store persists open doors; *journal.Journal is the production one. A nil
+// Store keeps them in memory only (replay, tests).
+type Store interface {
+	Open(e journal.Entry) (journal.Entry, error)
+	Update(e journal.Entry) error
+	Close(id uint64) error
+}
+
+// Retry backoff for a failing stop command: 1 s doubling to 10 min, for as
+// long as it takes. A door whose stop command fails is still open, so it is
+// never forgotten; each failure is logged.
+const (
+	firstRetry = time.Second
+	maxRetry   = 10 * time.Minute
+)
+
+// maxCooldowns bounds the cooldown table. When it is full of live entries,
+// new events for cooldown doors are refused: failing closed is the safe way
+// to fail for a door that limits how often it opens.
+const maxCooldowns = 1 << 16
+
+type key struct {
+	door string
+	addr netip.Addr
+}
+
+type state uint8
+
+const (
+	starting state = iota // start command running
+	opened                // in the heap, waiting for its stop command
+	closing               // stop command running
+)
+
+// door is one open door: journaled, and in the heap while opened.
+type door struct {
+	key   key
+	e     journal.Entry
+	wait  time.Duration
+	start string
+	state state
+	index int    // in the heap
+	seq   uint64 // breaks ties between equal due times, for reproducible replays
 }
 
 // Engine owns the door table and the queue of pending stop commands.
 type Engine struct {
-	doors   map[string]Door
-	pending undoHeap
-	run     command.Runner
-	logf    actions.Logf
+	doors     map[string]Door
+	open      map[key]*door
+	pending   doorHeap
+	cooldowns map[key]time.Time
+	store     Store
+	seq       uint64
+	run       command.Runner
+	logf      actions.Logf
 }
 
-// New returns an engine that runs commands with run and logs with logf.
-func New(run command.Runner, logf actions.Logf) *Engine {
+// New returns an engine that runs commands with run, records open doors in
+// store (may be nil) and logs with logf.
+func New(run command.Runner, store Store, logf actions.Logf) *Engine {
 	if logf == nil {
 		logf = actions.Discard
 	}
-	return &Engine{doors: map[string]Door{}, run: run, logf: logf}
+	return &Engine{
+		doors:     map[string]Door{},
+		open:      map[key]*door{},
+		cooldowns: map[key]time.Time{},
+		store:     store,
+		run:       run,
+		logf:      logf,
+	}
 }
 
-// SetDoors replaces the door table (on start and on reload). Pending stop
-// commands are kept whatever the new table says: they were rendered when the
-// door opened, so a reload can never strand an open door.
+// SetDoors replaces the door table (on start and on reload). Open doors are
+// kept whatever the new table says: their stop command was rendered when
+// they opened, so a reload can never strand an open door.
 func (e *Engine) SetDoors(doors map[string]Door) { e.doors = doors }
 
-// Opening is the part of an event's handling that may run off the engine's
-// goroutine: the start command. Finish must be called with its result.
-type Opening struct {
-	door  string
-	name  string
-	addr  string
-	start string
-	stop  string
-	wait  time.Duration
-}
-
-// Prepare renders the commands for ev. ok is false when the door is unknown
-// or has no start command for the event's address family (knockd runs neither
-// command then).
-func (e *Engine) Prepare(ev actions.Event) (o Opening, ok bool) {
+// Begin decides what ev does and, if it opens a door, journals it. It
+// returns nil when there is nothing to run: unknown door, no start command
+// for the address family, door already open (then it is extended), door in
+// its cooldown, or the journal could not be written (then the door stays
+// shut: a door we could not promise to close is not opened).
+func (e *Engine) Begin(ev actions.Event) *door {
 	d, found := e.doors[ev.Door]
 	if !found {
-		return o, false
+		return nil
 	}
 	fam := 0
 	if ev.Addr.Is6() && !ev.Addr.Is4In6() {
 		fam = 1
 	}
 	if d.Start[fam] == "" {
-		return o, false
+		return nil
 	}
-	return Opening{
-		door:  ev.Door,
-		name:  d.Name,
-		addr:  ev.Addr.WithZone("").String(),
-		start: command.Render(d.Start[fam], ev.Addr),
-		stop:  command.Render(d.Stop[fam], ev.Addr),
+	k := key{ev.Door, ev.Addr.WithZone("")}
+	addr := k.addr.String()
+	if o := e.open[k]; o != nil {
+		e.extend(o, d, ev)
+		return nil
+	}
+	if d.Cooldown > 0 && !e.cool(k, d, ev.Time, addr) {
+		return nil
+	}
+	e.seq++
+	o := &door{
+		seq:   e.seq,
+		key:   k,
 		wait:  d.CmdTimeout,
-	}, true
+		start: command.Render(d.Start[fam], k.addr),
+		e: journal.Entry{
+			Door: ev.Door,
+			Name: d.Name,
+			Addr: addr,
+			Stop: command.Render(d.Stop[fam], k.addr),
+			Due:  ev.Time.Add(d.CmdTimeout),
+		},
+	}
+	if o.e.Stop != "" && e.store != nil {
+		je, err := e.store.Open(o.e)
+		if err != nil {
+			e.logf("%s: %s: cannot record the door in the journal, not opening it: %v", addr, d.Name, err)
+			return nil
+		}
+		o.e = je
+	}
+	if o.e.Stop != "" {
+		e.open[k] = o
+	}
+	return o
 }
 
-// RunStart runs o's start command and logs as knockd does. It touches no
-// engine state, so Live runs it on a worker goroutine.
-func (e *Engine) RunStart(ctx context.Context, o Opening) {
-	e.exec(ctx, o.name, o.start)
-}
-
-// Finish schedules o's stop command CmdTimeout after finished, the time the
-// start command returned (knockd sleeps after the start command, not from
-// the knock).
-func (e *Engine) Finish(o Opening, finished time.Time) {
-	if o.stop == "" {
+// extend handles a second knock for an open door: one firewall rule, kept
+// open longer, instead of knockd's stacked duplicates (knockd #14, #70).
+func (e *Engine) extend(o *door, d Door, ev actions.Event) {
+	if o.state != opened {
+		e.logf("%s: %s: door is already being opened or closed, knock ignored", o.e.Addr, d.Name)
 		return
 	}
-	heap.Push(&e.pending, Undo{Door: o.door, Name: o.name, Addr: o.addr, Line: o.stop, Due: finished.Add(o.wait)})
+	due := ev.Time.Add(d.CmdTimeout)
+	if !due.After(o.e.Due) {
+		return
+	}
+	o.e.Due = due
+	heap.Fix(&e.pending, o.index)
+	e.persist(o)
+	e.logf("%s: %s: door already open, keeping it open %v longer", o.e.Addr, d.Name, d.CmdTimeout)
+}
+
+// cool reports whether a door with a cooldown may open for k now, and
+// starts its cooldown if so.
+func (e *Engine) cool(k key, d Door, now time.Time, addr string) bool {
+	if until, ok := e.cooldowns[k]; ok && now.Before(until) {
+		e.logf("%s: %s: in cooldown, knock ignored", addr, d.Name)
+		return false
+	}
+	if len(e.cooldowns) >= maxCooldowns {
+		for ck, until := range e.cooldowns {
+			if !now.Before(until) {
+				delete(e.cooldowns, ck)
+			}
+		}
+		if len(e.cooldowns) >= maxCooldowns {
+			e.logf("%s: %s: too many doors in cooldown, knock ignored", addr, d.Name)
+			return false
+		}
+	}
+	e.cooldowns[k] = now.Add(d.Cooldown)
+	return true
+}
+
+// RunStart runs o's start command. It touches no engine state, so Run calls
+// it on a worker goroutine.
+func (e *Engine) RunStart(ctx context.Context, o *door) {
+	e.exec(ctx, o.e.Name, o.start)
+}
+
+// Started schedules o's stop command Cmd_Timeout after finished, the time
+// the start command returned (knockd sleeps after the start command, not
+// from the knock).
+func (e *Engine) Started(o *door, finished time.Time) {
+	if o.e.Stop == "" {
+		return
+	}
+	o.e.Due = finished.Add(o.wait)
+	o.state = opened
+	heap.Push(&e.pending, o)
 }
 
 // Open handles ev synchronously: start command now, stop command scheduled
-// from ev.Time. Replay uses this so a capture always gives the same result.
+// from ev.Time. Replay uses it so a capture always gives the same result.
 func (e *Engine) Open(ctx context.Context, ev actions.Event) {
-	o, ok := e.Prepare(ev)
-	if !ok {
-		return
+	if o := e.Begin(ev); o != nil {
+		e.RunStart(ctx, o)
+		e.Started(o, ev.Time)
 	}
-	e.RunStart(ctx, o)
-	e.Finish(o, ev.Time)
 }
 
-// Due pops every stop command due at or before now, in due order.
-func (e *Engine) Due(now time.Time) []Undo {
-	var out []Undo
-	for len(e.pending) > 0 && !e.pending[0].Due.After(now) {
-		out = append(out, heap.Pop(&e.pending).(Undo))
+// Due takes every door whose stop command is due by now off the queue and
+// marks it closing; the caller runs each with RunStop and reports to Stopped.
+func (e *Engine) Due(now time.Time) []*door {
+	var out []*door
+	for len(e.pending) > 0 && !e.pending[0].e.Due.After(now) {
+		o := heap.Pop(&e.pending).(*door)
+		o.state = closing
+		out = append(out, o)
 	}
 	return out
 }
 
-// Next is the time the earliest stop command is due; ok is false if none.
+// Next is when the earliest stop command is due; ok is false if none is.
 func (e *Engine) Next() (t time.Time, ok bool) {
 	if len(e.pending) == 0 {
 		return t, false
 	}
-	return e.pending[0].Due, true
+	return e.pending[0].e.Due, true
 }
 
-// Pending is how many stop commands are waiting.
-func (e *Engine) Pending() int { return len(e.pending) }
+// Pending is how many doors are open (or being opened or closed).
+func (e *Engine) Pending() int { return len(e.open) }
 
-// Close runs u: logs knockd's "command timeout" line, then the stop command.
-func (e *Engine) Close(ctx context.Context, u Undo) {
-	e.logf("%s: %s: command timeout", u.Addr, u.Name)
-	e.exec(ctx, u.Name, u.Line)
+// RunStop runs o's stop command, logging knockd's "command timeout" line
+// first. It touches no engine state. ok is false if the command failed.
+func (e *Engine) RunStop(ctx context.Context, o *door) (ok bool) {
+	if o.e.Failures == 0 {
+		e.logf("%s: %s: command timeout", o.e.Addr, o.e.Name)
+	}
+	return e.exec(ctx, o.e.Name, o.e.Stop)
+}
+
+// Stopped records the outcome of o's stop command at now: the door leaves
+// the journal, or, if the command failed, it is retried with backoff.
+func (e *Engine) Stopped(o *door, ok bool, now time.Time) {
+	if ok {
+		delete(e.open, o.key)
+		if e.store != nil && o.e.ID != 0 {
+			if err := e.store.Close(o.e.ID); err != nil {
+				e.logf("%s: %s: door closed but the journal could not record it (it will be closed again at next start): %v", o.e.Addr, o.e.Name, err)
+			}
+		}
+		return
+	}
+	o.e.Failures++
+	backoff := min(firstRetry<<min(o.e.Failures-1, 20), maxRetry)
+	o.e.Due = now.Add(backoff)
+	o.state = opened
+	heap.Push(&e.pending, o)
+	e.persist(o)
+	e.logf("%s: %s: stop command failed %d times, door still open; retrying in %v", o.e.Addr, o.e.Name, o.e.Failures, backoff)
+}
+
+func (e *Engine) persist(o *door) {
+	if e.store == nil || o.e.ID == 0 {
+		return
+	}
+	if err := e.store.Update(o.e); err != nil {
+		e.logf("%s: %s: journal update failed: %v", o.e.Addr, o.e.Name, err)
+	}
 }
 
 // Advance runs every stop command due by now, in order (replay's clock).
 func (e *Engine) Advance(ctx context.Context, now time.Time) {
-	for _, u := range e.Due(now) {
-		e.Close(ctx, u)
+	for _, o := range e.Due(now) {
+		e.Stopped(o, e.RunStop(ctx, o), now)
 	}
 }
 
-// CloseAll runs every pending stop command now, earliest first: the
-// shutdown path that makes "every door it opened is closed" true.
+// CloseAll runs every pending stop command once, earliest first: the
+// shutdown path. A stop command that fails stays in the journal, so the next
+// start tries again.
 func (e *Engine) CloseAll(ctx context.Context) {
 	for len(e.pending) > 0 {
-		e.Close(ctx, heap.Pop(&e.pending).(Undo))
+		o := heap.Pop(&e.pending).(*door)
+		if e.RunStop(ctx, o) {
+			e.Stopped(o, true, time.Time{})
+			continue
+		}
+		o.e.Failures++
+		e.persist(o)
+		e.logf("%s: %s: stop command failed at shutdown; the door will be closed at next start", o.e.Addr, o.e.Name)
 	}
 }
 
-func (e *Engine) exec(ctx context.Context, name, line string) {
+// Recover closes doors a previous run left open (it crashed or was killed),
+// before any new knock is accepted. Their stop commands run now, whatever
+// their due time: closing early is safe, the user knocks again. Doors whose
+// stop command fails stay queued with backoff.
+func (e *Engine) Recover(ctx context.Context, left []journal.Entry, now time.Time) {
+	for _, je := range left {
+		addr, err := netip.ParseAddr(je.Addr)
+		if err != nil {
+			e.logf("journal: entry %d for %s has a bad address %q; running its stop command anyway", je.ID, je.Name, je.Addr)
+		}
+		o := &door{key: key{je.Door, addr}, e: je, state: closing}
+		e.open[o.key] = o
+		e.logf("%s: %s: closing door left open by a previous run", je.Addr, je.Name)
+		e.Stopped(o, e.exec(ctx, je.Name, je.Stop), now)
+	}
+}
+
+func (e *Engine) exec(ctx context.Context, name, line string) bool {
 	if line == "" {
-		return
+		return true
 	}
 	e.logf("%s: running command: %s", name, line)
 	status, err := e.run(ctx, line)
 	switch {
 	case err != nil:
 		e.logf("%s: command failed: %v", name, err)
+		return false
 	case status != 0:
 		e.logf("%s: command returned non-zero status code (%d)", name, status)
+		return false
 	}
+	return true
 }
 
-type undoHeap []Undo
+type doorHeap []*door
 
-func (h undoHeap) Len() int           { return len(h) }
-func (h undoHeap) Less(i, j int) bool { return h[i].Due.Before(h[j].Due) }
-func (h undoHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *undoHeap) Push(x any)        { *h = append(*h, x.(Undo)) }
-func (h *undoHeap) Pop() any {
+func (h doorHeap) Len() int { return len(h) }
+func (h doorHeap) Less(i, j int) bool {
+	if c := h[i].e.Due.Compare(h[j].e.Due); c != 0 {
+		return c < 0
+	}
+	return h[i].seq < h[j].seq
+}
+func (h doorHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *doorHeap) Push(x any) {
+	o := x.(*door)
+	o.index = len(*h)
+	*h = append(*h, o)
+}
+func (h *doorHeap) Pop() any {
 	old := *h
-	u := old[len(old)-1]
+	o := old[len(old)-1]
+	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
-	return u
+	o.index = -1
+	return o
 }

@@ -47,7 +47,7 @@ func TestOpenAndAdvance(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	var logs []string
 	r := &recorder{t0: t0, fail: map[string]int{"close 10.0.0.9": 3}}
-	e := New(func(ctx context.Context, l string) (int, error) { return r.run(ctx, l) }, func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) })
+	e := New(func(ctx context.Context, l string) (int, error) { return r.run(ctx, l) }, nil, func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) })
 	e.SetDoors(doors)
 	ctx := context.Background()
 	a := netip.MustParseAddr("10.0.0.9")
@@ -57,8 +57,10 @@ func TestOpenAndAdvance(t *testing.T) {
 	e.Open(ctx, actions.Event{Door: "nostop", Addr: v6, Time: t0}) // no IPv6 start: nothing runs
 	e.Open(ctx, actions.Event{Door: "unknown", Addr: a, Time: t0})
 	e.Advance(ctx, t0.Add(10*time.Second))
-	if e.Pending() != 1 {
-		t.Fatalf("pending = %d, want 1", e.Pending())
+	// 10.0.0.9's stop command failed and waits for its retry; fd00::9's
+	// is not due yet.
+	if e.Pending() != 2 {
+		t.Fatalf("pending = %d, want 2", e.Pending())
 	}
 	e.CloseAll(ctx)
 	want := []string{
@@ -67,6 +69,11 @@ func TestOpenAndAdvance(t *testing.T) {
 		"10.0.0.9: openSSH: command timeout",
 		"openSSH: running command: close 10.0.0.9",
 		"openSSH: command returned non-zero status code (3)",
+		"10.0.0.9: openSSH: stop command failed 1 times, door still open; retrying in 1s",
+		// Both due at 11 s: the earlier door goes first.
+		"openSSH: running command: close 10.0.0.9",
+		"openSSH: command returned non-zero status code (3)",
+		"10.0.0.9: openSSH: stop command failed at shutdown; the door will be closed at next start",
 		"fd00::9: openSSH: command timeout",
 		"openSSH: running command: close fd00::9",
 	}
@@ -80,7 +87,7 @@ func TestOpenAndAdvance(t *testing.T) {
 func TestLiveTimeline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := &recorder{t0: time.Now(), delay: 500 * time.Millisecond}
-		e := New(r.run, nil)
+		e := New(r.run, nil, nil)
 		e.SetDoors(doors)
 		ctx, cancel := context.WithCancel(context.Background())
 		events := make(chan actions.Event)
@@ -105,7 +112,7 @@ func TestLiveTimeline(t *testing.T) {
 func TestLiveShutdownClosesEverything(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := &recorder{t0: time.Now(), delay: time.Second}
-		e := New(r.run, nil)
+		e := New(r.run, nil, nil)
 		e.SetDoors(doors)
 		ctx, cancel := context.WithCancel(context.Background())
 		events := make(chan actions.Event)
@@ -131,7 +138,7 @@ func TestReloadKeepsPendingStops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		r := &recorder{t0: t0}
-		e := New(r.run, nil)
+		e := New(r.run, nil, nil)
 		e.SetDoors(doors)
 		ctx := context.Background()
 		e.Open(ctx, actions.Event{Door: "ssh", Addr: netip.MustParseAddr("10.0.0.1"), Time: t0})

@@ -13,22 +13,23 @@ import (
 // than each spawning a shell.
 const MaxInFlight = 256
 
-type finished struct {
-	o  Opening
-	at time.Time
+type result struct {
+	o    *door
+	stop bool // a stop command finished (else a start command)
+	ok   bool
+	at   time.Time
 }
 
 // Run drives e for a live daemon until ctx is done or events is closed, then
-// waits for running start commands and runs every pending stop command
-// before returning. Start and stop commands run on their own goroutines so a
-// slow iptables call never delays another door; door state is only touched
-// here. doors delivers new door tables on reload.
+// waits for running commands and runs every pending stop command before
+// returning. Commands run on their own goroutines so a slow iptables call
+// never delays another door; door state is only touched here. doors
+// delivers new door tables on reload.
 func (e *Engine) Run(ctx context.Context, events <-chan actions.Event, doors <-chan map[string]Door) {
 	// Commands must complete even while we shut down: a half-run stop
 	// command is exactly the leaked rule we exist to prevent.
 	bg := context.WithoutCancel(ctx)
-	done := make(chan finished)
-	closed := make(chan struct{})
+	results := make(chan result)
 	inflight, dropped := 0, 0
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -44,10 +45,12 @@ func (e *Engine) Run(ctx context.Context, events <-chan actions.Event, doors <-c
 			timer.Reset(time.Until(next))
 		}
 	}
-	closeAsync := func(us []Undo) {
-		for _, u := range us {
-			inflight++
-			go func() { e.Close(bg, u); closed <- struct{}{} }()
+	handle := func(r result) {
+		inflight--
+		if r.stop {
+			e.Stopped(r.o, r.ok, r.at)
+		} else {
+			e.Started(r.o, r.at)
 		}
 	}
 
@@ -59,40 +62,40 @@ loop:
 			if !ok {
 				break loop
 			}
-			o, ok := e.Prepare(ev)
-			if !ok {
-				continue
-			}
 			if inflight >= MaxInFlight {
 				dropped++
 				if dropped&(dropped-1) == 0 { // log at 1, 2, 4, 8, …
-					e.logf("%s: too many commands running, dropped %d events", o.name, dropped)
+					e.logf("%s: too many commands running, dropped %d knocks", ev.Door, dropped)
 				}
 				continue
 			}
+			o := e.Begin(ev)
+			if o == nil {
+				continue
+			}
 			inflight++
-			go func() { e.RunStart(bg, o); done <- finished{o, time.Now()} }()
-		case f := <-done:
-			inflight--
-			e.Finish(f.o, f.at)
-		case <-closed:
-			inflight--
+			go func() {
+				e.RunStart(bg, o)
+				results <- result{o: o, at: time.Now()}
+			}()
+		case r := <-results:
+			handle(r)
 		case d := <-doors:
 			e.SetDoors(d)
 		case <-timer.C:
-			closeAsync(e.Due(time.Now()))
+			for _, o := range e.Due(time.Now()) {
+				inflight++
+				go func() {
+					ok := e.RunStop(bg, o)
+					results <- result{o: o, stop: true, ok: ok, at: time.Now()}
+				}()
+			}
 		case <-ctx.Done():
 			break loop
 		}
 	}
 	for inflight > 0 {
-		select {
-		case f := <-done:
-			inflight--
-			e.Finish(f.o, f.at)
-		case <-closed:
-			inflight--
-		}
+		handle(<-results)
 	}
 	e.CloseAll(bg)
 }

@@ -47,6 +47,7 @@ var flagSpecs = []flagSpec{
 	{'V', "version", false, func(c *cli, _ string) error { c.version = true; return nil }},
 	{0, "check", false, func(c *cli, _ string) error { c.check = true; return nil }},
 	{0, "replay", true, func(c *cli, v string) error { c.replay = v; return nil }},
+	{0, "state-dir", true, func(c *cli, v string) error { c.opts.StateDir = v; return nil }},
 }
 
 // parseArgs is a small getopt_long: bundled short flags (-vD), attached or
@@ -144,4 +145,6 @@ options:
       --check            validate the config file and exit (0 valid, 1 not)
       --replay <file>    run the config over a pcap/pcapng file instead of
                          live capture, with the packets' time as the clock
+      --state-dir <dir>  journal of open doors (overrides StateDir in the
+                         config; default /var/lib/doorward)
 `

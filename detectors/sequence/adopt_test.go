@@ -21,7 +21,7 @@ func TestAdoptKeepsUnchangedDoors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return sequence.FromConfig(cfg)
+		return mustDoors(t, cfg)
 	}
 	before := parse("[same]\nsequence = 7000,8000,9000\n[changed]\nsequence = 7000,8000,9001\n")
 	after := parse("[same]\nsequence = 7000,8000,9000\n[changed]\nsequence = 7000,8000,9001\nseq_timeout = 9\n[new]\nsequence = 8000,9000\n")

@@ -15,12 +15,14 @@
 package sequence
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 )
 
@@ -39,6 +41,26 @@ type Door struct {
 	FlagMask detectors.TCPFlags // TCP only: flags&FlagMask must equal FlagWant
 	FlagWant detectors.TCPFlags
 	Target   netip.Addr // invalid: any local address (the capture filter checks those)
+
+	// OneTime, when set, supplies Seq: the first unused line of a
+	// one-time sequence file, consumed by each successful knock.
+	OneTime OneTime
+	used    bool // OneTime's sequence was used by the packet being observed
+}
+
+// OneTime is a one-time sequence file; formats/otp.File is the real one.
+type OneTime interface {
+	// Current is the active sequence; ok is false when none is left.
+	Current() (seq []knockd.Knock, line int, ok bool)
+	// Use durably marks the line holding seq used. When it fails the door
+	// must not open: a sequence that cannot be marked used could be
+	// replayed.
+	Use(seq []knockd.Knock) error
+	// Changed reports whether the file was edited since it was read.
+	Changed() (bool, error)
+	// Reload reads the file again.
+	Reload() error
+	Path() string
 }
 
 func (d *Door) targetOK(dst netip.Addr) bool {
@@ -60,6 +82,10 @@ const DefaultMaxSources = 1 << 16
 type Options struct {
 	Logf       actions.Logf
 	MaxSources int // 0: DefaultMaxSources
+	// RulesChanged is called when a door's sequence changed (a one-time
+	// sequence was used or its file edited), so the caller can rebuild
+	// the dispatch index and the capture filter.
+	RulesChanged func()
 }
 
 type attempt struct {
@@ -80,6 +106,7 @@ type Detector struct {
 	free    []*source
 	max     int
 	logf    actions.Logf
+	changed func()
 	// Refused counts first knocks dropped because the source table was full.
 	Refused uint64
 }
@@ -95,6 +122,10 @@ func New(doors []Door, opt Options) *Detector {
 		sources: map[netip.Addr]*source{},
 		max:     opt.MaxSources,
 		logf:    opt.Logf,
+		changed: opt.RulesChanged,
+	}
+	if d.changed == nil {
+		d.changed = func() {}
 	}
 	if d.max <= 0 {
 		d.max = DefaultMaxSources
@@ -102,13 +133,51 @@ func New(doors []Door, opt Options) *Detector {
 	if d.logf == nil {
 		d.logf = actions.Discard
 	}
-	for i, door := range doors {
+	for i := range d.doors {
+		if d.doors[i].OneTime != nil {
+			d.doors[i].Seq = d.current(&d.doors[i])
+		}
+	}
+	d.index()
+	return d
+}
+
+// index rebuilds the first-port index, after New and whenever a one-time
+// sequence changes.
+func (d *Detector) index() {
+	clear(d.first)
+	for i, door := range d.doors {
 		if len(door.Seq) > 0 {
 			k := key(door.Seq[0].Proto, door.Seq[0].Port)
 			d.first[k] = append(d.first[k], i)
 		}
 	}
-	return d
+}
+
+// current reads door's active one-time sequence; nil disables the door.
+func (d *Detector) current(door *Door) []Step {
+	seq, _, ok := door.OneTime.Current()
+	if !ok {
+		d.logf("no more sequences left in the one time sequences file for door %s --> disabling the door", door.Name)
+		return nil
+	}
+	return steps(seq)
+}
+
+func knocks(seq []Step) []knockd.Knock {
+	out := make([]knockd.Knock, len(seq))
+	for i, s := range seq {
+		out[i] = knockd.Knock{Port: s.Port, Proto: knockd.Proto(s.Proto)}
+	}
+	return out
+}
+
+func steps(seq []knockd.Knock) []Step {
+	out := make([]Step, len(seq))
+	for i, k := range seq {
+		out[i] = Step{Port: k.Port, Proto: detectors.Proto(k.Proto)}
+	}
+	return out
 }
 
 // Rules asks for each door's ports, with its flag filter on the TCP ones and
@@ -162,8 +231,8 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 				a.stage++
 				d.logf("%s: %s: Stage %d", p.Src, door.Name, a.stage)
 				if a.stage == len(door.Seq) {
-					d.open(door, p, emit)
 					done = append(done, a.door)
+					d.open(a.door, p, emit)
 					continue
 				}
 				kept = append(kept, a)
@@ -183,7 +252,8 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 		}
 		d.logf("%s: %s: Stage 1", p.Src, door.Name)
 		if len(door.Seq) == 1 {
-			d.open(door, p, emit)
+			d.open(di, p, emit)
+			done = append(done, di)
 			continue
 		}
 		if src == nil {
@@ -196,11 +266,82 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 	if src != nil && len(src.attempts) == 0 {
 		d.release(p.Src, src)
 	}
+	// One-time doors that opened move to their next sequence only now, so
+	// the loops above saw one consistent set of doors.
+	for _, di := range done {
+		if door := &d.doors[di]; door.OneTime != nil && door.used {
+			door.used = false
+			d.setSeq(di, d.current(door))
+		}
+	}
 }
 
-func (d *Detector) open(door *Door, p *detectors.Packet, emit func(actions.Event)) {
+// open completes a knock. For a one-time door the sequence is marked used
+// on disk first, and only then is the event emitted (knockd opens first and
+// can crash before marking).
+func (d *Detector) open(di int, p *detectors.Packet, emit func(actions.Event)) {
+	door := &d.doors[di]
+	if door.OneTime != nil {
+		if err := door.OneTime.Use(knocks(door.Seq)); err != nil {
+			d.logf("%s: %s: could not mark the one-time sequence used, door not opened: %v", p.Src, door.Name, err)
+			return
+		}
+		door.used = true
+	}
 	d.logf("%s: %s: OPEN SESAME", p.Src, door.Name)
 	emit(actions.Event{Door: door.Key, Addr: p.Src, Time: p.Time})
+}
+
+// setSeq gives door di a new sequence and drops every attempt at the old
+// one: their stages mean nothing for the new ports.
+func (d *Detector) setSeq(di int, seq []Step) {
+	d.doors[di].Seq = seq
+	for addr, src := range d.sources {
+		src.attempts = slices.DeleteFunc(src.attempts, func(a attempt) bool { return a.door == di })
+		if len(src.attempts) == 0 {
+			d.release(addr, src)
+		}
+	}
+	d.index()
+	d.changed()
+}
+
+// Poll re-reads one-time sequence files that were edited since they were
+// read (the daemon calls it every second), so an admin may append or edit
+// lines while the daemon runs; knockd's man page forbids it.
+func (d *Detector) Poll() {
+	for i := range d.doors {
+		door := &d.doors[i]
+		if door.OneTime == nil {
+			continue
+		}
+		changed, err := door.OneTime.Changed()
+		if err == nil && changed {
+			err = door.OneTime.Reload()
+		}
+		if err != nil {
+			d.logf("%s: one-time sequences file %s: %v", door.Name, door.OneTime.Path(), err)
+			continue
+		}
+		if !changed {
+			continue
+		}
+		if seq := d.current(door); !slices.Equal(seq, door.Seq) {
+			d.logf("%s: one-time sequences file %s changed, now expecting %s", door.Name, door.OneTime.Path(), formatSteps(seq))
+			d.setSeq(i, seq)
+		}
+	}
+}
+
+func formatSteps(seq []Step) string {
+	var b strings.Builder
+	for i, s := range seq {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d:%s", s.Port, s.Proto)
+	}
+	return b.String()
 }
 
 func (s *source) has(door int) bool {

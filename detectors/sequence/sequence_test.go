@@ -19,6 +19,7 @@ import (
 	"github.com/doorward/doorward/detectors/pcaptest"
 	"github.com/doorward/doorward/detectors/replay"
 	"github.com/doorward/doorward/detectors/sequence"
+	"github.com/doorward/doorward/formats/otp"
 )
 
 var update = flag.Bool("update", false, "rewrite want.log files")
@@ -37,10 +38,7 @@ func TestCases(t *testing.T) {
 	}
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			cfg, err := knockd.Load(filepath.Join(dir, "knockd.conf"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := loadCase(t, dir)
 			frames := readPackets(t, filepath.Join(dir, "packets.txt"))
 			pcap := filepath.Join(t.TempDir(), "knocks.pcap")
 			var buf bytes.Buffer
@@ -62,6 +60,7 @@ func TestCases(t *testing.T) {
 			if got != string(w) {
 				t.Errorf("got:\n%s\nwant:\n%s", got, w)
 			}
+			checkOneTimeFiles(t, dir, cfg)
 		})
 	}
 }
@@ -72,7 +71,8 @@ func run(t *testing.T, cfg *knockd.Config, pcap string) string {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(&out, "+%.1f %s\n", now.Sub(t0).Seconds(), fmt.Sprintf(format, args...))
 	}
-	det := sequence.New(sequence.FromConfig(cfg), sequence.Options{Logf: logf})
+	dirty := false
+	det := sequence.New(mustDoors(t, cfg), sequence.Options{Logf: logf, RulesChanged: func() { dirty = true }})
 	disp := detectors.NewDispatcher([]detectors.Detector{det}, func(ev actions.Event) {
 		logf("event %s %s", ev.Door, ev.Addr)
 	})
@@ -93,6 +93,10 @@ func run(t *testing.T, cfg *knockd.Config, pcap string) string {
 		now = p.Time
 		disp.Expire(now)
 		disp.Dispatch(&p)
+		if dirty { // as the daemon does: a one-time sequence moved on
+			disp.Reindex()
+			dirty = false
+		}
 	}
 	now = now.Add(time.Hour)
 	disp.Expire(now)
@@ -113,4 +117,60 @@ func readPackets(t *testing.T, path string) []pcaptest.Frame {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return frames
+}
+
+// loadCase reads a case's knockd.conf. A one-time sequence file in the case
+// (otp.seq) is copied to a temporary directory, which $DIR names in the
+// config, because knocks consume it.
+func loadCase(t *testing.T, dir string) *knockd.Config {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(dir, "knockd.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	if b, err := os.ReadFile(filepath.Join(dir, "otp.seq")); err == nil {
+		if err := os.WriteFile(filepath.Join(tmp, "otp.seq"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := knockd.Parse("knockd.conf", bytes.ReplaceAll(src, []byte("$DIR"), []byte(tmp)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// checkOneTimeFiles compares each consumed one-time sequence file with the
+// case's want.seq.
+func checkOneTimeFiles(t *testing.T, dir string, cfg *knockd.Config) {
+	want, err := os.ReadFile(filepath.Join(dir, "want.seq"))
+	if err != nil && !*update {
+		return
+	}
+	for _, d := range cfg.Doors {
+		if d.OneTimeSequences == "" {
+			continue
+		}
+		got, err := os.ReadFile(d.OneTimeSequences)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *update {
+			os.WriteFile(filepath.Join(dir, "want.seq"), got, 0o644)
+		} else if !bytes.Equal(got, want) {
+			t.Errorf("one-time file after the knocks:\n%s\nwant:\n%s", got, want)
+		}
+	}
+}
+
+func openOneTime(path string) (sequence.OneTime, error) { return otp.Open(path) }
+
+func mustDoors(t *testing.T, cfg *knockd.Config) []sequence.Door {
+	t.Helper()
+	doors, err := sequence.FromConfig(cfg, openOneTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doors
 }

@@ -1,6 +1,7 @@
 package sequence
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -11,7 +12,9 @@ import (
 // FromConfig maps knockd.conf doors onto detector doors. Keys are the door
 // names, made unique with a "#n" suffix where knockd.conf repeats a section
 // name (knockd keeps such sections as separate doors, and so do we).
-func FromConfig(cfg *knockd.Config) []Door {
+// openOneTime opens One_Time_Sequences files; nil refuses such doors.
+func FromConfig(cfg *knockd.Config, openOneTime func(path string) (OneTime, error)) ([]Door, error) {
+	var errs []error
 	seen := map[string]int{}
 	out := make([]Door, 0, len(cfg.Doors))
 	for _, cd := range cfg.Doors {
@@ -30,10 +33,19 @@ func FromConfig(cfg *knockd.Config) []Door {
 		if cd.Target != "" {
 			d.Target, _ = netip.ParseAddr(cd.Target) // validated by the parser
 		}
-		for _, s := range cd.Sequence {
-			d.Seq = append(d.Seq, Step{Port: s.Port, Proto: detectors.Proto(s.Proto)})
+		d.Seq = steps(cd.Sequence)
+		if cd.OneTimeSequences != "" {
+			var err error
+			if openOneTime == nil {
+				err = errors.New("one-time sequences are not available here")
+			} else {
+				d.OneTime, err = openOneTime(cd.OneTimeSequences)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: door %s: one_time_sequences: %w", cd.Pos, cd.Name, err))
+			}
 		}
 		out = append(out, d)
 	}
-	return out
+	return out, errors.Join(errs...)
 }
