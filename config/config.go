@@ -21,6 +21,15 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d", p.File, p.Line)
 }
 
+// Param is one "key = value" line as written, with its place, for a section
+// whose meaning is decided by the code that reads it (a door of a protocol
+// other than knockd's).
+type Param struct {
+	Key   string
+	Value string
+	Pos   Pos
+}
+
 // Error is one problem at one place. Key is the directive involved, if any.
 type Error struct {
 	Pos Pos

@@ -30,6 +30,13 @@ func (c *Config) Dump() string {
 
 	for _, d := range c.Doors {
 		fmt.Fprintf(&b, "[%q]  # line %d\n", d.Name, d.Pos.Line)
+		if d.Type != "" {
+			fmt.Fprintf(&b, "  Type = %s\n", d.Type)
+			for _, prm := range d.Params {
+				fmt.Fprintf(&b, "  %s = %q  # line %d\n", prm.Key, prm.Value, prm.Pos.Line)
+			}
+			continue
+		}
 		if len(d.Sequence) == 0 {
 			b.WriteString("  Sequence = (none)\n")
 		} else {

@@ -68,6 +68,13 @@ type Door struct {
 	Name string
 	Pos  config.Pos
 
+	// Type is the protocol, lowercase: "" for a knockd sequence door (the
+	// default, and what "Type = sequence" means). Doors of any other type
+	// keep their directives raw in Params, in file order, for that
+	// protocol's setup to read; the fields below are then unused.
+	Type   string
+	Params []config.Param
+
 	Sequence         []Knock
 	OneTimeSequences string // path; when set, Sequence is the file's first unused line
 	SeqTimeout       time.Duration

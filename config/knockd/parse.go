@@ -83,6 +83,9 @@ type parser struct {
 	// hasSeq is set by any Sequence or One_Time_Sequences line, valid or
 	// not, so a bad sequence is reported once rather than twice.
 	hasSeq bool
+	// params holds a door's directives until its section ends, because a
+	// Type line anywhere in the section decides how they are read.
+	params []config.Param
 }
 
 func (p *parser) errorf(key, format string, args ...any) {
@@ -128,7 +131,7 @@ func (p *parser) line(raw string) {
 	if p.sec == optionsSection {
 		p.option(key, val)
 	} else {
-		p.doorDirective(key, val)
+		p.params = append(p.params, config.Param{Key: key, Value: val, Pos: p.pos})
 	}
 }
 
@@ -162,10 +165,44 @@ func (p *parser) header(name string) {
 // endSection runs knockd's post-parse check on the door just finished,
 // reported at its header because that is where the missing line belongs.
 func (p *parser) endSection() {
-	if p.sec == doorSection && !p.hasSeq {
+	if p.sec == doorSection {
+		p.endDoor()
+	}
+	p.sec, p.door, p.lookalike, p.hasSeq, p.params = noSection, nil, false, false, nil
+}
+
+// endDoor reads the buffered directives of a door. A door whose Type is
+// not "sequence" belongs to another protocol (doorman, port-span): its
+// directives are kept raw, with their positions, for that protocol's own
+// setup to validate; knockd's rules apply only to sequence doors.
+func (p *parser) endDoor() {
+	var typ string
+	var typePos config.Pos
+	rest := p.params[:0:0]
+	for _, prm := range p.params {
+		if asciiUpper(prm.Key) == "TYPE" {
+			typ, typePos = strings.ToLower(prm.Value), prm.Pos
+			continue
+		}
+		rest = append(rest, prm)
+	}
+	if typ == "" && typePos.Line != 0 {
+		p.errs.Add(config.Errorf(typePos, "Type", "empty door type"))
+		return
+	}
+	if typ != "" && typ != "sequence" {
+		p.door.Type, p.door.Params = typ, rest
+		return
+	}
+	saved := p.pos
+	for _, prm := range rest {
+		p.pos = prm.Pos
+		p.doorDirective(prm.Key, prm.Value)
+	}
+	p.pos = saved
+	if !p.hasSeq {
 		p.errs.Add(config.Errorf(p.door.Pos, "", "section %q has an empty knock sequence", p.door.Name))
 	}
-	p.sec, p.door, p.lookalike, p.hasSeq = noSection, nil, false, false
 }
 
 // optionKey returns the canonical name of an [options] key given in upper
