@@ -68,22 +68,20 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		log.Logf("%s", w)
 	}
 
-	events := make(chan actions.Event, 1024)
-	var dropped atomic.Uint64
-	emit := func(ev actions.Event) {
-		select {
-		case events <- ev:
-		default:
-			if n := dropped.Add(1); n&(n-1) == 0 {
-				log.Logf("event queue full, dropped %d knocks", n)
-			}
-		}
-	}
 	bg := context.WithoutCancel(ctx)
 	eng := engine.New(o.Runner, jr, log.Logf)
 	eng.Recover(bg, left, time.Now())
 
-	p, err := newPlan(cfg, log.Logf, emit)
+	// Events go to the engine (knockd command doors) or to their kind's
+	// Action, each on its own goroutine behind a bounded queue: a full
+	// queue drops and counts, it never blocks the packet path.
+	env := &Env{Logf: log.Logf, Journal: jr, Run: o.Runner}
+	acts := newLiveActions(env, log)
+	route := func(kind string, ev actions.Event) { acts.route(kind, ev) }
+	p, err := newPlan(cfg, env, route)
+	if err == nil {
+		err = acts.apply(p)
+	}
 	if err != nil {
 		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
 		return 1
@@ -92,9 +90,11 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	doorsCh := make(chan map[string]engine.Door, 1)
 	engCtx, stopEngine := context.WithCancel(bg)
 	engDone := make(chan struct{})
-	go func() { defer close(engDone); eng.Run(engCtx, events, doorsCh) }()
-	// From here on every return must let the engine close the doors.
-	defer func() { stopEngine(); <-engDone }()
+	go func() { defer close(engDone); eng.Run(engCtx, acts.engine, doorsCh) }()
+	acts.start(engCtx)
+	// From here on every return must let the engine and the Actions close
+	// the doors they opened.
+	defer func() { stopEngine(); <-engDone; acts.wait() }()
 
 	l := &live{o: o, log: log, pkts: make(chan *detectors.Packet, slots), free: make(chan *detectors.Packet, slots)}
 	for range slots {
@@ -163,7 +163,7 @@ loop:
 			}
 			reloading = true
 			log.Logf("re-reading config file: %s", o.Config)
-			go func() { reloaded <- l.load(emit) }()
+			go func() { reloaded <- l.load(env, route) }()
 		case np := <-reloaded:
 			reloading = false
 			if np == nil {
@@ -173,6 +173,9 @@ loop:
 			p = np
 			l.plan.Store(p)
 			doorsCh <- p.doors
+			if err := acts.apply(p); err != nil {
+				log.Logf("config reload: %v", err)
+			}
 			log.Reopen(o.logFile(p.cfg))
 			l.refilter("")
 		case <-ctx.Done():
@@ -248,11 +251,11 @@ func sameAddrs(a, b []netip.Addr) bool {
 
 // load reads and validates the config for a reload. On any error it logs
 // every error with its file:line and returns nil: the running config stays.
-func (l *live) load(emit func(actions.Event)) *plan {
+func (l *live) load(env *Env, route func(string, actions.Event)) *plan {
 	cfg, err := knockd.Load(l.o.Config)
 	if err == nil {
 		var np *plan
-		if np, err = newPlan(cfg, l.log.Logf, emit); err == nil {
+		if np, err = newPlan(cfg, env, route); err == nil {
 			return np
 		}
 	}

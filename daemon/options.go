@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"strings"
+
 	"fmt"
+	"github.com/doorward/doorward/actions"
 	"io"
 	"os"
 	"time"
@@ -59,6 +62,14 @@ func Check(o Options) int {
 	o.defaults()
 	cfg, ok := o.load()
 	if !ok {
+		return 1
+	}
+	// Build every door as the daemon would (each protocol validates its own
+	// directives, one-time sequence files are opened), but start nothing.
+	if _, err := newPlan(cfg, &Env{Logf: actions.Discard, Replay: true}, func(string, actions.Event) {}); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(o.Stderr, "config: %s\n", line)
+		}
 		return 1
 	}
 	fmt.Fprintf(o.Stdout, "%s: %d doors, config OK\n", o.Config, len(cfg.Doors))

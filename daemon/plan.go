@@ -1,60 +1,114 @@
-// Package daemon wires a loaded config to sources, detectors and the action
-// engine, for live capture and for offline replay. cmd/knockd only parses
-// flags and calls in here, so the whole lifecycle is testable in-process.
+// Package daemon wires a loaded config to sources, detectors and actions,
+// for live capture and for offline replay. cmd/knockd only parses flags and
+// calls in here, so the whole lifecycle is testable in-process.
 package daemon
 
 import (
+	"context"
+	"errors"
+	"maps"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/engine"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
-	"github.com/doorward/doorward/detectors/sequence"
-	"github.com/doorward/doorward/formats/otp"
 )
 
 // plan is everything built from one config: replaced whole on reload.
 type plan struct {
-	cfg           *knockd.Config
-	seq           *sequence.Detector
-	disp          *detectors.Dispatcher
-	doors         map[string]engine.Door
+	cfg    *knockd.Config
+	kinds  []string                      // kinds with doors, sorted
+	dets   map[string]detectors.Detector // by kind
+	disp   *detectors.Dispatcher
+	doors  map[string]engine.Door    // doors served by the command engine, by key
+	kindOf map[string]string         // door key → kind
+	byKind map[string][]*knockd.Door // doors of kinds with their own Action
+
 	maxTimeout    time.Duration // longest Seq_Timeout
 	maxCmdTimeout time.Duration
-	dirty         bool // a door's sequence changed: reindex and refilter
+	dirty         bool // a detector's rules changed: reindex and refilter
 }
 
-func openOneTime(path string) (sequence.OneTime, error) { return otp.Open(path) }
+// newPlan builds and validates every door of cfg. route receives each
+// event with the kind of its door.
+func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Event)) (*plan, error) {
+	keys := cfg.Keys()
+	p := &plan{
+		cfg:    cfg,
+		dets:   map[string]detectors.Detector{},
+		doors:  map[string]engine.Door{},
+		kindOf: map[string]string{},
+		byKind: map[string][]*knockd.Door{},
+	}
+	e := *env
+	e.Key = func(d *knockd.Door) string { return keys[d] }
+	e.RulesChanged = func() { p.dirty = true }
 
-func newPlan(cfg *knockd.Config, logf actions.Logf, emit func(actions.Event)) (*plan, error) {
-	seqDoors, err := sequence.FromConfig(cfg, openOneTime)
-	if err != nil {
+	groups := map[string][]*knockd.Door{}
+	var errs []error
+	for _, d := range cfg.Doors {
+		name := kindName(d)
+		k, ok := kinds[name]
+		if !ok {
+			errs = append(errs, unknownKind(d))
+			continue
+		}
+		groups[name] = append(groups[name], d)
+		p.kindOf[keys[d]] = name
+		if k.Action != nil {
+			p.byKind[name] = append(p.byKind[name], d)
+			continue
+		}
+		p.doors[keys[d]] = engine.Door{
+			Name:       d.Name,
+			Start:      [2]string{d.Start(false), d.Start(true)},
+			Stop:       [2]string{d.Stop(false), d.Stop(true)},
+			CmdTimeout: d.CmdTimeout,
+			Cooldown:   d.Cooldown,
+		}
+		p.maxTimeout = max(p.maxTimeout, d.SeqTimeout)
+		p.maxCmdTimeout = max(p.maxCmdTimeout, d.CmdTimeout)
+	}
+	for name, doors := range groups {
+		det, err := kinds[name].Detector(doors, &e)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.dets[name] = det
+		p.kinds = append(p.kinds, name)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	p := &plan{cfg: cfg, doors: make(map[string]engine.Door, len(seqDoors))}
-	for i, sd := range seqDoors {
-		cd := cfg.Doors[i]
-		p.doors[sd.Key] = engine.Door{
-			Name:       cd.Name,
-			Start:      [2]string{cd.Start(false), cd.Start(true)},
-			Stop:       [2]string{cd.Stop(false), cd.Stop(true)},
-			CmdTimeout: cd.CmdTimeout,
-			Cooldown:   cd.Cooldown,
-		}
-		p.maxTimeout = max(p.maxTimeout, cd.SeqTimeout)
-		p.maxCmdTimeout = max(p.maxCmdTimeout, cd.CmdTimeout)
+	slices.Sort(p.kinds)
+	dets := make([]detectors.Detector, len(p.kinds))
+	for i, name := range p.kinds {
+		dets[i] = p.dets[name]
 	}
-	p.seq = sequence.New(seqDoors, sequence.Options{Logf: logf, RulesChanged: func() { p.dirty = true }})
-	p.disp = detectors.NewDispatcher([]detectors.Detector{p.seq}, emit)
+	p.disp = detectors.NewDispatcher(dets, func(ev actions.Event) { route(p.kindOf[ev.Door], ev) })
 	return p, nil
 }
 
-// adopt takes over old's knocks in progress for unchanged doors.
-func (p *plan) adopt(old *plan) { p.seq.Adopt(old.seq) }
+// adopter is a detector that can take over another's attempts in progress.
+type adopter interface{ Adopt(old detectors.Detector) }
 
-// settle reindexes dispatch after a door's sequence changed and reports
+// poller is a detector with files to watch (one-time sequences).
+type poller interface{ Poll() }
+
+// adopt takes over old's knocks in progress for unchanged doors.
+func (p *plan) adopt(old *plan) {
+	for name, det := range p.dets {
+		if a, ok := det.(adopter); ok && old.dets[name] != nil {
+			a.Adopt(old.dets[name])
+		}
+	}
+}
+
+// settle reindexes dispatch after a detector's rules changed and reports
 // whether the capture filter must be rebuilt too.
 func (p *plan) settle() bool {
 	if !p.dirty {
@@ -66,10 +120,14 @@ func (p *plan) settle() bool {
 }
 
 // tick is the once-a-second housekeeping: expire attempts, re-read edited
-// one-time sequence files. It reports whether the filter must be rebuilt.
+// files. It reports whether the filter must be rebuilt.
 func (p *plan) tick(now time.Time) bool {
 	p.disp.Expire(now)
-	p.seq.Poll()
+	for _, name := range p.kinds {
+		if pl, ok := p.dets[name].(poller); ok {
+			pl.Poll()
+		}
+	}
 	return p.settle()
 }
 
@@ -83,4 +141,78 @@ func (p *plan) rules(local []netip.Addr) []detectors.Rule {
 		}
 	}
 	return rules
+}
+
+// actionSet holds the Actions of kinds that have one. Unlike plans they
+// live as long as the daemon, so a reload never strands a door they opened.
+type actionSet struct {
+	env  *Env
+	acts map[string]Action
+}
+
+// apply creates the Actions p needs and reconfigures the existing ones; a
+// kind that lost all its doors keeps its Action (with no doors) so the
+// doors it opened still close.
+func (s *actionSet) apply(p *plan) error {
+	if s.acts == nil {
+		s.acts = map[string]Action{}
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(kinds)) {
+		k := kinds[name]
+		if k.Action == nil {
+			continue
+		}
+		doors := p.byKind[name]
+		if a := s.acts[name]; a != nil {
+			if err := a.Reconfigure(doors); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if len(doors) == 0 {
+			continue
+		}
+		keys := p.cfg.Keys()
+		e := *s.env
+		e.Key = func(d *knockd.Door) string { return keys[d] }
+		a, err := k.Action(doors, &e)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.acts[name] = a
+	}
+	return errors.Join(errs...)
+}
+
+// next is the earliest time any Action has work.
+func (s *actionSet) next() (t time.Time, ok bool) {
+	for _, a := range s.sorted() {
+		if n, has := a.Next(); has && (!ok || n.Before(t)) {
+			t, ok = n, true
+		}
+	}
+	return t, ok
+}
+
+func (s *actionSet) advance(ctx context.Context, now time.Time) {
+	for _, a := range s.sorted() {
+		a.Advance(ctx, now)
+	}
+}
+
+func (s *actionSet) close(ctx context.Context) {
+	for _, a := range s.sorted() {
+		a.Close(ctx)
+	}
+}
+
+// sorted lists the Actions by kind name, so replays are reproducible.
+func (s *actionSet) sorted() []Action {
+	out := make([]Action, 0, len(s.acts))
+	for _, name := range slices.Sorted(maps.Keys(s.acts)) {
+		out = append(out, s.acts[name])
+	}
+	return out
 }

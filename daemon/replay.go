@@ -35,7 +35,18 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	log := o.logger(cfg, func() time.Time { return *now })
 	defer log.Close()
 	eng := engine.New(o.Runner, nil, log.Logf)
-	p, err := newPlan(cfg, log.Logf, func(ev actions.Event) { eng.Open(ctx, ev) })
+	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Run: o.Runner}}
+	route := func(kind string, ev actions.Event) {
+		if a := acts.acts[kind]; a != nil {
+			a.Handle(ctx, ev)
+			return
+		}
+		eng.Open(ctx, ev)
+	}
+	p, err := newPlan(cfg, acts.env, route)
+	if err == nil {
+		err = acts.apply(p)
+	}
 	if err != nil {
 		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
 		return 1
@@ -61,6 +72,7 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 		}
 		*now = pkt.Time
 		eng.Advance(ctx, *now)
+		acts.advance(ctx, *now)
 		p.tick(*now)
 		if o.OnlyIPv4 && pkt.Src.Is6() {
 			continue
@@ -72,24 +84,32 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 		p.settle()
 	}
 	// Run out the clock: every stop command is due at most Cmd_Timeout after
-	// the last packet. Stop commands (and their retries) and sequence
-	// timeouts run in time order up to then; whatever still fails gets one
-	// last try.
-	horizon := now.Add(p.maxCmdTimeout)
+	// the last packet, and a protocol's own actions finish within a day.
+	// What is due runs in time order up to then (retries included), then
+	// everything still open gets one last try.
+	engHorizon, actHorizon := now.Add(p.maxCmdTimeout), now.Add(24*time.Hour)
 	for {
-		next, ok := eng.Next()
-		if !ok || next.After(horizon) {
+		t, ok := eng.Next()
+		if !ok || t.After(engHorizon) {
+			ok = false
+		}
+		if at, aok := acts.next(); aok && !at.After(actHorizon) && (!ok || at.Before(t)) {
+			t, ok = at, true
+		}
+		if !ok {
 			break
 		}
-		*now = next
+		*now = t
 		p.disp.Expire(*now)
 		eng.Advance(ctx, *now)
+		acts.advance(ctx, *now)
 	}
 	if !now.IsZero() {
 		*now = now.Add(p.maxTimeout)
 		p.disp.Expire(*now)
 	}
 	eng.CloseAll(ctx)
+	acts.close(ctx)
 	log.Logf("shutting down")
 	return 0
 }

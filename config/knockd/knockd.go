@@ -3,6 +3,7 @@
 package knockd
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/doorward/doorward/config"
@@ -118,4 +119,21 @@ type Config struct {
 	File    string
 	Options Options
 	Doors   []*Door
+}
+
+// Keys names each door uniquely, for events and logs of open doors: its
+// section name, with "#2", "#3"… for later sections of the same name
+// (knockd keeps repeated sections as separate doors, and so do we).
+func (c *Config) Keys() map[*Door]string {
+	seen := map[string]int{}
+	keys := make(map[*Door]string, len(c.Doors))
+	for _, d := range c.Doors {
+		seen[d.Name]++
+		k := d.Name
+		if n := seen[d.Name]; n > 1 {
+			k = fmt.Sprintf("%s#%d", d.Name, n)
+		}
+		keys[d] = k
+	}
+	return keys
 }

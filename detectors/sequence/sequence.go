@@ -107,8 +107,12 @@ type Detector struct {
 	max     int
 	logf    actions.Logf
 	changed func()
-	// Refused counts first knocks dropped because the source table was full.
-	Refused uint64
+	// ring lists sources in creation order, for evictFresh.
+	ring     []fresh
+	ringHead int
+	// Evicted counts unfinished first knocks dropped to make room;
+	// Refused counts first knocks dropped because no room could be made.
+	Evicted, Refused uint64
 }
 
 func key(proto detectors.Proto, port uint16) uint32 { return uint32(proto)<<16 | uint32(port) }
@@ -257,7 +261,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			continue
 		}
 		if src == nil {
-			if src = d.newSource(p.Src); src == nil {
+			if src = d.newSource(p.Src, p.Time); src == nil {
 				return
 			}
 		}
@@ -365,8 +369,12 @@ func contains(s []int, v int) bool {
 	return false
 }
 
-func (d *Detector) newSource(addr netip.Addr) *source {
-	if len(d.sources) >= d.max {
+// newSource starts tracking addr. When the table is full it gives up the
+// oldest source that has made only its first hit: a spoofed flood at a
+// first port fills the table with exactly those, while a knocker who got
+// past the first hit can only be displaced by knocking correctly.
+func (d *Detector) newSource(addr netip.Addr, now time.Time) *source {
+	if len(d.sources) >= d.max && !d.evictFresh() {
 		d.Refused++
 		if d.Refused&(d.Refused-1) == 0 {
 			d.logf("too many sources knocking at once (%d), refused %d first knocks", d.max, d.Refused)
@@ -380,7 +388,63 @@ func (d *Detector) newSource(addr netip.Addr) *source {
 		s = &source{attempts: make([]attempt, 0, 2)}
 	}
 	d.sources[addr] = s
+	d.pushFresh(addr, now)
 	return s
+}
+
+// fresh is a ring of sources in the order they were created.
+type fresh struct {
+	addr  netip.Addr
+	start time.Time
+}
+
+func (d *Detector) pushFresh(addr netip.Addr, now time.Time) {
+	e := fresh{addr, now}
+	if len(d.ring) < d.max {
+		d.ring = append(d.ring, e)
+		return
+	}
+	// Full: the oldest entry goes (it is stale, or as old as any).
+	d.ring[d.ringHead] = e
+	d.ringHead = (d.ringHead + 1) % len(d.ring)
+}
+
+func (d *Detector) evictFresh() bool {
+	for len(d.ring) > 0 {
+		e := d.ring[d.ringHead]
+		// Drop the entry from the ring by swapping the last one in: ring
+		// order is only approximate after that, which is fine for a
+		// victim choice.
+		last := len(d.ring) - 1
+		d.ring[d.ringHead] = d.ring[last]
+		d.ring = d.ring[:last]
+		if d.ringHead >= len(d.ring) {
+			d.ringHead = 0
+		}
+		s := d.sources[e.addr]
+		if s == nil || !s.onlyFirstHit(e.start) {
+			continue // stale: the source moved on or was released
+		}
+		d.release(e.addr, s)
+		d.Evicted++
+		if d.Evicted&(d.Evicted-1) == 0 {
+			d.logf("too many sources knocking at once (%d), dropped %d unfinished first knocks", d.max, d.Evicted)
+		}
+		return true
+	}
+	return false
+}
+
+// onlyFirstHit reports whether the source has made just the first hit of
+// each attempt, all since start (the ring entry's time), so a source that
+// was released and came back is not taken for its older self.
+func (s *source) onlyFirstHit(start time.Time) bool {
+	for _, a := range s.attempts {
+		if a.stage != 1 || a.start.Before(start) {
+			return false
+		}
+	}
+	return len(s.attempts) > 0
 }
 
 func (d *Detector) release(addr netip.Addr, s *source) {
@@ -440,7 +504,11 @@ func (d *Detector) Sources() int { return len(d.sources) }
 // not change, so a reload does not cost a knocker the hits already made
 // (knockd forgets every attempt on SIGHUP). Attempts of changed or removed
 // doors are dropped.
-func (d *Detector) Adopt(old *Detector) {
+func (d *Detector) Adopt(prev detectors.Detector) {
+	old, ok := prev.(*Detector)
+	if !ok {
+		return
+	}
 	byKey := make(map[string]int, len(d.doors))
 	for i := range d.doors {
 		byKey[d.doors[i].Key] = i
@@ -460,7 +528,7 @@ func (d *Detector) Adopt(old *Detector) {
 			}
 			src := d.sources[addr]
 			if src == nil {
-				if src = d.newSource(addr); src == nil {
+				if src = d.newSource(addr, a.start); src == nil {
 					return
 				}
 			}

@@ -9,22 +9,27 @@ import (
 	"github.com/doorward/doorward/detectors"
 )
 
-// FromConfig maps knockd.conf doors onto detector doors. Keys are the door
-// names, made unique with a "#n" suffix where knockd.conf repeats a section
-// name (knockd keeps such sections as separate doors, and so do we).
-// openOneTime opens One_Time_Sequences files; nil refuses such doors.
+// FromConfig maps the knockd.conf doors of cfg that are sequence doors
+// (no Type) onto detector doors, keyed by cfg.Keys. openOneTime opens
+// One_Time_Sequences files; nil refuses such doors.
 func FromConfig(cfg *knockd.Config, openOneTime func(path string) (OneTime, error)) ([]Door, error) {
-	var errs []error
-	seen := map[string]int{}
-	out := make([]Door, 0, len(cfg.Doors))
-	for _, cd := range cfg.Doors {
-		seen[cd.Name]++
-		k := cd.Name
-		if n := seen[cd.Name]; n > 1 {
-			k = fmt.Sprintf("%s#%d", cd.Name, n)
+	keys := cfg.Keys()
+	var doors []*knockd.Door
+	for _, d := range cfg.Doors {
+		if d.Type == "" {
+			doors = append(doors, d)
 		}
+	}
+	return FromDoors(doors, func(d *knockd.Door) string { return keys[d] }, openOneTime)
+}
+
+// FromDoors is FromConfig for a given list of sequence doors and keys.
+func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, openOneTime func(path string) (OneTime, error)) ([]Door, error) {
+	var errs []error
+	out := make([]Door, 0, len(doors))
+	for _, cd := range doors {
 		d := Door{
-			Key:      k,
+			Key:      key(cd),
 			Name:     cd.Name,
 			Timeout:  cd.SeqTimeout,
 			FlagMask: detectors.TCPFlags(cd.TCPFlags.Set | cd.TCPFlags.Clear),
@@ -42,7 +47,7 @@ func FromConfig(cfg *knockd.Config, openOneTime func(path string) (OneTime, erro
 				d.OneTime, err = openOneTime(cd.OneTimeSequences)
 			}
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: door %s: one_time_sequences: %w", cd.Pos, cd.Name, err))
+				errs = append(errs, fmt.Errorf("%s: one_time_sequences: %w", cd.Pos, err))
 			}
 		}
 		out = append(out, d)
