@@ -26,7 +26,14 @@ type Kind struct {
 	// Action builds what the kind's events do. nil: the command engine
 	// (knockd's start/stop commands, with the journal).
 	Action func(doors []*knockd.Door, env *Env) (Action, error)
+	// Sections are further section Types this kind reads (port-span doors
+	// read their "action" sections): they are passed to Detector and
+	// Action along with the kind's doors, and are not doors themselves.
+	Sections []string
 }
+
+// sourceSections are section Types read by a packet source, not by a kind.
+var sourceSections = map[string]bool{"logformat": true}
 
 // Env is what a kind's detector and action may use.
 type Env struct {

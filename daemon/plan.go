@@ -48,9 +48,25 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 	e.RulesChanged = func() { p.dirty = true }
 
 	groups := map[string][]*knockd.Door{}
+	claimed := map[string]string{} // section type → kind that reads it
+	for name, k := range kinds {
+		for _, t := range k.Sections {
+			claimed[t] = name
+		}
+	}
 	var errs []error
 	for _, d := range cfg.Doors {
 		name := kindName(d)
+		if sourceSections[name] {
+			continue
+		}
+		if owner, ok := claimed[name]; ok {
+			groups[owner] = append(groups[owner], d)
+			if kinds[owner].Action != nil {
+				p.byKind[owner] = append(p.byKind[owner], d)
+			}
+			continue
+		}
 		k, ok := kinds[name]
 		if !ok {
 			errs = append(errs, unknownKind(d))

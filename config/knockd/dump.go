@@ -27,6 +27,8 @@ func (c *Config) Dump() string {
 	opt("PidFile", fmt.Sprintf("%q", o.PidFile))
 	opt("Interface", fmt.Sprintf("%q", o.Interfaces))
 	opt("StateDir", fmt.Sprintf("%q", o.StateDir))
+	opt("LogTail", fmt.Sprintf("%q", o.LogTail))
+	opt("StateCache", fmt.Sprintf("%q", o.StateCache))
 
 	for _, d := range c.Doors {
 		fmt.Fprintf(&b, "[%q]  # line %d\n", d.Name, d.Pos.Line)

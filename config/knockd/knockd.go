@@ -58,9 +58,17 @@ func (fl Flags) Match(f uint8) bool {
 type Options struct {
 	UseSyslog  bool
 	LogFile    string
-	PidFile    string                // "" means DefaultPidFile
-	Interfaces []string              // from Interface = a,b or "any"; empty means not set
-	StateDir   string                // journal of open doors; "" means DefaultStateDir
+	PidFile    string   // "" means DefaultPidFile
+	Interfaces []string // from Interface = a,b or "any"; empty means not set
+	StateDir   string   // journal of open doors; "" means DefaultStateDir
+	// LogTail is a firewall log to follow as a packet source (knockdaemon's
+	// "file mode"); its line formats are [name] sections with
+	// Type = logformat. With LogTail set, capture runs only on interfaces
+	// given explicitly (-i or Interface).
+	LogTail string
+	// StateCache is where per-address action state (knockdaemon's
+	// state(...)) is kept across restarts; "" keeps it in memory.
+	StateCache string
 	Pos        map[string]config.Pos // position of each key given, by canonical name ("LogFile")
 }
 

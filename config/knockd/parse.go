@@ -219,6 +219,10 @@ func optionKey(up string) string {
 		return "Interface"
 	case "STATEDIR":
 		return "StateDir"
+	case "LOGTAIL":
+		return "LogTail"
+	case "STATECACHE":
+		return "StateCache"
 	}
 	return ""
 }
@@ -277,7 +281,7 @@ func (p *parser) option(key, val string) {
 			return
 		}
 		o.UseSyslog = b
-	case "LogFile", "PidFile", "StateDir":
+	case "LogFile", "PidFile", "StateDir", "LogTail", "StateCache":
 		if val == "" {
 			p.errorf(key, "empty path")
 			return
@@ -287,6 +291,10 @@ func (p *parser) option(key, val string) {
 			o.LogFile = val
 		case "PidFile":
 			o.PidFile = val
+		case "LogTail":
+			o.LogTail = val
+		case "StateCache":
+			o.StateCache = val
 		default:
 			o.StateDir = val
 		}
