@@ -177,7 +177,7 @@ loop:
 				log.Logf("config reload: %v", err)
 			}
 			log.Reopen(o.logFile(p.cfg))
-			l.refilter("")
+			l.refilter("config reloaded")
 		case <-ctx.Done():
 			break loop
 		}
@@ -285,7 +285,7 @@ func (l *live) read(ctx context.Context, s *liveSource) {
 			if errors.Is(err, detectors.ErrClosed) || ctx.Err() != nil {
 				return
 			}
-			l.log.Logf("capture %s: %v; will reopen", s.iface, err)
+			l.log.Logf("%v; will reopen", err)
 			s.mu.Lock()
 			s.src.Close()
 			s.src = nil

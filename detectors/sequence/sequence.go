@@ -254,8 +254,8 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 		if !door.targetOK(p.Dst) || !door.flagsOK(p) || src.has(di) || contains(done, di) {
 			continue
 		}
-		d.logf("%s: %s: Stage 1", p.Src, door.Name)
 		if len(door.Seq) == 1 {
+			d.logf("%s: %s: Stage 1", p.Src, door.Name)
 			d.open(di, p, emit)
 			done = append(done, di)
 			continue
@@ -265,6 +265,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 				return
 			}
 		}
+		d.logf("%s: %s: Stage 1", p.Src, door.Name)
 		src.attempts = append(src.attempts, attempt{door: di, stage: 1, start: p.Time})
 	}
 	if src != nil && len(src.attempts) == 0 {

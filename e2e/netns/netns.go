@@ -102,9 +102,23 @@ func NewPair(t testing.TB) *Pair {
 	}
 	t.Cleanup(func() { p.destroy(t) })
 
-	steps := [][]string{
+	ipSteps(t, [][]string{
 		{"netns", "add", p.Server},
 		{"netns", "add", p.Client},
+		{"-n", p.Server, "link", "set", "lo", "up"},
+		{"-n", p.Client, "link", "set", "lo", "up"},
+	})
+	p.Relink(t)
+	return p
+}
+
+// Relink creates the veth pair with its names and addresses, as NewPair
+// does. After a test deleted the pair (`ip link del` on either end deletes
+// both), it brings the same link back; the new ends have new indexes and
+// MAC addresses.
+func (p *Pair) Relink(t testing.TB) {
+	t.Helper()
+	ipSteps(t, [][]string{
 		// Both ends are created directly inside their namespaces: the host
 		// never sees them.
 		{"link", "add", p.ServerIf, "netns", p.Server, "type", "veth", "peer", "name", p.ClientIf, "netns", p.Client},
@@ -112,17 +126,40 @@ func NewPair(t testing.TB) *Pair {
 		{"-n", p.Client, "addr", "add", p.ClientAddr.String() + "/24", "dev", p.ClientIf},
 		{"-n", p.Server, "addr", "add", p.ServerAddr6.String() + "/64", "dev", p.ServerIf, "nodad"},
 		{"-n", p.Client, "addr", "add", p.ClientAddr6.String() + "/64", "dev", p.ClientIf, "nodad"},
-		{"-n", p.Server, "link", "set", "lo", "up"},
-		{"-n", p.Client, "link", "set", "lo", "up"},
 		{"-n", p.Server, "link", "set", p.ServerIf, "up"},
 		{"-n", p.Client, "link", "set", p.ClientIf, "up"},
-	}
+	})
+}
+
+// ipSteps runs `ip` once per step and fails t at the first error.
+func ipSteps(t testing.TB, steps [][]string) {
+	t.Helper()
 	for _, s := range steps {
 		if out, err := run("ip", s...); err != nil {
 			t.Fatalf("ip %s: %v\n%s", strings.Join(s, " "), err, out)
 		}
 	}
-	return p
+}
+
+// RxPackets is the count of packets interface ifname in namespace ns has
+// received (`ip -s link`).
+func (p *Pair) RxPackets(t testing.TB, ns, ifname string) uint64 {
+	t.Helper()
+	out, err := run("ip", "-n", ns, "-j", "-s", "link", "show", "dev", ifname)
+	if err != nil {
+		t.Fatalf("ip -n %s -s link show %s: %v\n%s", ns, ifname, err, out)
+	}
+	var links []struct {
+		Stats64 struct {
+			RX struct {
+				Packets uint64 `json:"packets"`
+			} `json:"rx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		t.Fatalf("ip -j -s link show %s: %v\n%s", ifname, err, out)
+	}
+	return links[0].Stats64.RX.Packets
 }
 
 // destroy kills what runs in the namespaces (helper-started processes
