@@ -24,6 +24,7 @@ import (
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
+	"github.com/doorward/doorward/internal/ratelimit"
 )
 
 // Step is one element of a sequence.
@@ -78,10 +79,22 @@ func (s Step) is(p *detectors.Packet) bool {
 // DefaultMaxSources bounds the per-source table.
 const DefaultMaxSources = 1 << 16
 
+// Defaults for Options.LogRate and LogBurst: enough for every line of any
+// real knock, far too few for a flood to fill a disk.
+const (
+	DefaultLogRate  = 50
+	DefaultLogBurst = 500
+)
+
 // Options tune a Detector.
 type Options struct {
 	Logf       actions.Logf
 	MaxSources int // 0: DefaultMaxSources
+	// LogRate and LogBurst limit the lines an attacker can cause (Stage,
+	// sequence timeout) to LogRate a second after a burst of LogBurst; the
+	// next line after a gap says how many were left out. 0: defaults
+	// (DefaultLogRate, DefaultLogBurst); a negative LogRate: unlimited.
+	LogRate, LogBurst float64
 	// RulesChanged is called when a door's sequence changed (a one-time
 	// sequence was used or its file edited), so the caller can rebuild
 	// the dispatch index and the capture filter.
@@ -106,6 +119,7 @@ type Detector struct {
 	free    []*source
 	max     int
 	logf    actions.Logf
+	lim     *ratelimit.Limiter
 	changed func()
 	// ring lists sources in creation order, for evictFresh.
 	ring     []fresh
@@ -130,6 +144,13 @@ func New(doors []Door, opt Options) *Detector {
 	}
 	if d.changed == nil {
 		d.changed = func() {}
+	}
+	switch rate, burst := opt.LogRate, opt.LogBurst; {
+	case rate < 0:
+	case rate == 0:
+		d.lim = ratelimit.New(DefaultLogRate, DefaultLogBurst)
+	default:
+		d.lim = ratelimit.New(rate, max(burst, 1))
 	}
 	if d.max <= 0 {
 		d.max = DefaultMaxSources
@@ -227,13 +248,17 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			case !door.targetOK(p.Dst):
 				kept = append(kept, a)
 			case p.Time.Sub(a.start) >= door.Timeout:
-				d.logf("%s: %s: sequence timeout (stage %d)", p.Src, door.Name, a.stage)
+				if d.allow(p.Time) {
+					d.logf("%s: %s: sequence timeout (stage %d)", p.Src, door.Name, a.stage)
+				}
 			case !door.flagsOK(p):
 				// knockd ignores a TCP packet that fails the door's flags.
 				kept = append(kept, a)
 			case door.Seq[a.stage].is(p):
 				a.stage++
-				d.logf("%s: %s: Stage %d", p.Src, door.Name, a.stage)
+				if d.allow(p.Time) {
+					d.logf("%s: %s: Stage %d", p.Src, door.Name, a.stage)
+				}
 				if a.stage == len(door.Seq) {
 					done = append(done, a.door)
 					d.open(a.door, p, emit)
@@ -255,7 +280,9 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			continue
 		}
 		if len(door.Seq) == 1 {
-			d.logf("%s: %s: Stage 1", p.Src, door.Name)
+			if d.allow(p.Time) {
+				d.logf("%s: %s: Stage 1", p.Src, door.Name)
+			}
 			d.open(di, p, emit)
 			done = append(done, di)
 			continue
@@ -265,7 +292,9 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 				return
 			}
 		}
-		d.logf("%s: %s: Stage 1", p.Src, door.Name)
+		if d.allow(p.Time) {
+			d.logf("%s: %s: Stage 1", p.Src, door.Name)
+		}
 		src.attempts = append(src.attempts, attempt{door: di, stage: 1, start: p.Time})
 	}
 	if src != nil && len(src.attempts) == 0 {
@@ -377,7 +406,7 @@ func contains(s []int, v int) bool {
 func (d *Detector) newSource(addr netip.Addr, now time.Time) *source {
 	if len(d.sources) >= d.max && !d.evictFresh() {
 		d.Refused++
-		if d.Refused&(d.Refused-1) == 0 {
+		if d.Refused&(d.Refused-1) == 0 && d.allow(now) {
 			d.logf("too many sources knocking at once (%d), refused %d first knocks", d.max, d.Refused)
 		}
 		return nil
@@ -428,7 +457,7 @@ func (d *Detector) evictFresh() bool {
 		}
 		d.release(e.addr, s)
 		d.Evicted++
-		if d.Evicted&(d.Evicted-1) == 0 {
+		if d.Evicted&(d.Evicted-1) == 0 && d.allow(e.start) {
 			d.logf("too many sources knocking at once (%d), dropped %d unfinished first knocks", d.max, d.Evicted)
 		}
 		return true
@@ -487,7 +516,9 @@ func (d *Detector) Expire(now time.Time) {
 		return strings.Compare(a.door, b.door)
 	})
 	for _, g := range gone {
-		d.logf("%s: %s: sequence timeout (stage %d)", g.addr, g.door, g.stage)
+		if d.allow(now) {
+			d.logf("%s: %s: sequence timeout (stage %d)", g.addr, g.door, g.stage)
+		}
 	}
 }
 
@@ -496,6 +527,16 @@ type expired struct {
 	addr  netip.Addr
 	door  string
 	stage int
+}
+
+// allow reports whether an attacker-driven line may be logged at now; the
+// caller builds the line only then, so suppressed lines cost nothing.
+func (d *Detector) allow(now time.Time) bool {
+	ok, suppressed := d.lim.Allow(now)
+	if ok && suppressed > 0 {
+		d.logf("%d knock log lines suppressed (more than %v a second)", suppressed, d.lim.Rate)
+	}
+	return ok
 }
 
 // Sources is how many sources have an attempt in progress.

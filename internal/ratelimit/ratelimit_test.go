@@ -1,0 +1,48 @@
+package ratelimit
+
+import (
+	"testing"
+	"time"
+)
+
+func TestLimiter(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	l := New(2, 3)
+	type step struct {
+		at         time.Duration
+		ok         bool
+		suppressed uint64
+	}
+	for i, s := range []step{
+		{0, true, 0}, {0, true, 0}, {0, true, 0}, // the burst
+		{0, false, 0}, {100 * time.Millisecond, false, 0}, // empty
+		{500 * time.Millisecond, true, 2}, // 1 token back after 0.5 s at 2/s
+		{500 * time.Millisecond, false, 0},
+		{10 * time.Second, true, 1}, // refilled to the burst, not beyond
+		{10 * time.Second, true, 0}, {10 * time.Second, true, 0}, {10 * time.Second, false, 0},
+		{9 * time.Second, false, 0}, // time going backwards earns nothing
+	} {
+		ok, sup := l.Allow(t0.Add(s.at))
+		if ok != s.ok || sup != s.suppressed {
+			t.Errorf("step %d at %v: Allow = %v, %d; want %v, %d", i, s.at, ok, sup, s.ok, s.suppressed)
+		}
+	}
+}
+
+func TestUnlimited(t *testing.T) {
+	var l *Limiter
+	if ok, _ := l.Allow(time.Now()); !ok {
+		t.Error("nil limiter refused")
+	}
+	if ok, _ := New(0, 0).Allow(time.Now()); !ok {
+		t.Error("rate 0 refused")
+	}
+}
+
+func TestAllowDoesNotAllocate(t *testing.T) {
+	l := New(10, 10)
+	now := time.Unix(0, 0)
+	if n := testing.AllocsPerRun(1000, func() { now = now.Add(time.Millisecond); l.Allow(now) }); n != 0 {
+		t.Errorf("Allow allocates %v times", n)
+	}
+}
