@@ -30,6 +30,10 @@ const slots = 256
 // carry none; single-packet knocks fit easily.
 const maxPayload = 512
 
+// statsEvery is how often (in ticks) the kernel's drop counters are read;
+// a rise is logged, so an operator sees when packets are being lost.
+const statsEvery = 10
+
 // addrEvery is how often (in one-second ticks) the interfaces' addresses
 // are read again, so a DHCP change or an address added later is filtered for.
 const addrEvery = 5
@@ -134,10 +138,12 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	reloaded := make(chan *plan)
 	reloading := false
 	ticks := 0
+	var processed uint64
 loop:
 	for {
 		select {
 		case pkt := <-l.pkts:
+			processed++
 			if !(o.OnlyIPv4 && pkt.Src.Is6()) {
 				if log.Debugging() {
 					debugPacket(log, pkt)
@@ -154,6 +160,9 @@ loop:
 			}
 			if ticks++; ticks%addrEvery == 0 {
 				l.refilter("")
+			}
+			if ticks%statsEvery == 0 {
+				l.reportDrops()
 			}
 		case <-hup:
 			// Parse off the packet path: the old config keeps serving
@@ -184,6 +193,7 @@ loop:
 	}
 	log.Logf("shutting down")
 	stopReading()
+	l.logStats(processed)
 	l.closeSources()
 	readers.Wait()
 	// Sources are closed, so no new event can come; the deferred engine
@@ -192,10 +202,11 @@ loop:
 }
 
 type liveSource struct {
-	iface string
-	mu    sync.Mutex
-	src   *capture.Source
-	addrs []netip.Addr // the addresses the current filter was built with
+	iface   string
+	dropped uint64 // kernel drops already reported
+	mu      sync.Mutex
+	src     *capture.Source
+	addrs   []netip.Addr // the addresses the current filter was built with
 }
 
 type live struct {
@@ -240,6 +251,36 @@ func (l *live) refilter(why string) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// reportDrops logs, per source, packets the kernel dropped because the
+// ring was full since the last report (PACKET_STATISTICS).
+func (l *live) reportDrops() {
+	for _, s := range l.sources {
+		s.mu.Lock()
+		if s.src != nil {
+			if _, dropped, err := s.src.Stats(); err == nil && dropped > s.dropped {
+				l.log.Logf("capture %s: kernel dropped %d packets (ring full; %d since start)", s.iface, dropped-s.dropped, dropped)
+				s.dropped = dropped
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// logStats is the shutdown summary: what reached the daemon and what the
+// kernel had to drop.
+func (l *live) logStats(processed uint64) {
+	for _, s := range l.sources {
+		s.mu.Lock()
+		if s.src != nil {
+			if received, dropped, err := s.src.Stats(); err == nil {
+				l.log.Logf("capture %s: %d packets passed the filter, %d dropped by the kernel", s.iface, received, dropped)
+			}
+		}
+		s.mu.Unlock()
+	}
+	l.log.Logf("%d packets processed", processed)
 }
 
 func sameAddrs(a, b []netip.Addr) bool {
@@ -315,7 +356,7 @@ func (l *live) reopen(ctx context.Context, s *liveSource) bool {
 		s.mu.Lock()
 		src, err := capture.Open(s.iface, l.rulesFor(s), capture.Options{})
 		if err == nil {
-			s.src = src
+			s.src, s.dropped = src, 0 // a new socket counts from zero
 		}
 		s.mu.Unlock()
 		if err == nil {
