@@ -17,7 +17,7 @@ func newSequence(doors []*knockd.Door, env *Env) (detectors.Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sequence.New(seq, sequence.Options{Logf: env.Logf, RulesChanged: env.RulesChanged}), nil
+	return sequence.New(seq, sequence.Options{Logf: env.Logf, RulesChanged: env.RulesChanged, MaxSources: env.MaxSources, LogRate: env.LogRate, LogBurst: 10 * env.LogRate}), nil
 }
 
 func openOneTime(path string) (sequence.OneTime, error) { return otp.Open(path) }

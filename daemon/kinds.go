@@ -50,6 +50,11 @@ type Env struct {
 	Journal *journal.Journal
 	// Run runs shell command lines (the engine's runner).
 	Run command.Runner
+	// MaxSources bounds each per-source table ([options] MaxSources; 0:
+	// the protocol's default). LogRate bounds traffic-driven log lines a
+	// second ([options] LogRate; 0: the default).
+	MaxSources int
+	LogRate    float64
 }
 
 // Action is the action side of a kind that does more than run a start and

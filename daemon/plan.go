@@ -46,6 +46,7 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 	e := *env
 	e.Key = func(d *knockd.Door) string { return keys[d] }
 	e.RulesChanged = func() { p.dirty = true }
+	e.MaxSources, e.LogRate = cfg.Options.MaxSources, float64(cfg.Options.LogRate)
 
 	groups := map[string][]*knockd.Door{}
 	claimed := map[string]string{} // section type → kind that reads it

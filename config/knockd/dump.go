@@ -29,6 +29,8 @@ func (c *Config) Dump() string {
 	opt("StateDir", fmt.Sprintf("%q", o.StateDir))
 	opt("LogTail", fmt.Sprintf("%q", o.LogTail))
 	opt("StateCache", fmt.Sprintf("%q", o.StateCache))
+	opt("MaxSources", fmt.Sprint(o.MaxSources))
+	opt("LogRate", fmt.Sprint(o.LogRate))
 
 	for _, d := range c.Doors {
 		fmt.Fprintf(&b, "[%q]  # line %d\n", d.Name, d.Pos.Line)

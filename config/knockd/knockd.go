@@ -66,6 +66,13 @@ type Options struct {
 	// Type = logformat. With LogTail set, capture runs only on interfaces
 	// given explicitly (-i or Interface).
 	LogTail string
+	// MaxSources bounds every per-source table (knock attempts, port-span
+	// queues, pending doorman knocks); 0 means each protocol's default.
+	MaxSources int
+	// LogRate bounds the log lines per second that network traffic can
+	// cause (Stage, timeouts, bad packets); 0 means the default, and the
+	// line after a gap says how many were left out.
+	LogRate int
 	// StateCache is where per-address action state (knockdaemon's
 	// state(...)) is kept across restarts; "" keeps it in memory.
 	StateCache string

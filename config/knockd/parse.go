@@ -223,6 +223,10 @@ func optionKey(up string) string {
 		return "LogTail"
 	case "STATECACHE":
 		return "StateCache"
+	case "MAXSOURCES":
+		return "MaxSources"
+	case "LOGRATE":
+		return "LogRate"
 	}
 	return ""
 }
@@ -297,6 +301,17 @@ func (p *parser) option(key, val string) {
 			o.StateCache = val
 		default:
 			o.StateDir = val
+		}
+	case "MaxSources", "LogRate":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 0 || canon == "MaxSources" && n == 0 || n > 1<<24 {
+			p.errorf(key, "%q is not a positive whole number", val)
+			return
+		}
+		if canon == "MaxSources" {
+			o.MaxSources = n
+		} else {
+			o.LogRate = n
 		}
 	case "Interface":
 		ifs, err := parseInterfaces(val)
