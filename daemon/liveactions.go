@@ -59,7 +59,6 @@ func (l *liveActions) route(kind string, ev actions.Event) {
 // apply creates the Actions p needs and hands reloaded doors to the
 // running ones. Called from the dispatch goroutine, like route.
 func (l *liveActions) apply(p *plan) error {
-	keys := p.cfg.Keys()
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(kinds)) {
 		k := kinds[name]
@@ -74,9 +73,7 @@ func (l *liveActions) apply(p *plan) error {
 		if len(doors) == 0 {
 			continue
 		}
-		e := *l.env
-		e.Key = func(d *knockd.Door) string { return keys[d] }
-		a, err := k.Action(doors, &e)
+		a, err := p.newAction(k, doors, l.env)
 		if err != nil {
 			errs = append(errs, err)
 			continue

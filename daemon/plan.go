@@ -190,10 +190,7 @@ func (s *actionSet) apply(p *plan) error {
 		if len(doors) == 0 {
 			continue
 		}
-		keys := p.cfg.Keys()
-		e := *s.env
-		e.Key = func(d *knockd.Door) string { return keys[d] }
-		a, err := k.Action(doors, &e)
+		a, err := p.newAction(k, doors, s.env)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -201,6 +198,16 @@ func (s *actionSet) apply(p *plan) error {
 		s.acts[name] = a
 	}
 	return errors.Join(errs...)
+}
+
+// newAction builds kind k's Action for doors, with p's door keys and
+// limits.
+func (p *plan) newAction(k Kind, doors []*knockd.Door, env *Env) (Action, error) {
+	keys := p.cfg.Keys()
+	e := *env
+	e.Key = func(d *knockd.Door) string { return keys[d] }
+	e.MaxSources, e.LogRate = p.cfg.Options.MaxSources, float64(p.cfg.Options.LogRate)
+	return k.Action(doors, &e)
 }
 
 // next is the earliest time any Action has work.
