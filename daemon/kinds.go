@@ -55,6 +55,10 @@ type Env struct {
 	// second ([options] LogRate; 0: the default).
 	MaxSources int
 	LogRate    float64
+	// StateCache is [options] StateCache: the file that keeps port-span
+	// actions' state(…) across restarts ("" keeps it in memory). Replay
+	// never opens it.
+	StateCache string
 }
 
 // Action is the action side of a kind that does more than run a start and

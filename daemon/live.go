@@ -297,7 +297,9 @@ func (l *live) load(env *Env, route func(string, actions.Event)) *plan {
 	if err == nil {
 		var np *plan
 		if np, err = newPlan(cfg, env, route); err == nil {
-			return np
+			if err = np.checkActions(); err == nil {
+				return np
+			}
 		}
 	}
 	for _, line := range strings.Split(err.Error(), "\n") {

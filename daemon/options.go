@@ -65,8 +65,14 @@ func Check(o Options) int {
 		return 1
 	}
 	// Build every door as the daemon would (each protocol validates its own
-	// directives, one-time sequence files are opened), but start nothing.
-	if _, err := newPlan(cfg, &Env{Logf: actions.Discard, Replay: true}, func(string, actions.Event) {}); err != nil {
+	// directives, one-time sequence files are opened), and every kind's
+	// Action (port-span action sections are parsed there), but start
+	// nothing: with Replay set no Action touches state files or the journal.
+	p, err := newPlan(cfg, &Env{Logf: actions.Discard, Replay: true}, func(string, actions.Event) {})
+	if err == nil {
+		err = p.checkActions()
+	}
+	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintf(o.Stderr, "config: %s\n", line)
 		}

@@ -207,7 +207,19 @@ func (p *plan) newAction(k Kind, doors []*knockd.Door, env *Env) (Action, error)
 	e := *env
 	e.Key = func(d *knockd.Door) string { return keys[d] }
 	e.MaxSources, e.LogRate = p.cfg.Options.MaxSources, float64(p.cfg.Options.LogRate)
+	e.StateCache = p.cfg.Options.StateCache
 	return k.Action(doors, &e)
+}
+
+// checkActions builds every kind's Action for p's doors and throws them
+// away: it validates what only an Action reads (port-span action
+// sections) before a config is accepted. With Replay set, no Action
+// touches state files or the journal.
+func (p *plan) checkActions() error {
+	acts := &actionSet{env: &Env{Logf: actions.Discard, Replay: true}}
+	err := acts.apply(p)
+	acts.close(context.Background())
+	return err
 }
 
 // next is the earliest time any Action has work.
