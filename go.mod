@@ -9,4 +9,10 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require golang.org/x/tools v0.26.0 // indirect
+require (
+	github.com/fsnotify/fsnotify v1.6.0 // indirect
+	github.com/nxadm/tail v1.4.11 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/tools v0.26.0 // indirect
+	gopkg.in/tomb.v1 v1.0.0-20141024135613-dd632973f1e7 // indirect
+)

@@ -468,6 +468,10 @@ var tcpFlagBits = [...]struct {
 	{"FIN", 1}, {"SYN", 2}, {"RST", 4}, {"PSH", 8}, {"ACK", 16}, {"URG", 32},
 }
 
+// ParseTCPFlags reads a TCPFlags value ("syn,!ack") with knockd's syntax,
+// for protocols whose doors keep their directives raw (port-span).
+func ParseTCPFlags(val string) (Flags, error) { return parseTCPFlags(Flags{}, val) }
+
 // parseTCPFlags adds val's tokens to fl. Unlike knockd, tokens are trimmed:
 // knockd rejects "syn, ack" with `unrecognized flag " ACK"`, a surprise that
 // buys nothing, and accepting it breaks no valid knockd.conf.

@@ -19,7 +19,9 @@ import (
 //
 // TIME is seconds after t0, PROTO tcp or udp, FLAGS letters of FSRPAU
 // (default S for tcp). Blank lines and # comments are skipped. Source ports
-// are 40000 plus the line number, so each line is a distinct hit.
+// are 40000 plus the line number, so each line is a distinct hit, unless
+// SRC gives one (10.0.0.2:40001, [fd00::2]:40001): a retransmitted SYN
+// repeats its source port.
 func ParseScript(r io.Reader, t0 time.Time) ([]Frame, error) {
 	var frames []Frame
 	sc := bufio.NewScanner(r)
@@ -36,7 +38,11 @@ func ParseScript(r io.Reader, t0 time.Time) ([]Frame, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: time: %v", n, err)
 		}
+		srcPort := uint16(40000 + n)
 		src, err1 := netip.ParseAddr(fs[1])
+		if ap, err := netip.ParseAddrPort(fs[1]); err == nil {
+			src, srcPort, err1 = ap.Addr(), ap.Port(), nil
+		}
 		dst, err2 := netip.ParseAddr(fs[2])
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("line %d: bad address", n)
@@ -48,7 +54,7 @@ func ParseScript(r io.Reader, t0 time.Time) ([]Frame, error) {
 		}
 		f := Frame{
 			Time:  t0.Add(time.Duration(sec * float64(time.Second))),
-			Src:   netip.AddrPortFrom(src, uint16(40000+n)),
+			Src:   netip.AddrPortFrom(src, srcPort),
 			Dst:   netip.AddrPortFrom(dst, uint16(pn)),
 			Proto: detectors.TCP,
 			Flags: detectors.SYN,

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/doorward/doorward/client/sequence"
+	"github.com/doorward/doorward/client/span"
+)
+
+// The knockdaemon port-span mode: knockclient's command line.
+//
+//	knock span [-conf FILE] [-remote HOST] [-client IP] [-port N] … [HOST]
+//
+// Options are knockclient's, single-dash long names with a separate or
+// "="-joined value (Getopt::Long style; a double dash works too), and they
+// override the -conf file. Ours: -flagN, -time, -iv_hex, -header,
+// -port_width, -time_width, -checksum_mod, -span_tail, -delay MS, -udp.
+// -test prints the ports and sends nothing; -v also prints the record and
+// the ciphertext and traces each hit.
+func init() { modes["span"] = runSpan }
+
+const spanUsage = `usage: knock span [options] [remote]
+Sends a knockdaemon (knockclient) port-span knock: the record is encrypted
+and spelled as one TCP SYN (or UDP datagram) per port of the span.
+
+options (override the -conf file's keys of the same name):
+  -conf FILE          a knockclient.conf ("key = value" lines)
+  -remote HOST        the host to knock
+  -client IP          the IPv4 address to open for (default: this host's
+                      address towards remote)
+  -port N             the port to open
+  -knock FIELDS       the record layout, e.g. IP,PORT,FLAG0,CHECKSUM
+  -portspan SPAN      e.g. 1024-5000,6000-25000,26000-35789
+  -encrypt yes|no     -cipher blowfish   -key PASSPHRASE
+  -iv yes|no|salted   -iv_hex HEX (IV of iv = no; default zeros)
+  -flag0 N … -flag31 N, -time N
+  -port_width auto|1|2   -time_width 1|4   -checksum_mod 256|255
+  -span_tail auto|pad|raw
+  -delay MS           wait after each hit (default 10)
+  -udp                knock with UDP datagrams
+  -test               print the ports, send nothing
+  -v                  print the record, ciphertext and each hit
+  -h                  this help
+`
+
+// spanArgs is a parsed span-mode command line.
+type spanArgs struct {
+	conf          string
+	set           span.Conf // overrides
+	test, verbose bool
+	help          bool
+}
+
+func parseSpanArgs(args []string) (spanArgs, error) {
+	a := spanArgs{set: span.Conf{}}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			if rest := args[i+1:]; len(rest) == 1 {
+				a.set["remote"] = rest[0]
+			} else if len(rest) > 1 {
+				return a, fmt.Errorf("unexpected arguments %q", rest[1:])
+			}
+			break
+		}
+		if !strings.HasPrefix(arg, "-") || arg == "-" {
+			if _, dup := a.set["remote"]; dup || i != len(args)-1 {
+				return a, fmt.Errorf("unexpected argument %q", arg)
+			}
+			a.set["remote"] = arg
+			continue
+		}
+		name := strings.TrimLeft(arg, "-")
+		name, val, hasVal := strings.Cut(name, "=")
+		name = strings.ReplaceAll(strings.ToLower(name), "-", "_")
+		switch name {
+		case "h", "help":
+			a.help = true
+			continue
+		case "test":
+			a.test = true
+			continue
+		case "v", "verbose":
+			a.verbose = true
+			continue
+		case "udp":
+			if !hasVal {
+				val = "yes"
+			}
+			a.set["udp"] = val
+			continue
+		}
+		known, ignored := span.Known(name)
+		if name != "conf" && (!known || ignored || name == "udp") {
+			return a, fmt.Errorf("unknown option %q", arg)
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return a, fmt.Errorf("option %s needs a value", arg)
+			}
+			i++
+			val = args[i]
+		}
+		if name == "conf" {
+			a.conf = val
+			continue
+		}
+		a.set[name] = val
+	}
+	return a, nil
+}
+
+func runSpan(args []string, stdout, stderr io.Writer) int {
+	a, err := parseSpanArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "knock span: %v\n", err)
+		fmt.Fprint(stderr, spanUsage)
+		return 1
+	}
+	if a.help {
+		fmt.Fprint(stdout, spanUsage)
+		return 0
+	}
+	conf := span.Conf{}
+	if a.conf != "" {
+		f, err := os.Open(a.conf)
+		if err != nil {
+			fmt.Fprintf(stderr, "error: %v\n", err)
+			return 1
+		}
+		var ignored []string
+		conf, ignored, err = span.ReadConf(a.conf, f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "error: %v\n", err)
+			return 1
+		}
+		for _, k := range ignored {
+			fmt.Fprintf(stderr, "warning: %s: %s is not supported, ignored\n", a.conf, k)
+		}
+	}
+	for k, v := range a.set {
+		conf[k] = v
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	remote, err := span.Resolve(ctx, conf["remote"])
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	var local netip.Addr
+	if _, given := conf["client"]; !given && remote.IsValid() {
+		local, _ = span.LocalAddr(remote) // no route: Plan asks for -client
+	}
+	k, err := conf.Plan(remote, local, time.Now())
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "error: %s\n", line)
+		}
+		return 1
+	}
+	wire, ports, err := k.Encode(rand.Reader)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	if a.verbose {
+		plain, desc := describeRecord(k)
+		fmt.Fprintf(stdout, "record %x (%s)\n", plain, desc)
+		fmt.Fprintf(stdout, "wire %x\n", wire)
+		fmt.Fprintf(stdout, "%d hits on %s\n", len(ports), k.Codec.Span)
+	}
+	if a.test {
+		fmt.Fprintln(stdout, joinPorts(ports))
+		return 0
+	}
+	kn := &sequence.Knocker{Delay: k.Delay}
+	if a.verbose {
+		kn.Trace, kn.Warn = stdout, stderr
+	}
+	if err := kn.Knock(ctx, k.Hits(ports)); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return 130
+		}
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// describeRecord is the record's bytes and its fields by name, with the
+// CHECKSUM the encoder computed.
+func describeRecord(k *span.Knock) (plain []byte, desc string) {
+	l := k.Codec.Layouts[0]
+	plain, _ = l.Append(nil, &k.Record, k.Codec.Sums) // Plan checked it fits
+	parsed := k.Record
+	l.Parse(plain, &parsed, k.Codec.Sums)
+	vals := l.Values(&parsed)
+	var parts []string
+	for _, f := range l.Fields() {
+		parts = append(parts, f.Name()+"="+vals[f.Name()])
+	}
+	return plain, strings.Join(parts, " ")
+}
+
+func joinPorts(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(s, ",")
+}

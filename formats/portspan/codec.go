@@ -1,0 +1,288 @@
+package portspan
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// Codec turns records into span ports and back with one door's (or one
+// client's) settings. Decode reuses internal buffers: a Codec is owned by
+// one goroutine.
+type Codec struct {
+	Span Span
+	// Layouts are the record layouts accepted; the first is the one Encode
+	// uses. With PORT width "auto" they are the 2-byte and 1-byte layouts:
+	// PKCS#5 gives the exact plaintext length, which tells them apart.
+	Layouts []Layout
+	// Crypt is nil for unencrypted knocks (encrypt = no): the record's
+	// bytes are spelled directly.
+	Crypt *Crypt
+	Tail  Tail
+	Sums  Sums
+
+	wire, plain []byte
+	idx         []uint16
+}
+
+// WireLen is the length in bytes of a knock with layout l: the ciphertext
+// (with its header), or the record itself when not encrypted.
+func (c *Codec) WireLen(l Layout) int {
+	if c.Crypt == nil {
+		return l.Size()
+	}
+	return c.Crypt.Len(l.Size())
+}
+
+// Lengths are the distinct knock lengths, in hits, of the layouts, longest
+// first. A detector keeps that many hits per sender.
+func (c *Codec) Lengths() []int {
+	var out []int
+	for _, l := range c.Layouts {
+		if n := c.Span.Hits(c.WireLen(l)); !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	slices.Reverse(out)
+	return out
+}
+
+// Seal lays r out with the first layout and encrypts it: the wire bytes.
+func (c *Codec) Seal(dst []byte, r *Record, random io.Reader) ([]byte, error) {
+	if len(c.Layouts) == 0 {
+		return dst, errors.New("no knock layout")
+	}
+	plain, err := c.Layouts[0].Append(nil, r, c.Sums)
+	if err != nil {
+		return dst, err
+	}
+	if c.Crypt == nil {
+		return append(dst, plain...), nil
+	}
+	return c.Crypt.Seal(dst, plain, random)
+}
+
+// Encode appends to dst the ports of a knock carrying r.
+func (c *Codec) Encode(dst []uint16, r *Record, random io.Reader) ([]uint16, error) {
+	wire, err := c.Seal(nil, r, random)
+	if err != nil {
+		return dst, err
+	}
+	tail := c.Tail
+	if tail == TailAuto {
+		tail = TailPad
+	}
+	return c.Span.Encode(dst, wire, tail), nil
+}
+
+// Decode reads ports as one whole knock into r and returns the layout it
+// matched. It tries each layout whose knock has len(ports) hits, each tail
+// reading the Codec allows, and each checksum modulus; only a record whose
+// span bits, padding and checksum all check out is accepted. Steady state
+// it does not allocate (a Salted__ header does, see Crypt.Open).
+func (c *Codec) Decode(ports []uint16, r *Record) (Layout, bool) {
+	c.idx = c.idx[:0]
+	for _, p := range ports {
+		i, ok := c.Span.Index(p)
+		if !ok {
+			return Layout{}, false
+		}
+		c.idx = append(c.idx, uint16(i))
+	}
+	return c.DecodeIndexes(c.idx, r)
+}
+
+// DecodeIndexes is Decode for hits given as span indexes.
+func (c *Codec) DecodeIndexes(idx []uint16, r *Record) (Layout, bool) {
+	tails := [2]Tail{TailPad, TailRaw}
+	nt := 2
+	switch c.Tail {
+	case TailPad:
+		nt = 1
+	case TailRaw:
+		tails[0], nt = TailRaw, 1
+	}
+	for li, l := range c.Layouts {
+		n := c.WireLen(l)
+		if c.Span.Hits(n) != len(idx) || c.seenWire(li, n) {
+			continue
+		}
+		for _, tail := range tails[:nt] {
+			var ok bool
+			c.wire, ok = c.Span.DecodeIndexes(c.wire[:0], idx, n, tail)
+			if !ok {
+				continue
+			}
+			plain := c.wire
+			if c.Crypt != nil && c.Crypt.header != HeaderNone && !hasMagic(c.wire) {
+				// The length counted a header: without one this is noise,
+				// refused before any decryption.
+				continue
+			}
+			if c.Crypt != nil {
+				var err error
+				if c.plain, err = c.Crypt.Open(c.plain[:0], c.wire); err != nil {
+					continue
+				}
+				plain = c.plain
+			}
+			// Every layout of this wire length may fit the plaintext.
+			for _, l2 := range c.Layouts {
+				if c.WireLen(l2) == n && l2.Parse(plain, r, c.Sums) == nil {
+					return l2, true
+				}
+			}
+		}
+	}
+	return Layout{}, false
+}
+
+// seenWire reports whether a layout before li had wire length n, so it was
+// decoded already.
+func (c *Codec) seenWire(li, n int) bool {
+	for _, l := range c.Layouts[:li] {
+		if c.WireLen(l) == n {
+			return true
+		}
+	}
+	return false
+}
+
+// Settings are the protocol settings a port-span door and knockclient
+// share, as written in a config (empty: the default). Keys are our INI
+// names; knockdaemon.conf and knockclient.conf use the lowercase ones.
+type Settings struct {
+	Portspan    string // required
+	Knock       string // required: the field list
+	Encrypt     string // yes (default) | no
+	Cipher      string // blowfish (default)
+	Key         string // required when encrypting
+	IV          string // yes|header (default) | no | salted
+	IVHex       string // IV_Hex: 16 hex digits, with IV = no; default zeros
+	Header      string // magic (default) | strict
+	PortWidth   string // auto (default) | 1 | 2
+	TimeWidth   string // 1 (default) | 4
+	ChecksumMod string // 256 (default) | 255 | 256,255
+	SpanTail    string // auto (default) | pad | raw
+}
+
+// SettingError is a problem with one setting, named by its INI key, so the
+// caller can point at the line that set it.
+type SettingError struct {
+	Key string
+	Err error
+}
+
+func (e *SettingError) Error() string { return e.Key + ": " + e.Err.Error() }
+func (e *SettingError) Unwrap() error { return e.Err }
+
+// Codec validates s and builds its Codec. Every problem is reported, each
+// as a *SettingError (joined).
+func (s Settings) Codec() (*Codec, error) {
+	var errs []error
+	bad := func(key string, err error) { errs = append(errs, &SettingError{key, err}) }
+	c := &Codec{Sums: DefaultSums}
+
+	var err error
+	if s.Portspan == "" {
+		bad("Portspan", errors.New("missing (the span of ports knocks are spelled on)"))
+	} else if c.Span, err = ParseSpan(s.Portspan); err != nil {
+		bad("Portspan", err)
+	}
+
+	widths := []int{2, 1}
+	switch w := strings.ToLower(strings.TrimSpace(s.PortWidth)); w {
+	case "", "auto":
+	case "1", "2":
+		widths = []int{int(w[0] - '0')}
+	default:
+		bad("Port_Width", fmt.Errorf("%q is not auto, 1 or 2", s.PortWidth))
+	}
+	timeWidth := 1
+	switch w := strings.TrimSpace(s.TimeWidth); w {
+	case "", "1":
+	case "4":
+		timeWidth = 4
+	default:
+		bad("Time_Width", fmt.Errorf("%q is not 1 or 4", s.TimeWidth))
+	}
+	if s.Knock == "" {
+		bad("Knock", errors.New("missing (the record's field list, e.g. IP,PORT,FLAG0,CHECKSUM)"))
+	} else {
+		for _, w := range widths {
+			l, err := ParseLayout(s.Knock, w, timeWidth)
+			if err != nil {
+				bad("Knock", err)
+				break
+			}
+			c.Layouts = append(c.Layouts, l)
+			if !l.Has(FieldPort) {
+				break // one layout is enough
+			}
+		}
+	}
+	if s.ChecksumMod != "" {
+		if c.Sums, err = ParseSums(s.ChecksumMod); err != nil {
+			bad("Checksum_Mod", err)
+		}
+	}
+	if s.SpanTail != "" {
+		if c.Tail, err = ParseTail(s.SpanTail); err != nil {
+			bad("Span_Tail", err)
+		}
+	}
+
+	encrypt := true
+	switch strings.ToLower(strings.TrimSpace(s.Encrypt)) {
+	case "", "yes":
+	case "no":
+		encrypt = false
+	default:
+		bad("Encrypt", fmt.Errorf("%q is not yes or no", s.Encrypt))
+	}
+	var o CryptOptions
+	o.Header = HeaderRandomIV
+	if s.IV != "" {
+		if o.Header, err = ParseHeader(s.IV); err != nil {
+			bad("IV", err)
+		}
+	}
+	if s.IVHex != "" {
+		b, err := hex.DecodeString(strings.TrimSpace(s.IVHex))
+		switch {
+		case err != nil || len(b) != blockSize:
+			bad("IV_Hex", fmt.Errorf("%q is not 16 hex digits", s.IVHex))
+		case o.Header != HeaderNone:
+			bad("IV_Hex", errors.New("only applies with IV = no (a header carries the IV)"))
+		default:
+			o.IV = [blockSize]byte(b)
+		}
+	}
+	switch strings.ToLower(strings.TrimSpace(s.Header)) {
+	case "", "magic":
+	case "strict":
+		o.Strict = true
+	default:
+		bad("Header", fmt.Errorf("%q is not magic or strict", s.Header))
+	}
+	switch strings.ToLower(strings.TrimSpace(s.Cipher)) {
+	case "", "blowfish", "crypt::blowfish":
+	default:
+		bad("Cipher", fmt.Errorf("cipher %q is not supported (supported: blowfish)", s.Cipher))
+	}
+	if encrypt {
+		if s.Key == "" {
+			bad("Key", errors.New("missing (the passphrase; or set Encrypt = no)"))
+		} else if c.Crypt, err = NewCrypt([]byte(s.Key), o); err != nil {
+			bad("Key", err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
