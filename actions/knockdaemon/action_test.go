@@ -1,0 +1,282 @@
+package knockdaemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/journal"
+	"github.com/doorward/doorward/actions/state"
+)
+
+const openClose = spanDoor + `
+[open]
+	Type = action
+	Condition = ! state(IP,uniqueval,FLAG0)
+	State = state(IP,uniqueval,FLAG0)++
+	System = open IP
+[close]
+	Type = action
+	Condition = ! state(IP,uniqueval,FLAG0)
+	Delay = 30
+	System = close IP
+`
+
+func knockEv(ip string, flag0 int, at time.Time) actions.Event {
+	return actions.Event{Kind: actions.Knock, Door: "ssh", Addr: netip.MustParseAddr(ip), Time: at,
+		Values: map[string]string{"IP": ip, "PORT": "22", "FLAG0": fmt.Sprint(flag0), "CHECKSUM": "1", "LOGIP": ip}}
+}
+
+// recorder is a Runner that records what ran, safe across goroutines.
+type recorder struct {
+	mu   sync.Mutex
+	ran  []string
+	t0   time.Time
+	gate chan struct{} // if set, every command waits for it
+}
+
+func (r *recorder) run(_ context.Context, line string) (int, error) {
+	if r.gate != nil {
+		<-r.gate
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ran = append(r.ran, fmt.Sprintf("%v %s", time.Since(r.t0).Round(time.Second), line))
+	return 0, nil
+}
+
+func (r *recorder) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ran)
+}
+
+// TestLive drives the action as the daemon's live runner does: commands
+// run on worker goroutines, Handle does not wait for them, Advance runs
+// delayed commands at real time, Close waits for everything.
+func TestLive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		r := &recorder{t0: t0}
+		a, err := New(parseConf(t, openClose), Options{Run: r.run})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		a.Handle(ctx, knockEv("10.1.1.1", 1, time.Now()))
+		a.Handle(ctx, knockEv("10.1.1.1", 1, time.Now())) // replayed: nothing
+		synctest.Wait()
+		for time.Since(t0) < 40*time.Second {
+			time.Sleep(time.Second)
+			a.Advance(ctx, time.Now())
+			synctest.Wait()
+		}
+		a.Close(ctx)
+		want := []string{"0s open 10.1.1.1", "30s close 10.1.1.1"}
+		if got := r.got(); !slices.Equal(got, want) {
+			t.Errorf("ran %q, want %q", got, want)
+		}
+	})
+}
+
+// TestLiveBounded: with MaxInFlight commands stuck, further knocks are
+// dropped before they change any state, and Close waits for the stuck ones.
+func TestLiveBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &recorder{t0: time.Now(), gate: make(chan struct{})}
+		var logs []string
+		var mu sync.Mutex
+		logf := func(f string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			logs = append(logs, fmt.Sprintf(f, args...))
+		}
+		st, _ := state.Open("", state.Options{})
+		a, err := New(parseConf(t, openClose), Options{Run: r.run, Logf: logf, State: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		for i := range MaxInFlight + 3 {
+			a.Handle(ctx, knockEv("10.1.1.1", i+1, time.Now()))
+		}
+		synctest.Wait()
+		if st.Len() != MaxInFlight {
+			t.Errorf("%d knocks changed state, want %d", st.Len(), MaxInFlight)
+		}
+		mu.Lock()
+		dropped := slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "too many commands running, dropped 2 knocks") })
+		mu.Unlock()
+		if !dropped {
+			t.Errorf("no drop logged: %q", logs)
+		}
+		close(r.gate)
+		a.Close(ctx)
+		// Close ran the MaxInFlight delayed closes early.
+		if got := len(r.got()); got != 2*MaxInFlight {
+			t.Errorf("%d commands ran, want %d", got, 2*MaxInFlight)
+		}
+	})
+}
+
+// failingJournal fails Open after n successes.
+type failingJournal struct {
+	n      int
+	open   map[uint64]journal.Entry
+	nextID uint64
+}
+
+func (j *failingJournal) Open(e journal.Entry) (journal.Entry, error) {
+	if j.n == 0 {
+		return e, errors.New("disk full")
+	}
+	j.n--
+	j.nextID++
+	e.ID = j.nextID
+	j.open[e.ID] = e
+	return e, nil
+}
+func (j *failingJournal) Update(journal.Entry) error { return nil }
+func (j *failingJournal) Close(id uint64) error      { delete(j.open, id); return nil }
+
+// TestJournalFailure: when a delayed command cannot be journaled, no
+// command of the knock runs, and the delayed commands journaled before it
+// are withdrawn.
+func TestJournalFailure(t *testing.T) {
+	conf := spanDoor + `
+[open]
+	Type = action
+	System = open IP
+[close]
+	Type = action
+	Delay = 30
+	System = close IP
+	System = log IP
+`
+	r := &recorder{t0: time.Now()}
+	jr := &failingJournal{n: 1, open: map[uint64]journal.Entry{}}
+	var logs []string
+	a, err := New(parseConf(t, conf), Options{Run: r.run, Journal: jr, Replay: true,
+		Logf: func(f string, args ...any) { logs = append(logs, fmt.Sprintf(f, args...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a.Handle(ctx, knockEv("10.1.1.1", 1, r.t0))
+	a.Close(ctx)
+	if got := r.got(); len(got) != 0 {
+		t.Errorf("commands ran: %q", got)
+	}
+	if len(jr.open) != 0 || a.Pending() != 0 {
+		t.Errorf("journal entries left: %v, pending %d", jr.open, a.Pending())
+	}
+	want := "10.1.1.1: ssh: action close: cannot record the delayed command in the journal, not running this knock's commands: disk full"
+	if !slices.Contains(logs, want) {
+		t.Errorf("logs %q lack %q", logs, want)
+	}
+}
+
+// TestStateFlushFailure: when the state cannot be saved, the knock's
+// commands do not run (a one-time knock must not be honoured twice).
+func TestStateFlushFailure(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st, err := state.Open(filepath.Join(dir, "state.json"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{t0: time.Now()}
+	var logs []string
+	a, err := New(parseConf(t, openClose), Options{Run: r.run, State: st, Replay: true,
+		Logf: func(f string, args ...any) { logs = append(logs, fmt.Sprintf(f, args...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil { // the cache's directory goes away
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a.Handle(ctx, knockEv("10.1.1.1", 1, r.t0))
+	if got := r.got(); len(got) != 0 || a.Pending() != 0 {
+		t.Errorf("commands ran: %q, pending %d", got, a.Pending())
+	}
+	if !slices.ContainsFunc(logs, func(l string) bool {
+		return strings.HasPrefix(l, "10.1.1.1: ssh: could not save the state, not running this knock's commands: state cache")
+	}) {
+		t.Errorf("logs %q", logs)
+	}
+	a.Close(ctx)
+}
+
+// TestReconfigure: a bad config keeps the running actions; a good one
+// replaces them; a delayed command keeps what it was rendered with.
+func TestReconfigure(t *testing.T) {
+	r := &recorder{t0: time.Now()}
+	a, err := New(parseConf(t, openClose), Options{Run: r.run, Replay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a.Handle(ctx, knockEv("10.1.1.1", 1, r.t0))
+	if err := a.Reconfigure(parseConf(t, spanDoor+"[x]\n\tType = action\n\tCondition = (\n\tSystem = y\n")); err == nil {
+		t.Fatal("bad config accepted")
+	}
+	a.Handle(ctx, knockEv("10.1.1.1", 2, r.t0))
+	if err := a.Reconfigure(parseConf(t, spanDoor+"[x]\n\tType = action\n\tSystem = new IP FLAG0\n")); err != nil {
+		t.Fatal(err)
+	}
+	a.Handle(ctx, knockEv("10.1.1.1", 3, r.t0))
+	a.Advance(ctx, r.t0.Add(time.Minute))
+	a.Close(ctx)
+	want := []string{"0s open 10.1.1.1", "0s open 10.1.1.1", "0s new 10.1.1.1 3", "0s close 10.1.1.1", "0s close 10.1.1.1"}
+	if got := r.got(); !slices.Equal(got, want) {
+		t.Errorf("ran %q, want %q", got, want)
+	}
+}
+
+// TestPendingBound: a knock that would queue more delayed commands than
+// MaxPending is refused before it changes state.
+func TestPendingBound(t *testing.T) {
+	r := &recorder{t0: time.Now()}
+	st, _ := state.Open("", state.Options{})
+	a, err := New(parseConf(t, openClose), Options{Run: r.run, Replay: true, State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range MaxPending + 1 {
+		a.Handle(ctx, knockEv("10.1.1.1", i+1, r.t0))
+	}
+	if a.Pending() != MaxPending || st.Len() != MaxPending {
+		t.Errorf("pending %d, state %d, want %d", a.Pending(), st.Len(), MaxPending)
+	}
+}
+
+func TestOtherEventsIgnored(t *testing.T) {
+	r := &recorder{t0: time.Now()}
+	a, err := New(parseConf(t, openClose), Options{Run: r.run, Replay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := knockEv("10.1.1.1", 1, r.t0)
+	ev.Kind = actions.Connect
+	a.Handle(context.Background(), ev)
+	ev = knockEv("10.1.1.1", 1, r.t0)
+	ev.Door = "gone"
+	a.Handle(context.Background(), ev)
+	if len(r.got()) != 0 {
+		t.Errorf("ran %q", r.got())
+	}
+}
