@@ -293,7 +293,7 @@ func sameAddrs(a, b []netip.Addr) bool {
 // load reads and validates the config for a reload. On any error it logs
 // every error with its file:line and returns nil: the running config stays.
 func (l *live) load(env *Env, route func(string, actions.Event)) *plan {
-	cfg, err := knockd.Load(l.o.Config)
+	cfg, err := l.o.loadConfig()
 	if err == nil {
 		var np *plan
 		if np, err = newPlan(cfg, env, route); err == nil {

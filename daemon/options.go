@@ -11,6 +11,7 @@ import (
 
 	"github.com/doorward/doorward/actions/command"
 	"github.com/doorward/doorward/config"
+	dmconfig "github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/config/knockd"
 )
 
@@ -47,7 +48,7 @@ func (o *Options) defaults() {
 
 // load reads the config and prints every error with its file:line.
 func (o *Options) load() (*knockd.Config, bool) {
-	cfg, err := knockd.Load(o.Config)
+	cfg, err := o.loadConfig()
 	if err != nil {
 		for _, e := range config.Errors(err) {
 			fmt.Fprintf(o.Stderr, "config: %v\n", e)
@@ -55,6 +56,16 @@ func (o *Options) load() (*knockd.Config, bool) {
 		return nil, false
 	}
 	return cfg, true
+}
+
+// loadConfig reads o.Config: a knockd.conf, or an unchanged doormand.cf,
+// which becomes one doorman door (-D skips its file checks, as doormand's
+// -D does). See docs/doorman.md.
+func (o *Options) loadConfig() (*knockd.Config, error) {
+	if cfg, isCF, err := dmconfig.LoadConfig(o.Config, o.Debug); isCF {
+		return cfg, err
+	}
+	return knockd.Load(o.Config)
 }
 
 // Check validates the config without privileges or capture: knockd --check.

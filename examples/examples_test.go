@@ -9,15 +9,23 @@ import (
 	"testing"
 
 	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/config/knockd"
 )
 
-// TestLoadAll loads every *.conf here with the knockd parser.
+// TestLoadAll loads every *.conf here and one directory down with the
+// knockd parser; doors of a protocol with its own directives are validated
+// by that protocol's reader too.
 func TestLoadAll(t *testing.T) {
 	files, err := filepath.Glob("*.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
+	sub, err := filepath.Glob("*/*.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, sub...)
 	if len(files) == 0 {
 		t.Fatal("no *.conf in examples/")
 	}
@@ -33,6 +41,13 @@ func TestLoadAll(t *testing.T) {
 			if len(cfg.Doors) == 0 {
 				t.Errorf("%s: no doors", f)
 			}
+			for _, d := range cfg.Doors {
+				if d.Type == "doorman" {
+					if _, err := doorman.FromDoor(d); err != nil {
+						t.Error(err)
+					}
+				}
+			}
 		})
 	}
 }
@@ -46,6 +61,21 @@ func TestReadme(t *testing.T) {
 	entries, err := os.ReadDir(".")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Files one directory down are named with it: `doorman/nft_add`.
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		sub, err := os.ReadDir(e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, se := range sub {
+			if name := e.Name() + "/" + se.Name(); !se.IsDir() && !strings.Contains(string(readme), "`"+name+"`") {
+				t.Errorf("README.md does not describe `%s`", name)
+			}
+		}
 	}
 	for _, e := range entries {
 		name := e.Name()

@@ -1,0 +1,378 @@
+// Package doorman detects doorman single-packet knocks (J.B. Ward's
+// doormand): one UDP datagram "<port> <group> <tag> <hash>" to the door's
+// knock port, authenticated with HMAC-MD5 and checked against the anti-
+// replay archive, then the client's first SYN to the port it opened.
+//
+// Knocks are seen at the link layer, as doormand sees them with libpcap:
+// the knock port is normally dropped by the firewall, so an ordinary UDP
+// socket would never receive them.
+//
+// The checks and their log lines are doormand's, in doormand's order
+// (../../../shared/specs/doorman.md §1.3): lengths, guest, port, source
+// address, HMAC in constant time, replay. Every line an unauthenticated
+// packet can cause goes through a rate limiter and is built only when
+// allowed, and the checks allocate nothing, so a flood costs CPU but no
+// memory and no log spam. Payload bytes in log lines are escaped.
+//
+// Only IPv4 knocks are considered, as in doormand: its guest list has
+// IPv4 addresses only, and its scripts take IPv4 arguments.
+package doorman
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/doorward/doorward/actions"
+	cfg "github.com/doorward/doorward/config/doorman"
+	"github.com/doorward/doorward/detectors"
+	"github.com/doorward/doorward/formats/doorman"
+)
+
+// Door is one doorman door as the detector needs it.
+type Door struct {
+	Key      string // actions.Event.Door
+	Name     string // for log lines
+	Port     uint16 // UDP knock port
+	Guests   *cfg.Guestlist
+	Archive  *doorman.Archive
+	Waitfor  time.Duration
+	LogLevel cfg.Level
+
+	secrets map[*cfg.Guest][]byte
+}
+
+// Log rate defaults: a line per packet is what a flood causes.
+const (
+	DefaultLogRate  = 20 // lines per second
+	DefaultLogBurst = 100
+	// DefaultMaxPending bounds the (address, port) pairs waiting for their
+	// SYN. Only authenticated knocks create one.
+	DefaultMaxPending = 4096
+	// synSlack is how much longer than Waitfor the detector still
+	// reports a SYN: the action's Waitfor starts when the broad rule is
+	// in place, after the add script ran. The action decides.
+	synSlack = 5 * time.Second
+)
+
+// Options are the detector's seams.
+type Options struct {
+	Logf actions.Logf
+	// LogRate and LogBurst limit the lines packets can cause; 0 means
+	// the defaults, a negative LogRate no limit.
+	LogRate  float64
+	LogBurst int
+	// MaxPending bounds the knocks waiting for their SYN ([options]
+	// MaxSources); 0 means DefaultMaxPending.
+	MaxPending int
+}
+
+type pendKey struct {
+	addr netip.Addr
+	port uint16
+}
+
+type pending struct {
+	door     *Door
+	deadline time.Time
+}
+
+// Detector owns every doorman door. Not safe for concurrent use.
+type Detector struct {
+	doors      []*Door
+	svc        []uint16 // TCP ports guests may open: where the SYNs go
+	pending    map[pendKey]pending
+	logf       actions.Logf
+	lim        limiter
+	maxPending int
+	overflow   uint64
+}
+
+// New builds the detector. Door knock ports must be distinct (FromDoors
+// checks it).
+func New(doors []*Door, opt Options) *Detector {
+	d := &Detector{doors: doors, pending: map[pendKey]pending{}, logf: opt.Logf, maxPending: opt.MaxPending}
+	if d.maxPending <= 0 {
+		d.maxPending = DefaultMaxPending
+	}
+	if d.logf == nil {
+		d.logf = actions.Discard
+	}
+	rate, burst := opt.LogRate, float64(opt.LogBurst)
+	if rate == 0 {
+		rate, burst = DefaultLogRate, DefaultLogBurst
+	}
+	d.lim = limiter{rate: rate, burst: max(burst, 1), tokens: max(burst, 1)}
+	seen := map[uint16]bool{}
+	for _, door := range doors {
+		door.secrets = map[*cfg.Guest][]byte{}
+		for _, g := range door.Guests.Guests {
+			door.secrets[g] = []byte(g.Secret)
+			for _, p := range g.Ports {
+				if !seen[p] {
+					seen[p] = true
+					d.svc = append(d.svc, p)
+				}
+			}
+		}
+	}
+	slices.Sort(d.svc)
+	return d
+}
+
+// Rules: UDP to every knock port, and TCP SYNs (SYN set, ACK clear) to
+// every port a guest may open, for the broad-to-narrow step.
+func (d *Detector) Rules() []detectors.Rule {
+	var knock []uint16
+	for _, door := range d.doors {
+		knock = append(knock, door.Port)
+	}
+	rules := []detectors.Rule{{Proto: detectors.UDP, Ports: knock}}
+	if len(d.svc) > 0 {
+		rules = append(rules, detectors.Rule{Proto: detectors.TCP, Ports: d.svc, FlagMask: detectors.SYN | detectors.ACK, FlagWant: detectors.SYN})
+	}
+	return rules
+}
+
+// Observe checks one packet. It allocates only for a valid knock (the
+// event) and for log lines the limiter lets through.
+func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
+	if !p.Src.Is4() {
+		return // IPv4 only, as doormand
+	}
+	switch p.Proto {
+	case detectors.UDP:
+		for _, door := range d.doors {
+			if door.Port == p.DstPort {
+				d.knock(door, p, emit)
+				return
+			}
+		}
+	case detectors.TCP:
+		if p.Flags&(detectors.SYN|detectors.ACK) != detectors.SYN {
+			return
+		}
+		k := pendKey{p.Src, p.DstPort}
+		pe, ok := d.pending[k]
+		if !ok {
+			return
+		}
+		delete(d.pending, k)
+		if p.Time.After(pe.deadline) {
+			return
+		}
+		emit(actions.Event{Kind: actions.Connect, Door: pe.door.Key, Addr: p.Src, Port: p.DstPort, SrcPort: p.SrcPort, Time: p.Time})
+	}
+}
+
+func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Event)) {
+	k, err := doorman.Parse(p.Payload)
+	switch err {
+	case nil:
+	case doorman.ErrLengths:
+		if d.allow(door, cfg.Warn, p.Time) {
+			d.log(door, cfg.Warn, "Bad packet from %s \"%s ..\"", p.Src, hex16(p.Payload))
+		}
+		return
+	default: // fewer than four fields: doormand skips (or crashes)
+		return
+	}
+	src := p.Src
+	if d.allow(door, cfg.Info, p.Time) {
+		d.log(door, cfg.Info, "knock from %s : %s %s %s %s", src, esc(k.Service), esc(k.Group), esc(k.Tag), esc(k.Hash))
+	}
+	g := door.Guests.Lookup(k.Group)
+	if g == nil {
+		if d.allow(door, cfg.Warn, p.Time) {
+			d.log(door, cfg.Warn, "Unknown guest '%s'", esc(k.Group))
+		}
+		return
+	}
+	port := doorman.Atoi(k.Service)
+	if !g.HasPort(port) {
+		if d.allow(door, cfg.Warn, p.Time) {
+			d.log(door, cfg.Warn, "Guest %s at %s not registered for port %s.", g.Name, src, esc(k.Service))
+		}
+		return
+	}
+	if !g.Allows(src) {
+		if d.allow(door, cfg.Warn, p.Time) {
+			d.log(door, cfg.Warn, "Guest %s is not registered for address %s.", g.Name, src)
+		}
+		return
+	}
+	digest, ok := k.Verify(door.secrets[g])
+	if !ok {
+		if d.allow(door, cfg.Warn, p.Time) {
+			d.log(door, cfg.Warn, "Guest %s at %s used incorrect secret.", g.Name, src)
+		}
+		return
+	}
+	if at, seen := door.Archive.Lookup(digest); seen {
+		if d.allow(door, cfg.Warn, p.Time) {
+			d.log(door, cfg.Warn, "PROBABLE REPLAY ATTEMPT from %s: port=%s guest=%s tag=%s hash=%s; original timestamp=%s",
+				src, esc(k.Service), g.Name, esc(k.Tag), esc(k.Hash), at.UTC().Format("2006-01-02 15:04:05 GMT"))
+		}
+		return
+	}
+	if err := door.Archive.Add(digest, p.Time); err != nil {
+		// The knock is remembered in memory until the next start: it
+		// is still rejected if replayed now. Refusing valid knocks
+		// because a disk is full would lock everyone out.
+		d.log(door, cfg.Error, "%v", err)
+	}
+	if d.allow(door, cfg.Debug, p.Time) {
+		d.log(door, cfg.Debug, "knock from %s was valid.", src)
+	}
+	d.expect(door, src, uint16(port), p.Time)
+	emit(actions.Event{
+		Kind: actions.Knock, Door: door.Key, Addr: src, Port: uint16(port), Time: p.Time,
+		// The guest's name as the guest list spells it (the packet's
+		// token matched it exactly) and the knocked address, for the
+		// action's log lines and its scripts' $4.
+		Values: map[string]string{"guest": g.Name, "dst": p.Dst.String()},
+	})
+}
+
+// expect remembers that src may now send its SYN to port.
+func (d *Detector) expect(door *Door, src netip.Addr, port uint16, now time.Time) {
+	k := pendKey{src, port}
+	if _, ok := d.pending[k]; !ok && len(d.pending) >= d.maxPending {
+		d.Expire(now)
+		if len(d.pending) >= d.maxPending {
+			d.overflow++
+			if d.overflow&(d.overflow-1) == 0 {
+				d.log(door, cfg.Error, "%d valid knocks are waiting for their SYN; not watching for %s's (%d times so far)", d.maxPending, src, d.overflow)
+			}
+			return
+		}
+	}
+	d.pending[k] = pending{door: door, deadline: now.Add(door.Waitfor + synSlack)}
+}
+
+// Expire forgets knocks whose SYN did not come in time.
+func (d *Detector) Expire(now time.Time) {
+	for k, pe := range d.pending {
+		if now.After(pe.deadline) {
+			delete(d.pending, k)
+		}
+	}
+}
+
+// Pending is how many knocks wait for their SYN (for tests).
+func (d *Detector) Pending() int { return len(d.pending) }
+
+// Adopt takes over a previous detector's state after a reload: knocks
+// waiting for their SYN (for doors that still exist), and the archives'
+// records, so a knock accepted by the old config between the new one's
+// load and its start is still refused when replayed.
+func (d *Detector) Adopt(prev detectors.Detector) {
+	old, ok := prev.(*Detector)
+	if !ok {
+		return
+	}
+	byKey := map[string]*Door{}
+	for _, door := range d.doors {
+		byKey[door.Key] = door
+	}
+	for k, pe := range old.pending {
+		if door := byKey[pe.door.Key]; door != nil {
+			d.pending[k] = pending{door: door, deadline: pe.deadline}
+		}
+	}
+	merged := map[*doorman.Archive]bool{}
+	for _, od := range old.doors {
+		if merged[od.Archive] {
+			continue
+		}
+		merged[od.Archive] = true
+		for _, nd := range d.doors {
+			if nd.Archive != od.Archive && od.Archive.Path() != "" && nd.Archive.Path() == od.Archive.Path() {
+				if err := nd.Archive.Merge(od.Archive); err != nil {
+					d.log(nd, cfg.Error, "%v", err)
+				}
+				break
+			}
+		}
+		od.Archive.Close()
+	}
+}
+
+// allow applies the door's log level and the rate limiter; it reports a
+// line suppressed earlier first.
+func (d *Detector) allow(door *Door, l cfg.Level, now time.Time) bool {
+	if l > door.LogLevel {
+		return false
+	}
+	ok, suppressed := d.lim.allow(now)
+	if ok && suppressed > 0 {
+		d.log(door, cfg.Warn, "%d log lines about knocks suppressed (more than %g a second)", suppressed, d.lim.rate)
+	}
+	return ok
+}
+
+// log writes one doormand-style line: "<door>: <level>: <message>", the
+// level spelt as in doormand's logs ("warn: Unknown guest 'x'").
+func (d *Detector) log(door *Door, l cfg.Level, format string, args ...any) {
+	d.logf("%s: %s: %s", door.Name, l, fmt.Sprintf(format, args...))
+}
+
+// hex16 renders the first 16 payload bytes as doormand's "Bad packet"
+// line does ("32 32 20 6d …"); a shorter payload shows what there is.
+func hex16(b []byte) string {
+	var s strings.Builder
+	for i, c := range b[:min(len(b), 16)] {
+		if i > 0 {
+			s.WriteByte(' ')
+		}
+		fmt.Fprintf(&s, "%02x", c)
+	}
+	return s.String()
+}
+
+// esc makes a payload field safe for a log line: printable ASCII stays,
+// anything else (a newline that would forge a log line, a terminal escape)
+// becomes \xNN. doormand logs the bytes raw.
+func esc(b []byte) string {
+	var s strings.Builder
+	for _, c := range b {
+		if c > 0x20 && c < 0x7f {
+			s.WriteByte(c)
+		} else {
+			fmt.Fprintf(&s, "\\x%02x", c)
+		}
+	}
+	return s.String()
+}
+
+// limiter is a token bucket on packet time, so a replayed capture limits
+// the same way each time.
+type limiter struct {
+	rate, burst, tokens float64
+	last                time.Time
+	suppressed          uint64
+}
+
+func (l *limiter) allow(now time.Time) (bool, uint64) {
+	if l.rate < 0 {
+		return true, 0
+	}
+	if !l.last.IsZero() {
+		if dt := now.Sub(l.last).Seconds(); dt > 0 {
+			l.tokens = min(l.burst, l.tokens+dt*l.rate)
+		}
+	}
+	if now.After(l.last) {
+		l.last = now
+	}
+	if l.tokens < 1 {
+		l.suppressed++
+		return false, 0
+	}
+	l.tokens--
+	s := l.suppressed
+	l.suppressed = 0
+	return true, s
+}
