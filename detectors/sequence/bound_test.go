@@ -48,3 +48,37 @@ func TestFullTableEvictsFirstHitsOnly(t *testing.T) {
 		t.Errorf("no eviction counted")
 	}
 }
+
+// TestEvictionIsOldestFirst: under a flood bigger than the table, a
+// knocker whose second hit comes within the table's worth of flood packets
+// still opens, because the oldest first hits go first.
+func TestEvictionIsOldestFirst(t *testing.T) {
+	doors := []sequence.Door{{Key: "d", Name: "d", Timeout: time.Minute, Seq: []sequence.Step{
+		{Port: 7000, Proto: detectors.TCP}, {Port: 8000, Proto: detectors.TCP},
+	}}}
+	const max = 100
+	d := sequence.New(doors, sequence.Options{MaxSources: max})
+	opened := 0
+	emit := func(actions.Event) { opened++ }
+	at := t0
+	hit := func(src netip.Addr, port uint16) {
+		at = at.Add(time.Microsecond)
+		d.Observe(&detectors.Packet{Time: at, Src: src, Dst: netip.MustParseAddr("10.0.0.1"),
+			Proto: detectors.TCP, Flags: detectors.SYN, DstPort: port}, emit)
+	}
+	flood := func(n, from int) {
+		for i := range n {
+			hit(netip.AddrFrom4([4]byte{198, 18, byte((from + i) >> 8), byte(from + i)}), 7000)
+		}
+	}
+	flood(10*max, 0) // the table is full of spoofed first hits, evicting as it goes
+	for k := range 20 {
+		legit := netip.AddrFrom4([4]byte{10, 9, 0, byte(k)})
+		hit(legit, 7000)
+		flood(max-10, 1000+k*max) // less than a table's worth in between
+		hit(legit, 8000)
+	}
+	if opened != 20 {
+		t.Errorf("%d of 20 knocks opened during the flood", opened)
+	}
+}

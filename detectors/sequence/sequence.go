@@ -121,9 +121,10 @@ type Detector struct {
 	logf    actions.Logf
 	lim     *ratelimit.Limiter
 	changed func()
-	// ring lists sources in creation order, for evictFresh.
-	ring     []fresh
-	ringHead int
+	// ring lists sources in creation order, for evictFresh: ringLen
+	// entries from ringHead, wrapping.
+	ring              []fresh
+	ringHead, ringLen int
 	// Evicted counts unfinished first knocks dropped to make room;
 	// Refused counts first knocks dropped because no room could be made.
 	Evicted, Refused uint64
@@ -428,32 +429,33 @@ type fresh struct {
 	start time.Time
 }
 
+// pushFresh appends to the ring; when it is full the oldest entry is
+// overwritten (it is stale, or as old as any).
 func (d *Detector) pushFresh(addr netip.Addr, now time.Time) {
 	e := fresh{addr, now}
-	if len(d.ring) < d.max {
-		d.ring = append(d.ring, e)
-		return
+	if d.ring == nil {
+		// Full size at once (48 bytes a source): a ring that grew while
+		// wrapped would reorder itself.
+		d.ring = make([]fresh, d.max)
 	}
-	// Full: the oldest entry goes (it is stale, or as old as any).
-	d.ring[d.ringHead] = e
-	d.ringHead = (d.ringHead + 1) % len(d.ring)
+	if d.ringLen == len(d.ring) {
+		d.ringHead = (d.ringHead + 1) % len(d.ring)
+		d.ringLen--
+	}
+	d.ring[(d.ringHead+d.ringLen)%len(d.ring)] = e
+	d.ringLen++
 }
 
+// evictFresh releases the oldest source that has made only its first hit,
+// skipping ring entries that went stale (the source moved on or left).
 func (d *Detector) evictFresh() bool {
-	for len(d.ring) > 0 {
+	for d.ringLen > 0 {
 		e := d.ring[d.ringHead]
-		// Drop the entry from the ring by swapping the last one in: ring
-		// order is only approximate after that, which is fine for a
-		// victim choice.
-		last := len(d.ring) - 1
-		d.ring[d.ringHead] = d.ring[last]
-		d.ring = d.ring[:last]
-		if d.ringHead >= len(d.ring) {
-			d.ringHead = 0
-		}
+		d.ringHead = (d.ringHead + 1) % len(d.ring)
+		d.ringLen--
 		s := d.sources[e.addr]
 		if s == nil || !s.onlyFirstHit(e.start) {
-			continue // stale: the source moved on or was released
+			continue
 		}
 		d.release(e.addr, s)
 		d.Evicted++
