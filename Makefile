@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet fuzz demo clean
+.PHONY: all build test vet fuzz demo bench clean
 
 all: build
 
@@ -37,6 +37,12 @@ fuzz:
 # knockd, a knock, the service open, then closed again. Needs root.
 demo:
 	bash scripts/demo.sh
+
+# Side by side under a spoofed-source SYN flood: Debian's knockd and ours,
+# each in throwaway network namespaces (docs/benchmark.md). Needs root;
+# about a minute. BENCHFLAGS are passed on, e.g. BENCHFLAGS="-r 10000,50000,0".
+bench:
+	bash bench/flood.sh $(BENCHFLAGS)
 
 clean:
 	rm -rf $(BIN)
