@@ -439,11 +439,20 @@ func (d *Detector) pushFresh(addr netip.Addr, now time.Time) {
 		d.ring = make([]fresh, d.max)
 	}
 	if d.ringLen == len(d.ring) {
-		d.ringHead = (d.ringHead + 1) % len(d.ring)
+		d.ringHead = d.wrap(d.ringHead + 1)
 		d.ringLen--
 	}
-	d.ring[(d.ringHead+d.ringLen)%len(d.ring)] = e
+	d.ring[d.wrap(d.ringHead+d.ringLen)] = e
 	d.ringLen++
+}
+
+// wrap maps i in [0, 2·len) into the ring (cheaper than %, on the flood
+// path).
+func (d *Detector) wrap(i int) int {
+	if i >= len(d.ring) {
+		i -= len(d.ring)
+	}
+	return i
 }
 
 // evictFresh releases the oldest source that has made only its first hit,
@@ -451,7 +460,7 @@ func (d *Detector) pushFresh(addr netip.Addr, now time.Time) {
 func (d *Detector) evictFresh() bool {
 	for d.ringLen > 0 {
 		e := d.ring[d.ringHead]
-		d.ringHead = (d.ringHead + 1) % len(d.ring)
+		d.ringHead = d.wrap(d.ringHead + 1)
 		d.ringLen--
 		s := d.sources[e.addr]
 		if s == nil || !s.onlyFirstHit(e.start) {
