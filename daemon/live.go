@@ -53,13 +53,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	log := o.logger(cfg, nil)
 	defer log.Close()
 
-	ifaces := o.Interfaces
-	if len(ifaces) == 0 {
-		ifaces = cfg.Options.Interfaces
-	}
-	if len(ifaces) == 0 {
-		ifaces = []string{knockd.DefaultInterface}
-	}
+	ifaces := captureIfaces(o, cfg) // none by default in file mode (logtail.go)
 
 	stateDir := o.stateDir(cfg)
 	jr, left, err := journal.Open(stateDir)
@@ -117,6 +111,12 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		s.src = src
 		l.sources = append(l.sources, s)
 	}
+	lt, err := l.openLogTail(cfg) // file mode: LogTail (logtail.go)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
+		l.closeSources()
+		return 1
+	}
 	if o.Daemon {
 		pid := o.pidFile(cfg)
 		if err := writePid(pid); err != nil {
@@ -131,7 +131,11 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		readers.Add(1)
 		go func() { defer readers.Done(); l.read(readCtx, s) }()
 	}
-	log.Logf("starting up, listening on %s", strings.Join(ifaces, ","))
+	if lt != nil {
+		readers.Add(1)
+		go func() { defer readers.Done(); l.readLog(readCtx, lt) }()
+	}
+	log.Logf("starting up, %s", listening(ifaces, lt))
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -187,6 +191,7 @@ loop:
 			}
 			log.Reopen(o.logFile(p.cfg))
 			l.refilter("config reloaded")
+			l.reloadLogTail(lt, p.cfg)
 		case <-ctx.Done():
 			break loop
 		}
@@ -195,6 +200,7 @@ loop:
 	stopReading()
 	l.logStats(processed)
 	l.closeSources()
+	l.closeLogTail(lt)
 	readers.Wait()
 	// Sources are closed, so no new event can come; the deferred engine
 	// stop now runs every pending stop command before Live returns.

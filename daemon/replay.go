@@ -11,7 +11,6 @@ import (
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/engine"
 	"github.com/doorward/doorward/detectors"
-	replaysrc "github.com/doorward/doorward/detectors/replay"
 )
 
 // Replay feeds a pcap or pcapng file through the same decode, dispatch and
@@ -53,7 +52,7 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	}
 	eng.SetDoors(p.doors)
 
-	src, err := replaysrc.Open(path)
+	src, err := openReplay(path, cfg, log.Logf) // a capture, or a firewall log (logtail.go)
 	if err != nil {
 		fmt.Fprintf(o.Stderr, "replay: %v\n", err)
 		return 1

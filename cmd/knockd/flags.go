@@ -15,6 +15,7 @@ type cli struct {
 	check   bool
 	replay  string
 	lookup  bool
+	migrate string // --migrate FILE: print a legacy config as our INI
 }
 
 type flagSpec struct {
@@ -48,6 +49,7 @@ var flagSpecs = []flagSpec{
 	{0, "check", false, func(c *cli, _ string) error { c.check = true; return nil }},
 	{0, "replay", true, func(c *cli, v string) error { c.replay = v; return nil }},
 	{0, "state-dir", true, func(c *cli, v string) error { c.opts.StateDir = v; return nil }},
+	{0, "migrate", true, func(c *cli, v string) error { c.migrate = v; return nil }},
 }
 
 // parseArgs is a small getopt_long: bundled short flags (-vD), attached or
@@ -147,4 +149,6 @@ options:
                          live capture, with the packets' time as the clock
       --state-dir <dir>  journal of open doors (overrides StateDir in the
                          config; default /var/lib/doorward)
+      --migrate <file>   print a knockdaemon.conf or doormand.cf as an
+                         equivalent config for -c, with notes, and exit
 `

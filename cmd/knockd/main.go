@@ -41,6 +41,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		return 0
 	}
 	c.opts.Stdout, c.opts.Stderr = stdout, stderr
+	if c.migrate != "" {
+		return migrate(c.migrate, stdout, stderr)
+	}
 	if c.check {
 		return daemon.Check(c.opts)
 	}
