@@ -15,6 +15,7 @@ import (
 	"github.com/doorward/doorward/actions/engine"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
+	"github.com/doorward/doorward/detectors/logtail"
 )
 
 // plan is everything built from one config: replaced whole on reload.
@@ -56,6 +57,11 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 		}
 	}
 	var errs []error
+	// Log formats are read by the log source, but a config is only
+	// accepted (at start, by --check, on reload) if they are valid too.
+	if _, err := logtail.Formats(cfg); err != nil {
+		errs = append(errs, err)
+	}
 	for _, d := range cfg.Doors {
 		name := kindName(d)
 		if sourceSections[name] {
