@@ -190,6 +190,9 @@ func (p *parser) endDoor() {
 		p.errs.Add(config.Errorf(typePos, "Type", "empty door type"))
 		return
 	}
+	if typePos.Line == 0 {
+		typ = inferType(rest)
+	}
 	if typ != "" && typ != "sequence" {
 		p.door.Type, p.door.Params = typ, rest
 		return
@@ -393,6 +396,21 @@ func (p *parser) doorDirective(key, val string) {
 		}
 		d.Target = t
 	}
+}
+
+// inferType names the protocol of a door without a Type line from a
+// directive only that protocol has, so a doorman door copied from
+// doormand.cf keys needs no Type line; "" is a knockd door.
+func inferType(params []config.Param) string {
+	for _, prm := range params {
+		switch asciiUpper(prm.Key) {
+		case "GUESTLIST", "FIREWALL_ADD", "FIREWALL_DEL":
+			return "doorman"
+		case "PORTSPAN":
+			return "portspan"
+		}
+	}
+	return ""
 }
 
 // ParseSequence parses knockd's "port[:proto],…" syntax. It is exported for
