@@ -403,7 +403,7 @@ func (p *parser) doorDirective(key, val string) {
 // doormand.cf keys needs no Type line; "" is a knockd door.
 func inferType(params []config.Param) string {
 	for _, prm := range params {
-		switch asciiUpper(prm.Key) {
+		switch strings.ReplaceAll(asciiUpper(prm.Key), "-", "_") {
 		case "GUESTLIST", "FIREWALL_ADD", "FIREWALL_DEL":
 			return "doorman"
 		case "PORTSPAN":
