@@ -28,6 +28,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/doorward/doorward/internal/flock"
 )
 
 // Entry is one open door.
@@ -132,9 +134,9 @@ func lockDir(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	if err := flock(f); err != nil {
+	if err := flock.TryLock(f); err != nil {
 		f.Close()
-		if errors.Is(err, errWouldBlock) {
+		if errors.Is(err, flock.ErrWouldBlock) {
 			return nil, inUseError{dir}
 		}
 		return nil, fmt.Errorf("journal: lock %s: %w", f.Name(), err)

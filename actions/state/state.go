@@ -59,6 +59,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/doorward/doorward/actions"
+
+	"github.com/doorward/doorward/internal/flock"
 )
 
 // Limits on one entry, checked by Set and on load.
@@ -125,9 +127,9 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state cache: %w", err)
 	}
-	if err := flock(lock); err != nil {
+	if err := flock.TryLock(lock); err != nil {
 		lock.Close()
-		if errors.Is(err, errWouldBlock) {
+		if errors.Is(err, flock.ErrWouldBlock) {
 			return nil, fmt.Errorf("state cache %s: %w", path, ErrInUse)
 		}
 		return nil, fmt.Errorf("state cache %s: lock: %w", path, err)
