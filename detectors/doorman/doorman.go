@@ -29,6 +29,8 @@ import (
 	cfg "github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/formats/doorman"
+
+	"github.com/doorward/doorward/internal/ratelimit"
 )
 
 // Door is one doorman door as the detector needs it.
@@ -85,7 +87,7 @@ type Detector struct {
 	svc        []uint16 // TCP ports guests may open: where the SYNs go
 	pending    map[pendKey]pending
 	logf       actions.Logf
-	lim        limiter
+	lim        *ratelimit.Limiter
 	maxPending int
 	overflow   uint64
 }
@@ -104,7 +106,9 @@ func New(doors []*Door, opt Options) *Detector {
 	if rate == 0 {
 		rate, burst = DefaultLogRate, DefaultLogBurst
 	}
-	d.lim = limiter{rate: rate, burst: max(burst, 1), tokens: max(burst, 1)}
+	if rate > 0 {
+		d.lim = ratelimit.New(rate, max(burst, 1))
+	} // a negative rate leaves d.lim nil: no limit
 	seen := map[uint16]bool{}
 	for _, door := range doors {
 		door.secrets = map[*cfg.Guest][]byte{}
@@ -306,9 +310,9 @@ func (d *Detector) allow(door *Door, l cfg.Level, now time.Time) bool {
 	if l > door.LogLevel {
 		return false
 	}
-	ok, suppressed := d.lim.allow(now)
+	ok, suppressed := d.lim.Allow(now)
 	if ok && suppressed > 0 {
-		d.log(door, cfg.Warn, "%d log lines about knocks suppressed (more than %g a second)", suppressed, d.lim.rate)
+		d.log(door, cfg.Warn, "%d log lines about knocks suppressed (more than %g a second)", suppressed, d.lim.Rate)
 	}
 	return ok
 }
@@ -345,34 +349,4 @@ func esc(b []byte) string {
 		}
 	}
 	return s.String()
-}
-
-// limiter is a token bucket on packet time, so a replayed capture limits
-// the same way each time.
-type limiter struct {
-	rate, burst, tokens float64
-	last                time.Time
-	suppressed          uint64
-}
-
-func (l *limiter) allow(now time.Time) (bool, uint64) {
-	if l.rate < 0 {
-		return true, 0
-	}
-	if !l.last.IsZero() {
-		if dt := now.Sub(l.last).Seconds(); dt > 0 {
-			l.tokens = min(l.burst, l.tokens+dt*l.rate)
-		}
-	}
-	if now.After(l.last) {
-		l.last = now
-	}
-	if l.tokens < 1 {
-		l.suppressed++
-		return false, 0
-	}
-	l.tokens--
-	s := l.suppressed
-	l.suppressed = 0
-	return true, s
 }

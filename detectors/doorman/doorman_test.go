@@ -17,6 +17,8 @@ import (
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/formats/doorman"
+
+	"github.com/doorward/doorward/internal/ratelimit"
 )
 
 const guestlist = `# every guest of the spec's vectors
@@ -283,7 +285,7 @@ func TestAdopt(t *testing.T) {
 // 1/rate, and says how many it suppressed.
 func TestRateLimit(t *testing.T) {
 	h := newHarness(t, t.TempDir())
-	h.det.lim = limiter{rate: 2, burst: 3, tokens: 3}
+	h.det.lim = ratelimit.New(2, 3)
 	h.takeLog()
 	for i := range 10 {
 		h.udp(time.Duration(i)*time.Millisecond, client, 1001, "a b c d")
@@ -302,7 +304,7 @@ func TestRateLimit(t *testing.T) {
 // stops their log lines.
 func TestObserveAllocs(t *testing.T) {
 	h := newHarness(t, t.TempDir())
-	h.det.lim = limiter{rate: 1e-9, burst: 1}
+	h.det.lim = ratelimit.New(1e-9, 1)
 	for _, payload := range []string{
 		"a b c d",
 		"22 nobody 1 4270a3248a23c209b37d35bb060e1cd6",
