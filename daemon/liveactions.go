@@ -2,9 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
-	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,34 +54,27 @@ func (l *liveActions) route(kind string, ev actions.Event) {
 }
 
 // apply creates the Actions p needs and hands reloaded doors to the
-// running ones. Called from the dispatch goroutine, like route.
+// running ones (on their goroutine). Called from the dispatch goroutine,
+// like route.
 func (l *liveActions) apply(p *plan) error {
-	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(kinds)) {
-		k := kinds[name]
-		if k.Action == nil {
-			continue
-		}
-		doors := p.byKind[name]
+	have := func(name string) Action {
 		if r := l.running[name]; r != nil {
-			r.reconf <- doors
-			continue
+			return r.a
 		}
-		if len(doors) == 0 {
-			continue
-		}
-		a, err := p.newAction(k, doors, l.env)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+		return nil
+	}
+	reconf := func(name string, _ Action, doors []*knockd.Door) error {
+		l.running[name].reconf <- doors
+		return nil // errors are logged by the Action's goroutine
+	}
+	add := func(name string, a Action) {
 		r := &actionRunner{name: name, a: a, events: make(chan actions.Event, queueLen), reconf: make(chan []*knockd.Door, 1)}
 		l.running[name] = r
 		if l.ctx != nil {
 			l.launch(r)
 		}
 	}
-	return errors.Join(errs...)
+	return p.applyActions(l.env, have, reconf, add)
 }
 
 // start runs every Action until ctx is done; then each closes its doors.

@@ -173,13 +173,23 @@ type actionSet struct {
 	acts map[string]Action
 }
 
-// apply creates the Actions p needs and reconfigures the existing ones; a
-// kind that lost all its doors keeps its Action (with no doors) so the
-// doors it opened still close.
+// apply creates the Actions p needs and reconfigures the existing ones.
 func (s *actionSet) apply(p *plan) error {
 	if s.acts == nil {
 		s.acts = map[string]Action{}
 	}
+	return p.applyActions(s.env,
+		func(name string) Action { return s.acts[name] },
+		func(_ string, a Action, doors []*knockd.Door) error { return a.Reconfigure(doors) },
+		func(name string, a Action) { s.acts[name] = a })
+}
+
+// applyActions walks the kinds that have an Action: one already running
+// (have returns it) gets p's doors through reconf, whatever they are — a
+// kind that lost all its doors keeps its Action so the doors it opened
+// still close; otherwise, if p has doors of the kind, a new Action is built
+// and handed to add.
+func (p *plan) applyActions(env *Env, have func(string) Action, reconf func(string, Action, []*knockd.Door) error, add func(string, Action)) error {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(kinds)) {
 		k := kinds[name]
@@ -187,8 +197,8 @@ func (s *actionSet) apply(p *plan) error {
 			continue
 		}
 		doors := p.byKind[name]
-		if a := s.acts[name]; a != nil {
-			if err := a.Reconfigure(doors); err != nil {
+		if a := have(name); a != nil {
+			if err := reconf(name, a, doors); err != nil {
 				errs = append(errs, err)
 			}
 			continue
@@ -196,12 +206,12 @@ func (s *actionSet) apply(p *plan) error {
 		if len(doors) == 0 {
 			continue
 		}
-		a, err := p.newAction(k, doors, s.env)
+		a, err := p.newAction(k, doors, env)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		s.acts[name] = a
+		add(name, a)
 	}
 	return errors.Join(errs...)
 }
