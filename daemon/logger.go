@@ -32,6 +32,9 @@ type LogOptions struct {
 	Debug  bool      // -D: also the per-packet and config trace lines
 	Now    func() time.Time
 	Warn   io.Writer // where problems opening the destinations are reported
+	// SyslogAddr is a unixgram socket to use instead of the system's
+	// /dev/log (tests).
+	SyslogAddr string
 }
 
 // NewLogger opens the destinations. Failing to open the log file or syslog
@@ -48,7 +51,7 @@ func NewLogger(o LogOptions) *Logger {
 		l.openFile(o.File)
 	}
 	if o.Syslog {
-		w, err := syslog.New(syslog.LOG_USER|syslog.LOG_NOTICE, "knockd")
+		w, err := openSyslog(o.SyslogAddr)
 		if err != nil {
 			fmt.Fprintf(l.warnOut, "warning: cannot open syslog: %v\n", err)
 		} else {
@@ -65,6 +68,16 @@ func (l *Logger) openFile(path string) {
 		return
 	}
 	l.file, l.path = f, path
+}
+
+// openSyslog connects as knockd does: ident "knockd", facility user,
+// level notice (openlog("knockd", 0, LOG_USER) + LOG_NOTICE).
+func openSyslog(addr string) (*syslog.Writer, error) {
+	const prio = syslog.LOG_USER | syslog.LOG_NOTICE
+	if addr != "" {
+		return syslog.Dial("unixgram", addr, prio, "knockd")
+	}
+	return syslog.New(prio, "knockd")
 }
 
 // Reopen closes and reopens the log file (SIGHUP), so logrotate works.
