@@ -1,11 +1,8 @@
 package portspan_test
 
 import (
-	"bytes"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -17,10 +14,8 @@ import (
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
-	"github.com/doorward/doorward/detectors/decode"
-	"github.com/doorward/doorward/detectors/pcaptest"
+	"github.com/doorward/doorward/detectors/detectortest"
 	"github.com/doorward/doorward/detectors/portspan"
-	"github.com/doorward/doorward/detectors/replay"
 )
 
 var update = flag.Bool("update", false, "rewrite want.log files")
@@ -40,7 +35,7 @@ func TestCases(t *testing.T) {
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			cfg := loadConfig(t, filepath.Join(dir, "knockd.conf"))
-			pcap := writePcap(t, filepath.Join(dir, "packets.txt"))
+			pcap := detectortest.WritePcap(t, filepath.Join(dir, "packets.txt"), t0)
 			got := run(t, cfg, pcap)
 			want := filepath.Join(dir, "want.log")
 			if *update {
@@ -70,28 +65,6 @@ func loadConfig(t *testing.T, path string) *knockd.Config {
 	return cfg
 }
 
-func writePcap(t *testing.T, script string) string {
-	t.Helper()
-	f, err := os.Open(script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	frames, err := pcaptest.ParseScript(f, t0)
-	if err != nil {
-		t.Fatalf("%s: %v", script, err)
-	}
-	var buf bytes.Buffer
-	if err := pcaptest.WritePcap(&buf, decode.Ethernet, frames); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "knocks.pcap")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // run replays pcap through a detector for cfg's port-span doors, as the
 // daemon does (Expire before each packet, then an hour later), and returns
 // the log with the events.
@@ -114,26 +87,7 @@ func run(t *testing.T, cfg *knockd.Config, pcap string) string {
 		}
 		logf("event %s %s port %d {%s}", ev.Door, ev.Addr, ev.Port, strings.Join(vals, " "))
 	})
-	src, err := replay.Open(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	var p detectors.Packet
-	for {
-		err := src.ReadPacket(&p)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		now = p.Time
-		disp.Expire(now)
-		disp.Dispatch(&p)
-	}
-	now = now.Add(time.Hour)
-	disp.Expire(now)
+	detectortest.Replay(t, pcap, disp, &now, nil)
 	if n := det.Sources(); n != 0 {
 		t.Errorf("%d senders still tracked an hour after the last packet", n)
 	}

@@ -2,10 +2,8 @@ package sequence_test
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +13,7 @@ import (
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
-	"github.com/doorward/doorward/detectors/decode"
-	"github.com/doorward/doorward/detectors/pcaptest"
-	"github.com/doorward/doorward/detectors/replay"
+	"github.com/doorward/doorward/detectors/detectortest"
 	"github.com/doorward/doorward/detectors/sequence"
 	"github.com/doorward/doorward/formats/otp"
 )
@@ -39,15 +35,7 @@ func TestCases(t *testing.T) {
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			cfg := loadCase(t, dir)
-			frames := readPackets(t, filepath.Join(dir, "packets.txt"))
-			pcap := filepath.Join(t.TempDir(), "knocks.pcap")
-			var buf bytes.Buffer
-			if err := pcaptest.WritePcap(&buf, decode.Ethernet, frames); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(pcap, buf.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			pcap := detectortest.WritePcap(t, filepath.Join(dir, "packets.txt"), t0)
 			got := run(t, cfg, pcap)
 			want := filepath.Join(dir, "want.log")
 			if *update {
@@ -76,47 +64,16 @@ func run(t *testing.T, cfg *knockd.Config, pcap string) string {
 	disp := detectors.NewDispatcher([]detectors.Detector{det}, func(ev actions.Event) {
 		logf("event %s %s", ev.Door, ev.Addr)
 	})
-	src, err := replay.Open(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	var p detectors.Packet
-	for {
-		err := src.ReadPacket(&p)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		now = p.Time
-		disp.Expire(now)
-		disp.Dispatch(&p)
+	detectortest.Replay(t, pcap, disp, &now, func() {
 		if dirty { // as the daemon does: a one-time sequence moved on
 			disp.Reindex()
 			dirty = false
 		}
-	}
-	now = now.Add(time.Hour)
-	disp.Expire(now)
+	})
 	if det.Sources() != 0 {
 		t.Errorf("%d sources still tracked after every timeout", det.Sources())
 	}
 	return out.String()
-}
-
-func readPackets(t *testing.T, path string) []pcaptest.Frame {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	frames, err := pcaptest.ParseScript(f, t0)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return frames
 }
 
 // loadCase reads a case's knockd.conf. A one-time sequence file in the case
