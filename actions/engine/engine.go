@@ -15,7 +15,6 @@
 package engine
 
 import (
-	"container/heap"
 	"context"
 	"net/netip"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/command"
 	"github.com/doorward/doorward/actions/journal"
+	"github.com/doorward/doorward/internal/deadline"
 )
 
 // Door is what the engine needs of a door: its commands per address family
@@ -85,7 +85,7 @@ type door struct {
 type Engine struct {
 	doors     map[string]Door
 	open      map[key]*door
-	pending   doorHeap
+	pending   deadline.Queue[*door]
 	cooldowns map[key]time.Time
 	store     Store
 	seq       uint64
@@ -180,7 +180,7 @@ func (e *Engine) extend(o *door, d Door, ev actions.Event) {
 		return
 	}
 	o.e.Due = due
-	heap.Fix(&e.pending, o.index)
+	e.pending.Fix(o.index)
 	e.persist(o)
 	e.logf("%s: %s: door already open, keeping it open %v longer", o.e.Addr, d.Name, d.CmdTimeout)
 }
@@ -222,7 +222,7 @@ func (e *Engine) Started(o *door, finished time.Time) {
 	}
 	o.e.Due = finished.Add(o.wait)
 	o.state = opened
-	heap.Push(&e.pending, o)
+	e.pending.Push(o)
 }
 
 // Open handles ev synchronously: start command now, stop command scheduled
@@ -237,21 +237,20 @@ func (e *Engine) Open(ctx context.Context, ev actions.Event) {
 // Due takes every door whose stop command is due by now off the queue and
 // marks it closing; the caller runs each with RunStop and reports to Stopped.
 func (e *Engine) Due(now time.Time) []*door {
-	var out []*door
-	for len(e.pending) > 0 && !e.pending[0].e.Due.After(now) {
-		o := heap.Pop(&e.pending).(*door)
+	out := e.pending.PopDue(now)
+	for _, o := range out {
 		o.state = closing
-		out = append(out, o)
 	}
 	return out
 }
 
 // Next is when the earliest stop command is due; ok is false if none is.
 func (e *Engine) Next() (t time.Time, ok bool) {
-	if len(e.pending) == 0 {
+	o, ok := e.pending.Peek()
+	if !ok {
 		return t, false
 	}
-	return e.pending[0].e.Due, true
+	return o.e.Due, true
 }
 
 // Pending is how many doors are open (or being opened or closed).
@@ -282,7 +281,7 @@ func (e *Engine) Stopped(o *door, ok bool, now time.Time) {
 	backoff := min(firstRetry<<min(o.e.Failures-1, 20), maxRetry)
 	o.e.Due = now.Add(backoff)
 	o.state = opened
-	heap.Push(&e.pending, o)
+	e.pending.Push(o)
 	e.persist(o)
 	e.logf("%s: %s: stop command failed %d times, door still open; retrying in %v", o.e.Addr, o.e.Name, o.e.Failures, backoff)
 }
@@ -307,8 +306,8 @@ func (e *Engine) Advance(ctx context.Context, now time.Time) {
 // shutdown path. A stop command that fails stays in the journal, so the next
 // start tries again.
 func (e *Engine) CloseAll(ctx context.Context) {
-	for len(e.pending) > 0 {
-		o := heap.Pop(&e.pending).(*door)
+	for e.pending.Len() > 0 {
+		o := e.pending.Pop()
 		if e.RunStop(ctx, o) {
 			e.Stopped(o, true, time.Time{})
 			continue
@@ -353,29 +352,5 @@ func (e *Engine) exec(ctx context.Context, name, line string) bool {
 	return true
 }
 
-type doorHeap []*door
-
-func (h doorHeap) Len() int { return len(h) }
-func (h doorHeap) Less(i, j int) bool {
-	if c := h[i].e.Due.Compare(h[j].e.Due); c != 0 {
-		return c < 0
-	}
-	return h[i].seq < h[j].seq
-}
-func (h doorHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *doorHeap) Push(x any) {
-	o := x.(*door)
-	o.index = len(*h)
-	*h = append(*h, o)
-}
-func (h *doorHeap) Pop() any {
-	old := *h
-	o := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	o.index = -1
-	return o
-}
+func (o *door) Deadline() (time.Time, uint64) { return o.e.Due, o.seq }
+func (o *door) SetIndex(i int)                { o.index = i }

@@ -36,7 +36,6 @@
 package knockdaemon
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"sync"
@@ -47,6 +46,8 @@ import (
 	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/actions/state"
 	"github.com/doorward/doorward/config/knockd"
+
+	"github.com/doorward/doorward/internal/deadline"
 )
 
 // Bounds. Knocks on port-span doors are encrypted and checksummed, so a
@@ -101,7 +102,7 @@ type Action struct {
 	o       Options
 	cfg     *Config
 	store   *state.Store
-	pending delayHeap
+	pending deadline.Queue[*delayed]
 	seq     uint64
 
 	inflight int
@@ -227,8 +228,8 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 	if len(chosen) == 0 {
 		return
 	}
-	if len(a.pending)+delayedSteps > MaxPending {
-		a.o.Logf("%s: %d delayed commands already waiting, knock ignored", label, len(a.pending))
+	if a.pending.Len()+delayedSteps > MaxPending {
+		a.o.Logf("%s: %d delayed commands already waiting, knock ignored", label, a.pending.Len())
 		return
 	}
 
@@ -272,7 +273,7 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 		return
 	}
 	for _, d := range ds {
-		heap.Push(&a.pending, d)
+		a.pending.Push(d)
 	}
 	if len(now) == 0 {
 		return
@@ -330,11 +331,15 @@ func (a *Action) record(ev actions.Event, k *knock, label, doorName string, late
 // Advance runs the delayed commands due by now.
 func (a *Action) Advance(ctx context.Context, now time.Time) {
 	a.collect()
-	for len(a.pending) > 0 && !a.pending[0].e.Due.After(now) {
+	for {
+		d, ok := a.pending.Peek()
+		if !ok || d.e.Due.After(now) {
+			return
+		}
 		if !a.o.Replay && a.inflight >= MaxInFlight {
 			return // the next Advance takes the rest
 		}
-		d := heap.Pop(&a.pending).(*delayed)
+		a.pending.Pop()
 		if a.o.Replay {
 			a.finished(d, a.runDelayed(ctx, d, ""), now)
 			continue
@@ -383,7 +388,7 @@ func (a *Action) finished(d *delayed, ok bool, at time.Time) {
 	d.e.Failures++
 	backoff := min(firstRetry<<min(d.e.Failures-1, 20), maxRetry)
 	d.e.Due = at.Add(backoff)
-	heap.Push(&a.pending, d)
+	a.pending.Push(d)
 	if a.o.Journal != nil && d.e.ID != 0 {
 		if err := a.o.Journal.Update(d.e); err != nil {
 			a.o.Logf("%s: %s: journal update failed: %v", d.e.Addr, d.e.Name, err)
@@ -394,14 +399,15 @@ func (a *Action) finished(d *delayed, ok bool, at time.Time) {
 
 // Next is when the earliest delayed command is due.
 func (a *Action) Next() (time.Time, bool) {
-	if len(a.pending) == 0 {
+	d, ok := a.pending.Peek()
+	if !ok {
 		return time.Time{}, false
 	}
-	return a.pending[0].e.Due, true
+	return d.e.Due, true
 }
 
 // Pending is how many delayed commands are waiting.
-func (a *Action) Pending() int { return len(a.pending) }
+func (a *Action) Pending() int { return a.pending.Len() }
 
 // Close waits for running commands, runs every delayed command now (the
 // doors they close must not outlive the daemon; one that fails stays in
@@ -419,12 +425,12 @@ func (a *Action) Close(ctx context.Context) {
 			if r.ok {
 				a.finished(r.d, true, r.at)
 			} else {
-				heap.Push(&a.pending, r.d)
+				a.pending.Push(r.d)
 			}
 		}
 	}
-	for len(a.pending) > 0 {
-		d := heap.Pop(&a.pending).(*delayed)
+	for a.pending.Len() > 0 {
+		d := a.pending.Pop()
 		if a.runDelayed(ctx, d, " early (shutting down)") {
 			a.finished(d, true, time.Time{})
 			continue
@@ -456,32 +462,8 @@ func (a *Action) run(ctx context.Context, label, line string) bool {
 
 // String summarises the configuration, for debugging.
 func (a *Action) String() string {
-	return fmt.Sprintf("knockdaemon: %d actions, %d doors, %d delayed commands", len(a.cfg.Actions), len(a.cfg.Doors), len(a.pending))
+	return fmt.Sprintf("knockdaemon: %d actions, %d doors, %d delayed commands", len(a.cfg.Actions), len(a.cfg.Doors), a.pending.Len())
 }
 
-type delayHeap []*delayed
-
-func (h delayHeap) Len() int { return len(h) }
-func (h delayHeap) Less(i, j int) bool {
-	if c := h[i].e.Due.Compare(h[j].e.Due); c != 0 {
-		return c < 0
-	}
-	return h[i].seq < h[j].seq
-}
-func (h delayHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *delayHeap) Push(x any) {
-	d := x.(*delayed)
-	d.index = len(*h)
-	*h = append(*h, d)
-}
-func (h *delayHeap) Pop() any {
-	old := *h
-	d := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	d.index = -1
-	return d
-}
+func (d *delayed) Deadline() (time.Time, uint64) { return d.e.Due, d.seq }
+func (d *delayed) SetIndex(i int)                { d.index = i }
