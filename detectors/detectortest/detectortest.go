@@ -73,3 +73,33 @@ func Replay(t testing.TB, pcap string, disp *detectors.Dispatcher, now *time.Tim
 	*now = now.Add(time.Hour)
 	disp.Expire(*now)
 }
+
+// Cases runs run for every folder under testdata/cases as a subtest and
+// compares what it returns with the folder's want.log, rewriting want.log
+// instead when update is set (the packages' -update flag). A new
+// behaviour is a new folder.
+func Cases(t *testing.T, update bool, run func(t *testing.T, dir string) string) {
+	dirs, _ := filepath.Glob("testdata/cases/*")
+	if len(dirs) == 0 {
+		t.Fatal("no test cases under testdata/cases")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			got := run(t, dir)
+			want := filepath.Join(dir, "want.log")
+			if update {
+				if err := os.WriteFile(want, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			w, err := os.ReadFile(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(w) {
+				t.Errorf("got:\n%s\nwant:\n%s", got, w)
+			}
+		})
+	}
+}

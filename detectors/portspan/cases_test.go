@@ -28,28 +28,10 @@ var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 // each prefixed with the time since the first packet. A new behaviour is a
 // new folder.
 func TestCases(t *testing.T) {
-	dirs, _ := filepath.Glob("testdata/cases/*")
-	if len(dirs) == 0 {
-		t.Fatal("no test cases")
-	}
-	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			cfg := loadConfig(t, filepath.Join(dir, "knockd.conf"))
-			pcap := detectortest.WritePcap(t, filepath.Join(dir, "packets.txt"), t0)
-			got := run(t, cfg, pcap)
-			want := filepath.Join(dir, "want.log")
-			if *update {
-				os.WriteFile(want, []byte(got), 0o644)
-			}
-			w, err := os.ReadFile(want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(w) {
-				t.Errorf("got:\n%s\nwant:\n%s", got, w)
-			}
-		})
-	}
+	detectortest.Cases(t, *update, func(t *testing.T, dir string) string {
+		cfg := loadConfig(t, filepath.Join(dir, "knockd.conf"))
+		return run(t, cfg, detectortest.WritePcap(t, filepath.Join(dir, "packets.txt"), t0))
+	})
 }
 
 func loadConfig(t *testing.T, path string) *knockd.Config {
