@@ -76,14 +76,17 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	env := &Env{Logf: log.Logf, Journal: jr, Run: o.Runner}
 	acts := newLiveActions(env, log)
 	route := func(kind string, ev actions.Event) { acts.route(kind, ev) }
-	p, err := newPlan(cfg, env, route)
+	p, err := startPlan(cfg, env, route)
 	if err == nil {
-		err = acts.apply(p)
+		if err = acts.apply(p); err != nil {
+			p.close()
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
 		return 1
 	}
+	defer func() { p.close() }() // whichever plan serves last
 	eng.SetDoors(p.doors)
 	doorsCh := make(chan map[string]engine.Door, 1)
 	engCtx, stopEngine := context.WithCancel(bg)
@@ -182,7 +185,14 @@ loop:
 			if np == nil {
 				continue
 			}
+			if err := np.commit(); err != nil {
+				np.close()
+				log.Logf("config: %v", err)
+				log.Logf("config reload failed, keeping the running config")
+				continue
+			}
 			np.adopt(p)
+			p.close()
 			p = np
 			l.plan.Store(p)
 			doorsCh <- p.doors
@@ -296,16 +306,19 @@ func sameAddrs(a, b []netip.Addr) bool {
 	return slices.Equal(a, b)
 }
 
-// load reads and validates the config for a reload. On any error it logs
-// every error with its file:line and returns nil: the running config stays.
+// load reads, builds and validates the config for a reload, off the packet
+// path and touching no durable file. On any error it logs every error with
+// its file:line, closes what it built and returns nil: the running config
+// stays. The caller commits the plan it returns (or closes it).
 func (l *live) load(env *Env, route func(string, actions.Event)) *plan {
 	cfg, err := l.o.loadConfig()
 	if err == nil {
 		var np *plan
 		if np, err = newPlan(cfg, env, route); err == nil {
 			if err = np.checkActions(); err == nil {
-				return np
+				return np // built, not committed: see plan.commit
 			}
+			np.close()
 		}
 	}
 	for _, line := range strings.Split(err.Error(), "\n") {

@@ -82,6 +82,7 @@ func Check(o Options) int {
 	p, err := newPlan(cfg, &Env{Logf: actions.Discard, Replay: true}, func(string, actions.Event) {})
 	if err == nil {
 		err = p.checkActions()
+		p.close()
 	}
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {

@@ -6,6 +6,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"io"
 	"maps"
 	"net/netip"
 	"slices"
@@ -104,16 +105,57 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 		p.dets[name] = det
 		p.kinds = append(p.kinds, name)
 	}
+	slices.Sort(p.kinds)
 	if err := errors.Join(errs...); err != nil {
+		p.close() // the detectors that were built
 		return nil, err
 	}
-	slices.Sort(p.kinds)
 	dets := make([]detectors.Detector, len(p.kinds))
 	for i, name := range p.kinds {
 		dets[i] = p.dets[name]
 	}
 	p.disp = detectors.NewDispatcher(dets, func(ev actions.Event) { route(p.kindOf[ev.Door], ev) })
 	return p, nil
+}
+
+// startPlan builds cfg's plan and commits it: at start-up and in replay,
+// where there is no running plan to keep.
+func startPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Event)) (*plan, error) {
+	p, err := newPlan(cfg, env, route)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.commit(); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// commit opens what the plan's detectors need on disk (their Commit, see
+// detectors/lifecycle.go). newPlan touches no durable file, so a config
+// rejected by any check leaves the running plan's files alone; commit is
+// called only once the whole config is accepted. On error the caller
+// closes p and keeps the old plan.
+func (p *plan) commit() error {
+	for _, name := range p.kinds {
+		if c, ok := p.dets[name].(detectors.Committer); ok {
+			if err := c.Commit(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// close releases what the plan's detectors hold (files, after Commit): p
+// was replaced, rejected or only checked, or the daemon stops. Idempotent.
+func (p *plan) close() {
+	for _, name := range p.kinds {
+		if c, ok := p.dets[name].(io.Closer); ok {
+			c.Close()
+		}
+	}
 }
 
 // adopter is a detector that can take over another's attempts in progress.

@@ -42,8 +42,9 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 		}
 		eng.Open(ctx, ev)
 	}
-	p, err := newPlan(cfg, acts.env, route)
+	p, err := startPlan(cfg, acts.env, route)
 	if err == nil {
+		defer p.close()
 		err = acts.apply(p)
 	}
 	if err != nil {

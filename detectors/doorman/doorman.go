@@ -19,7 +19,9 @@
 package doorman
 
 import (
+	"errors"
 	"fmt"
+	"iter"
 	"net/netip"
 	"slices"
 	"strings"
@@ -300,7 +302,51 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 				break
 			}
 		}
-		od.Archive.Close()
+	}
+}
+
+// Commit opens the doors' hash archive files, creating or resizing them
+// (detectors.Committer): FromDoors only read them, so that a config
+// rejected after its detectors were built leaves the running archives
+// alone. The daemon calls it once the config is accepted, before Adopt.
+func (d *Detector) Commit() error {
+	for door, a := range d.archives() {
+		info, err := a.Open()
+		if err != nil {
+			return fmt.Errorf("%s: %w", door.Name, err)
+		}
+		switch {
+		case info.Created:
+			d.log(door, cfg.Notice, "created hash archive %s (%d records)", a.Path(), a.Size())
+		case info.Resized:
+			d.log(door, cfg.Notice, "resized hash archive %s from %d to %d records, %d records kept", a.Path(), info.From, a.Size(), info.Kept)
+		}
+	}
+	return nil
+}
+
+// Close closes the hash archive files: the detector was replaced by a
+// reload, its config was rejected, or the daemon stops.
+func (d *Detector) Close() error {
+	var errs []error
+	for _, a := range d.archives() {
+		errs = append(errs, a.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// archives yields each distinct archive once, with the first door using it.
+func (d *Detector) archives() iter.Seq2[*Door, *doorman.Archive] {
+	return func(yield func(*Door, *doorman.Archive) bool) {
+		seen := map[*doorman.Archive]bool{}
+		for _, door := range d.doors {
+			if !seen[door.Archive] {
+				seen[door.Archive] = true
+				if !yield(door, door.Archive) {
+					return
+				}
+			}
+		}
 	}
 }
 

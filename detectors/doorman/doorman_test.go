@@ -73,6 +73,9 @@ func newHarness(t *testing.T, dir string) *harness {
 		t.Fatal(err)
 	}
 	h.det = New(doors, Options{Logf: func(f string, a ...any) { h.log = append(h.log, fmt.Sprintf(f, a...)) }})
+	if err := h.det.Commit(); err != nil {
+		t.Fatal(err)
+	}
 	return h
 }
 
@@ -250,9 +253,7 @@ func TestReplayAcrossRestart(t *testing.T) {
 	if len(h.takeEvents()) != 1 {
 		t.Fatal("first knock not accepted")
 	}
-	for _, d := range h.det.doors {
-		d.Archive.Close()
-	}
+	h.det.Close()
 	h2 := newHarness(t, dir)
 	h2.takeLog()
 	h2.udp(time.Hour, client, 1001, valid)

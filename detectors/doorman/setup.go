@@ -21,12 +21,14 @@ type SetupOptions struct {
 	// say (replay, --check, tests).
 	NoPermissionChecks bool
 	// Logf receives load-time notes: guest list warnings, ignored
-	// directives, archives created or resized.
+	// directives. (Archives are created or resized by the detector's
+	// Commit, which logs it.)
 	Logf func(format string, args ...any)
 }
 
 // FromDoors validates doorman doors and loads their guest lists and hash
-// archives. Every error is returned, each with its file:line. Doors that
+// archives, touching no file: the archives are opened (created, resized)
+// by the Detector's Commit, once the config is accepted. Every error is returned, each with its file:line. Doors that
 // name the same archive file share one Archive (they must agree on its
 // size); knock ports must be distinct.
 func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOptions) ([]*Door, error) {
@@ -72,7 +74,7 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOpt
 			}
 			continue
 		}
-		arch, err := openArchive(cd, archives, opt, logf)
+		arch, err := loadArchive(cd, archives, opt)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -91,7 +93,7 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOpt
 	return out, nil
 }
 
-func openArchive(cd *cfg.Door, archives map[string]*doorman.Archive, opt SetupOptions, logf func(string, ...any)) (*doorman.Archive, error) {
+func loadArchive(cd *cfg.Door, archives map[string]*doorman.Archive, opt SetupOptions) (*doorman.Archive, error) {
 	if a := archives[cd.HashArchive]; a != nil {
 		if a.Size() != cd.HashArchiveSize {
 			return nil, fmt.Errorf("%s: Hash_Archive_Size: %d, but another door uses %s with %d records", pos(cd, "Hash_Archive_Size"), cd.HashArchiveSize, cd.HashArchive, a.Size())
@@ -102,17 +104,11 @@ func openArchive(cd *cfg.Door, archives map[string]*doorman.Archive, opt SetupOp
 	if opt.Memory {
 		a = doorman.NewMemoryArchive(cd.HashArchiveSize)
 	} else {
-		var info doorman.OpenInfo
+		// Loaded, not opened: the detector's Commit creates or resizes
+		// the file once the whole config is accepted.
 		var err error
-		a, info, err = doorman.OpenArchive(cd.HashArchive, cd.HashArchiveSize)
-		if err != nil {
+		if a, err = doorman.LoadArchive(cd.HashArchive, cd.HashArchiveSize); err != nil {
 			return nil, fmt.Errorf("%s: Hash_Archive: %w", pos(cd, "Hash_Archive"), err)
-		}
-		switch {
-		case info.Created:
-			logf("%s: notice: created hash archive %s (%d records)", cd.Name, cd.HashArchive, cd.HashArchiveSize)
-		case info.Resized:
-			logf("%s: notice: resized hash archive %s from %d to %d records, %d records kept", cd.Name, cd.HashArchive, info.From, cd.HashArchiveSize, info.Kept)
 		}
 	}
 	archives[cd.HashArchive] = a

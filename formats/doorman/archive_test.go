@@ -233,3 +233,50 @@ func TestArchiveMerge(t *testing.T) {
 		t.Errorf("after Merge: %v, %v", at, ok)
 	}
 }
+
+// TestLoadTouchesNothing: LoadArchive (a door being built, its config not
+// yet accepted) neither creates a missing file nor resizes one; Open does,
+// and keeps what was written to the file after the load.
+func TestLoadTouchesNothing(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	if _, err := LoadArchive(missing, MinRecords); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("LoadArchive created %s: %v", missing, err)
+	}
+
+	path := filepath.Join(dir, "hash")
+	old, _, err := OpenArchive(path, MinRecords)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	before, _ := os.ReadFile(path)
+	bigger, err := LoadArchive(path, 2*MinRecords)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("LoadArchive changed the file")
+	}
+	// The running archive records a knock; the accepted reload then opens.
+	if err := old.Add(digest("late"), time.Unix(100, 0)); err != nil {
+		t.Fatal(err)
+	}
+	info, err := bigger.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bigger.Close()
+	if !info.Resized || info.Kept != 1 {
+		t.Errorf("Open: %+v, want a resize keeping 1 record", info)
+	}
+	if _, ok := bigger.Lookup(digest("late")); !ok {
+		t.Error("the knock recorded after LoadArchive was lost")
+	}
+	if fi, _ := os.Stat(path); fi.Size() != 2*MinRecords*RecordSize {
+		t.Errorf("file is %d bytes after Open", fi.Size())
+	}
+}
