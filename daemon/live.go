@@ -88,7 +88,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	}
 	defer func() { p.close() }() // whichever plan serves last
 	eng.SetDoors(p.doors)
-	doorsCh := make(chan map[string]engine.Door, 1)
+	doorsCh := newLatest[map[string]engine.Door]()
 	engCtx, stopEngine := context.WithCancel(bg)
 	engDone := make(chan struct{})
 	go func() { defer close(engDone); eng.Run(engCtx, acts.engine, doorsCh) }()
@@ -142,8 +142,11 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	reloaded := make(chan *plan)
-	reloading := false
+	var rl reloads
+	reload := func() {
+		log.Logf("re-reading config file: %s", o.Config)
+		rl.start(func() *plan { return l.load(env, route) })
+	}
 	ticks := 0
 	var processed uint64
 loop:
@@ -174,14 +177,14 @@ loop:
 		case <-hup:
 			// Parse off the packet path: the old config keeps serving
 			// until the new one is complete and valid.
-			if reloading {
+			if rl.request() {
+				reload()
+			}
+		case np := <-rl.done:
+			if rl.finished(np) {
+				reload() // a SIGHUP came during the load: read the file again
 				continue
 			}
-			reloading = true
-			log.Logf("re-reading config file: %s", o.Config)
-			go func() { reloaded <- l.load(env, route) }()
-		case np := <-reloaded:
-			reloading = false
 			if np == nil {
 				continue
 			}
@@ -195,7 +198,7 @@ loop:
 			p.close()
 			p = np
 			l.plan.Store(p)
-			doorsCh <- p.doors
+			doorsCh.put(p.doors) // never waits for a busy engine
 			if err := acts.apply(p); err != nil {
 				log.Logf("config reload: %v", err)
 			}
@@ -215,6 +218,49 @@ loop:
 	// Sources are closed, so no new event can come; the deferred engine
 	// stop now runs every pending stop command before Live returns.
 	return 0
+}
+
+// reloads runs config loads off the packet path, one at a time. A SIGHUP
+// that comes during a load is not lost and does not queue up: the load
+// running is thrown away when it ends (its plan, built but never committed,
+// is closed) and the file is read again, so the newest file wins however
+// many SIGHUPs came meanwhile.
+type reloads struct {
+	done    chan *plan // buffered: a load ending at shutdown never blocks
+	running bool
+	again   bool
+}
+
+// request reports whether a load must start now; if one is running, it
+// asks for another when it ends.
+func (r *reloads) request() bool {
+	if r.running {
+		r.again = true
+		return false
+	}
+	return true
+}
+
+func (r *reloads) start(load func() *plan) {
+	if r.done == nil {
+		r.done = make(chan *plan, 1)
+	}
+	r.running = true
+	go func() { r.done <- load() }()
+}
+
+// finished takes a load's result and reports whether it is stale (a
+// SIGHUP came meanwhile): then it is closed, and the caller loads again.
+func (r *reloads) finished(np *plan) (stale bool) {
+	r.running = false
+	if !r.again {
+		return false
+	}
+	r.again = false
+	if np != nil {
+		np.close()
+	}
+	return true
 }
 
 type liveSource struct {

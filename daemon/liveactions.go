@@ -31,7 +31,7 @@ type actionRunner struct {
 	name   string
 	a      Action
 	events chan actions.Event
-	reconf chan []*knockd.Door
+	reconf latest[[]*knockd.Door] // the newest doors, never blocks the loop
 }
 
 func newLiveActions(env *Env, log *Logger) *liveActions {
@@ -64,11 +64,11 @@ func (l *liveActions) apply(p *plan) error {
 		return nil
 	}
 	reconf := func(name string, _ Action, doors []*knockd.Door) error {
-		l.running[name].reconf <- doors
+		l.running[name].reconf.put(doors)
 		return nil // errors are logged by the Action's goroutine
 	}
 	add := func(name string, a Action) {
-		r := &actionRunner{name: name, a: a, events: make(chan actions.Event, queueLen), reconf: make(chan []*knockd.Door, 1)}
+		r := &actionRunner{name: name, a: a, events: make(chan actions.Event, queueLen), reconf: newLatest[[]*knockd.Door]()}
 		l.running[name] = r
 		if l.ctx != nil {
 			l.launch(r)
