@@ -139,6 +139,9 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		go func() { defer readers.Done(); l.readLog(readCtx, lt) }()
 	}
 	log.Logf("starting up, %s", listening(ifaces, lt))
+	if o.Ready != nil {
+		o.Ready()
+	}
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()

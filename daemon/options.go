@@ -29,6 +29,10 @@ type Options struct {
 	Stdout     io.Writer
 	Stderr     io.Writer
 	Runner     command.Runner // nil: /bin/sh -c
+	// Ready is called once Live serves: config valid, captures and log
+	// open, pid file written, leftover doors closed. -d's parent process
+	// waits for it (or for an error on Stderr) before it exits.
+	Ready func()
 }
 
 func (o *Options) defaults() {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"syscall"
 
@@ -16,11 +15,14 @@ import (
 
 const version = "0.1.0"
 
+// stopSignals shut the daemon down in order: stop commands run, then exit.
+var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+
 func main() {
 	// Signals first: a SIGHUP that arrives before this line would kill us.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, hup))
 }
@@ -53,29 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	if c.lookup {
 		fmt.Fprintln(stderr, "knockd: -l accepted; hostname lookups are not done (they block and trust DNS)")
 	}
-	if c.opts.Daemon && os.Getenv(childEnv) == "" {
+	if c.opts.Daemon && !asDaemon(&c.opts) {
 		return detach(stderr)
 	}
 	return daemon.Live(ctx, c.opts, hup)
-}
-
-const childEnv = "DOORWARD_DETACHED"
-
-// detach re-executes knockd in a new session with stdio on /dev/null, the
-// Go equivalent of knockd's daemon(0, 0): a Go program cannot fork safely.
-func detach(stderr io.Writer) int {
-	self, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(stderr, "knockd: cannot daemonize: %v\n", err)
-		return 1
-	}
-	cmd := exec.Command(self, os.Args[1:]...)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(stderr, "knockd: cannot daemonize: %v\n", err)
-		return 1
-	}
-	return 0
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +24,26 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// killpid FILE: the process the pid file names must be
+			// running; send it SIGTERM and wait until it removed the file.
+			"killpid": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 || neg {
+					ts.Fatalf("usage: killpid pidfile")
+				}
+				b, err := os.ReadFile(ts.MkAbs(args[0]))
+				ts.Check(err)
+				pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+				ts.Check(err)
+				ts.Check(syscall.Kill(pid, syscall.SIGTERM))
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					if _, err := os.Stat(ts.MkAbs(args[0])); os.IsNotExist(err) {
+						return
+					}
+					if time.Now().After(deadline) {
+						ts.Fatalf("pid %d did not stop within 10s", pid)
+					}
+				}
+			},
 			// mkpcap packets.txt out.pcap: packets in pcaptest.ParseScript
 			// form, written as a pcap (or pcapng if out ends in .pcapng).
 			"mkpcap": func(ts *testscript.TestScript, neg bool, args []string) {
