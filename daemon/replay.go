@@ -31,8 +31,33 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 		return 1
 	}
 	now := clock
-	log := o.logger(cfg, func() time.Time { return *now })
+	// Log lines follow capture time. Start-up lines carry the first
+	// packet's time (read before anything is logged); only a line written
+	// before it is known, or for a capture without packets, takes the wall
+	// clock, never the zero time.
+	log := o.logger(cfg, func() time.Time {
+		if now.IsZero() {
+			return time.Now()
+		}
+		return *now
+	})
 	defer log.Close()
+	src, err := openReplay(path, cfg, log.Logf) // a capture, or a firewall log (logtail.go)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "replay: %v\n", err)
+		return 1
+	}
+	defer src.Close()
+	var pkt detectors.Packet
+	err = src.ReadPacket(&pkt)
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintf(o.Stderr, "replay: %v\n", err)
+		return 1
+	}
+	peeked := err == nil // pkt is the first packet, still to be dispatched
+	if peeked {
+		*now = pkt.Time
+	}
 	eng := engine.New(o.Runner, nil, log.Logf)
 	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Run: o.Runner}}
 	route := func(kind string, ev actions.Event) {
@@ -53,22 +78,17 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	}
 	eng.SetDoors(p.doors)
 
-	src, err := openReplay(path, cfg, log.Logf) // a capture, or a firewall log (logtail.go)
-	if err != nil {
-		fmt.Fprintf(o.Stderr, "replay: %v\n", err)
-		return 1
-	}
-	defer src.Close()
 	log.Logf("starting up, replaying %s", path)
-	var pkt detectors.Packet
-	for {
-		err := src.ReadPacket(&pkt)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			fmt.Fprintf(o.Stderr, "replay: %v\n", err)
-			return 1
+	for n := 0; ; n++ {
+		if n > 0 || !peeked { // the first packet may have been read already
+			err := src.ReadPacket(&pkt)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				fmt.Fprintf(o.Stderr, "replay: %v\n", err)
+				return 1
+			}
 		}
 		*now = pkt.Time
 		eng.Advance(ctx, *now)
