@@ -143,6 +143,11 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		o.Ready()
 	}
 
+	var trace *tracer // -D's packet lines, off the packet path
+	if log.Debugging() {
+		trace = newTracer(log)
+		defer trace.close()
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var rl reloads
@@ -158,8 +163,8 @@ loop:
 		case pkt := <-l.pkts:
 			processed++
 			if !(o.OnlyIPv4 && pkt.Src.Is6()) {
-				if log.Debugging() {
-					debugPacket(log, pkt)
+				if trace != nil {
+					trace.packet(pkt)
 				}
 				p.disp.Dispatch(pkt)
 				if p.settle() {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"time"
 
 	"github.com/doorward/doorward/actions"
@@ -98,7 +97,7 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 			continue
 		}
 		if log.Debugging() && p.disp.Wants(pkt.Proto, pkt.DstPort) {
-			debugPacket(log, &pkt)
+			traceOf(&pkt).write(log) // in step with the other lines: replay has no rate to keep
 		}
 		p.disp.Dispatch(&pkt)
 		p.settle()
@@ -132,11 +131,4 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	acts.close(ctx)
 	log.Logf("shutting down")
 	return 0
-}
-
-// debugPacket prints knockd's -D packet line (with the month right: knockd's
-// is off by one).
-func debugPacket(log *Logger, p *detectors.Packet) {
-	log.Debugf("%s: %s: %s -> %s %d bytes", p.Time.Local().Format("2006-01-02 15:04:05"), p.Proto,
-		netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort), p.Length)
 }
