@@ -16,7 +16,11 @@ package detectors
 //  3. Adopt (on the packet goroutine, after Commit): take over the previous
 //     detector's attempts in progress and anything it recorded since step 1.
 //  4. Close (io.Closer): the detector was replaced, its config rejected or
-//     only checked (--check), or the daemon stops. Release every file.
+//     only checked (--check), or the daemon stops. Release every file the
+//     detector still owns: a replaced detector is closed after its
+//     successor's Adopt, so what Adopt handed over (an open store taken
+//     over rather than copied) must no longer be closed by the old one.
+//     Close must be safe on a detector that was never committed.
 //
 // A detector with durable state implements Committer and io.Closer; one
 // without needs neither.

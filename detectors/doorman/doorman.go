@@ -41,9 +41,12 @@ type Door struct {
 	Name     string // for log lines
 	Port     uint16 // UDP knock port
 	Guests   *cfg.Guestlist
-	Archive  *doorman.Archive
+	Archive  *doorman.Archive // nil until the Detector's Commit (file archives)
 	Waitfor  time.Duration
 	LogLevel cfg.Level
+
+	archivePath string // Hash_Archive, opened by Commit
+	archiveSize int
 
 	secrets map[*cfg.Guest][]byte
 }
@@ -216,6 +219,9 @@ func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Even
 		}
 		return
 	}
+	if door.Archive == nil {
+		return // not committed: nothing can remember the knock, refuse it
+	}
 	if at, seen := door.Archive.Lookup(digest); seen {
 		if d.allow(door, cfg.Warn, p.Time) {
 			d.log(door, cfg.Warn, "PROBABLE REPLAY ATTEMPT from %s: port=%s guest=%s tag=%s hash=%s; original timestamp=%s",
@@ -288,7 +294,7 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 			d.pending[k] = pending{door: door, deadline: pe.deadline}
 		}
 	}
-	merged := map[*doorman.Archive]bool{}
+	merged := map[*doorman.Archive]bool{nil: true} // nil: old was never committed
 	for _, od := range old.doors {
 		if merged[od.Archive] {
 			continue
@@ -310,17 +316,28 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 // rejected after its detectors were built leaves the running archives
 // alone. The daemon calls it once the config is accepted, before Adopt.
 func (d *Detector) Commit() error {
-	for door, a := range d.archives() {
-		info, err := a.Open()
-		if err != nil {
-			return fmt.Errorf("%s: %w", door.Name, err)
+	opened := map[string]*doorman.Archive{}
+	for _, door := range d.doors {
+		if door.Archive != nil { // in memory, or committed already
+			continue
 		}
-		switch {
-		case info.Created:
-			d.log(door, cfg.Notice, "created hash archive %s (%d records)", a.Path(), a.Size())
-		case info.Resized:
-			d.log(door, cfg.Notice, "resized hash archive %s from %d to %d records, %d records kept", a.Path(), info.From, a.Size(), info.Kept)
+		a := opened[door.archivePath]
+		if a == nil {
+			var info doorman.OpenInfo
+			var err error
+			if a, info, err = doorman.OpenArchive(door.archivePath, door.archiveSize); err != nil {
+				d.Close()
+				return fmt.Errorf("%s: %w", door.Name, err)
+			}
+			switch {
+			case info.Created:
+				d.log(door, cfg.Notice, "created hash archive %s (%d records)", a.Path(), a.Size())
+			case info.Resized:
+				d.log(door, cfg.Notice, "resized hash archive %s from %d to %d records, %d records kept", a.Path(), info.From, a.Size(), info.Kept)
+			}
+			opened[door.archivePath] = a
 		}
+		door.Archive = a
 	}
 	return nil
 }
@@ -338,7 +355,7 @@ func (d *Detector) Close() error {
 // archives yields each distinct archive once, with the first door using it.
 func (d *Detector) archives() iter.Seq2[*Door, *doorman.Archive] {
 	return func(yield func(*Door, *doorman.Archive) bool) {
-		seen := map[*doorman.Archive]bool{}
+		seen := map[*doorman.Archive]bool{nil: true} // nil: not committed
 		for _, door := range d.doors {
 			if !seen[door.Archive] {
 				seen[door.Archive] = true

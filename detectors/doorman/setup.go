@@ -3,6 +3,7 @@ package doorman
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/doorward/doorward/config"
 	cfg "github.com/doorward/doorward/config/doorman"
@@ -27,10 +28,15 @@ type SetupOptions struct {
 }
 
 // FromDoors validates doorman doors and loads their guest lists and hash
-// archives, touching no file: the archives are opened (created, resized)
-// by the Detector's Commit, once the config is accepted. Every error is returned, each with its file:line. Doors that
+// archives. Every error is returned, each with its file:line. Doors that
 // name the same archive file share one Archive (they must agree on its
 // size); knock ports must be distinct.
+//
+// No file is touched: an archive file is only checked (its size in range,
+// the file readable if it exists) and left for the Detector's Commit to
+// open, create or resize once the whole config is accepted; until then
+// Door.Archive is nil. A config rejected later (another door's error, a
+// reload that fails) so leaves the running detector's archive alone.
 func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOptions) ([]*Door, error) {
 	logf := opt.Logf
 	if logf == nil {
@@ -38,7 +44,8 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOpt
 	}
 	var errs []error
 	var out []*Door
-	archives := map[string]*doorman.Archive{}
+	archives := map[string]*doorman.Archive{} // memory archives, shared by path
+	sizes := map[string]int{}                 // every archive's size, by path
 	ports := map[uint16]string{}
 	for _, kd := range doors {
 		cd, err := cfg.FromDoor(kd)
@@ -74,45 +81,50 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOpt
 			}
 			continue
 		}
-		arch, err := loadArchive(cd, archives, opt)
-		if err != nil {
+		if err := checkArchive(cd, sizes); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		out = append(out, &Door{
-			Key: key(kd), Name: cd.Name, Port: cd.Port, Guests: gl, Archive: arch,
+		door := &Door{
+			Key: key(kd), Name: cd.Name, Port: cd.Port, Guests: gl,
 			Waitfor: cd.Waitfor, LogLevel: cd.LogLevel,
-		})
+			archivePath: cd.HashArchive, archiveSize: cd.HashArchiveSize,
+		}
+		if opt.Memory {
+			if archives[cd.HashArchive] == nil {
+				archives[cd.HashArchive] = doorman.NewMemoryArchive(cd.HashArchiveSize)
+			}
+			door.Archive = archives[cd.HashArchive]
+		}
+		out = append(out, door)
 	}
 	if err := errors.Join(errs...); err != nil {
-		for _, a := range archives {
-			a.Close()
-		}
 		return nil, err
 	}
 	return out, nil
 }
 
-func loadArchive(cd *cfg.Door, archives map[string]*doorman.Archive, opt SetupOptions) (*doorman.Archive, error) {
-	if a := archives[cd.HashArchive]; a != nil {
-		if a.Size() != cd.HashArchiveSize {
-			return nil, fmt.Errorf("%s: Hash_Archive_Size: %d, but another door uses %s with %d records", pos(cd, "Hash_Archive_Size"), cd.HashArchiveSize, cd.HashArchive, a.Size())
+// checkArchive validates a door's archive without touching it: the size is
+// in range and agrees with other doors naming the same file, and the file,
+// if it exists, can be read.
+func checkArchive(cd *cfg.Door, sizes map[string]int) error {
+	path, size := cd.HashArchive, cd.HashArchiveSize
+	if other, ok := sizes[path]; ok {
+		if other != size {
+			return fmt.Errorf("%s: Hash_Archive_Size: %d, but another door uses %s with %d records", pos(cd, "Hash_Archive_Size"), size, path, other)
 		}
-		return a, nil
+		return nil
 	}
-	var a *doorman.Archive
-	if opt.Memory {
-		a = doorman.NewMemoryArchive(cd.HashArchiveSize)
-	} else {
-		// Loaded, not opened: the detector's Commit creates or resizes
-		// the file once the whole config is accepted.
-		var err error
-		if a, err = doorman.LoadArchive(cd.HashArchive, cd.HashArchiveSize); err != nil {
-			return nil, fmt.Errorf("%s: Hash_Archive: %w", pos(cd, "Hash_Archive"), err)
-		}
+	if size < doorman.MinRecords || size > doorman.MaxRecords {
+		return fmt.Errorf("%s: Hash_Archive: hash archive %s: size %d out of range %d..%d", pos(cd, "Hash_Archive"), path, size, doorman.MinRecords, doorman.MaxRecords)
 	}
-	archives[cd.HashArchive] = a
-	return a, nil
+	if f, err := os.Open(path); err == nil {
+		f.Close()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: Hash_Archive: hash archive: %w", pos(cd, "Hash_Archive"), err)
+	}
+	sizes[path] = size
+	return nil
 }
 
 // pos is where a directive was given, or the door's header.

@@ -72,7 +72,7 @@ func appendRecord(dst []byte, r Record) []byte {
 //
 // An Archive is not safe for concurrent use; the detector owns it.
 type Archive struct {
-	f     *os.File // nil: in memory only (replay, --check), or not Open yet
+	f     *os.File // nil: in memory only (replay, --check)
 	path  string
 	recs  []Record
 	where map[[md5.Size]byte]slots
@@ -93,41 +93,7 @@ type OpenInfo struct {
 }
 
 // OpenArchive opens the archive at path with size slots, as doormand does at
-// start-up and on SIGHUP: LoadArchive, then Open.
-func OpenArchive(path string, size int) (*Archive, OpenInfo, error) {
-	a, err := LoadArchive(path, size)
-	if err != nil {
-		return nil, OpenInfo{}, err
-	}
-	info, err := a.Open()
-	if err != nil {
-		return nil, info, err
-	}
-	return a, info, nil
-}
-
-// LoadArchive checks an archive for a door being built: the size must be in
-// range and the file, if it exists, readable. It touches nothing on disk
-// (no file is created, resized or opened for writing), because a config is
-// built while the previous one still serves and may yet be rejected: the
-// running detector keeps using the file as it is. Open makes the archive
-// durable once the config is accepted; until then it is in memory only.
-func LoadArchive(path string, size int) (*Archive, error) {
-	if size < MinRecords || size > MaxRecords {
-		return nil, fmt.Errorf("hash archive %s: size %d out of range %d..%d", path, size, MinRecords, MaxRecords)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("hash archive: %w", err)
-	}
-	a := &Archive{path: path}
-	a.recs, _ = fromFile(data, size)
-	a.index()
-	return a, nil
-}
-
-// Open makes a loaded archive durable, as doormand does at start-up and on
-// SIGHUP:
+// start-up and on SIGHUP:
 //
 //   - a missing file, or one under MinRecords records, is created anew,
 //     zero-filled, mode 0600;
@@ -135,32 +101,29 @@ func LoadArchive(path string, size int) (*Archive, error) {
 //     loses every record when it grows the file and can crash when it
 //     shrinks it) every record is carried over to its new slot, the newer
 //     one winning a collision; the new file replaces the old atomically.
-//
-// The file is read again, so knocks the previous config recorded since
-// LoadArchive are kept. Open does nothing to a memory archive or to one
-// already open.
-func (a *Archive) Open() (OpenInfo, error) {
+func OpenArchive(path string, size int) (*Archive, OpenInfo, error) {
 	var info OpenInfo
-	if a.path == "" || a.f != nil {
-		return info, nil
+	if size < MinRecords || size > MaxRecords {
+		return nil, info, fmt.Errorf("hash archive %s: size %d out of range %d..%d", path, size, MinRecords, MaxRecords)
 	}
-	data, err := os.ReadFile(a.path)
+	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return info, fmt.Errorf("hash archive: %w", err)
+		return nil, info, fmt.Errorf("hash archive: %w", err)
 	}
-	a.recs, info = fromFile(data, len(a.recs))
-	a.index()
+	a := &Archive{path: path}
+	a.recs, info = fromFile(data, size)
 	if info.Created || info.Resized {
 		if err := a.rewrite(); err != nil {
-			return info, err
+			return nil, info, err
 		}
 	}
-	f, err := os.OpenFile(a.path, os.O_RDWR, 0)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return info, fmt.Errorf("hash archive: %w", err)
+		return nil, info, fmt.Errorf("hash archive: %w", err)
 	}
 	a.f = f
-	return info, nil
+	a.index()
+	return a, info, nil
 }
 
 // fromFile decides the slots of an archive of size records from the bytes
@@ -286,9 +249,6 @@ func (a *Archive) Add(d [md5.Size]byte, now time.Time) error {
 	s.n++
 	a.where[d] = s
 	if a.f == nil {
-		if a.path != "" {
-			return fmt.Errorf("hash archive %s: not open", a.path)
-		}
 		return nil
 	}
 	var b [RecordSize]byte
