@@ -97,7 +97,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	// the doors they opened.
 	defer func() { stopEngine(); <-engDone; acts.wait() }()
 
-	l := &live{o: o, log: log, pkts: make(chan *detectors.Packet, slots), free: make(chan *detectors.Packet, slots)}
+	l := &live{o: o, log: log, env: env, route: route, pkts: make(chan *detectors.Packet, slots), free: make(chan *detectors.Packet, slots)}
 	for range slots {
 		l.free <- &detectors.Packet{Payload: make([]byte, 0, maxPayload)}
 	}
@@ -153,7 +153,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	var rl reloads
 	reload := func() {
 		log.Logf("re-reading config file: %s", o.Config)
-		rl.start(func() *plan { return l.load(env, route) })
+		rl.start(l.load)
 	}
 	ticks := 0
 	var processed uint64
@@ -196,16 +196,9 @@ loop:
 			if np == nil {
 				continue
 			}
-			if err := np.commit(); err != nil {
-				np.close()
-				log.Logf("config: %v", err)
-				log.Logf("config reload failed, keeping the running config")
-				continue
+			if p = l.swap(p, np); p != np {
+				continue // kept the running config
 			}
-			np.adopt(p)
-			p.close()
-			p = np
-			l.plan.Store(p)
 			doorsCh.put(p.doors) // never waits for a busy engine
 			if err := acts.apply(p); err != nil {
 				log.Logf("config reload: %v", err)
@@ -282,6 +275,8 @@ type liveSource struct {
 type live struct {
 	o       Options
 	log     *Logger
+	env     *Env
+	route   func(kind string, ev actions.Event)
 	sources []*liveSource
 	pkts    chan *detectors.Packet
 	free    chan *detectors.Packet
@@ -364,11 +359,11 @@ func sameAddrs(a, b []netip.Addr) bool {
 // path and touching no durable file. On any error it logs every error with
 // its file:line, closes what it built and returns nil: the running config
 // stays. The caller commits the plan it returns (or closes it).
-func (l *live) load(env *Env, route func(string, actions.Event)) *plan {
+func (l *live) load() *plan {
 	cfg, err := l.o.loadConfig()
 	if err == nil {
 		var np *plan
-		if np, err = newPlan(cfg, env, route); err == nil {
+		if np, err = newPlan(cfg, l.env, l.route); err == nil {
 			if err = np.checkActions(); err == nil {
 				return np // built, not committed: see plan.commit
 			}
@@ -380,6 +375,37 @@ func (l *live) load(env *Env, route func(string, actions.Event)) *plan {
 	}
 	l.log.Logf("config reload failed, keeping the running config")
 	return nil
+}
+
+// swap makes np, a reloaded plan that load accepted, the serving plan and
+// returns it: np's files are opened (commit), then it takes over old's
+// knocks in progress and old is closed. Called on the packet goroutine.
+//
+// If np cannot commit, the running config stays; but np may have opened
+// (created, resized) some files before the error, replacing files old's
+// detectors hold. So old's config is built and committed again, as a
+// restart would do, reading the files as they are now, and takes over
+// from old; only if that fails too does old itself go on.
+func (l *live) swap(old, np *plan) *plan {
+	err := np.commit()
+	if err == nil {
+		np.adopt(old)
+		old.close()
+		l.plan.Store(np)
+		return np
+	}
+	np.close()
+	l.log.Logf("config: %v", err)
+	l.log.Logf("config reload failed, keeping the running config")
+	again, err := startPlan(old.cfg, l.env, l.route)
+	if err != nil {
+		l.log.Logf("config: reopening the running config's files: %v", err)
+		return old
+	}
+	again.adopt(old)
+	old.close()
+	l.plan.Store(again)
+	return again
 }
 
 // read copies packets from one source into free slots. When the interface

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -14,21 +13,12 @@ import (
 // slowWriter is a terminal or pipe that takes its time: every write waits.
 type slowWriter struct {
 	delay time.Duration
-	mu    sync.Mutex
-	b     strings.Builder
+	syncBuffer
 }
 
 func (w *slowWriter) Write(p []byte) (int, error) {
 	time.Sleep(w.delay)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *slowWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
+	return w.syncBuffer.Write(p)
 }
 
 // TestDebugTraceNeverSlowsPackets is the -D half of issue 12 item 7: with

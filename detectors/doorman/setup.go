@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/doorward/doorward/config"
 	cfg "github.com/doorward/doorward/config/doorman"
@@ -118,8 +119,17 @@ func checkArchive(cd *cfg.Door, sizes map[string]int) error {
 	if size < doorman.MinRecords || size > doorman.MaxRecords {
 		return fmt.Errorf("%s: Hash_Archive: hash archive %s: size %d out of range %d..%d", pos(cd, "Hash_Archive"), path, size, doorman.MinRecords, doorman.MaxRecords)
 	}
+	// What Commit will need: a directory to create the file in, and a
+	// regular file to read if there is one.
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%s: Hash_Archive: hash archive %s: no directory %s", pos(cd, "Hash_Archive"), path, filepath.Dir(path))
+	}
 	if f, err := os.Open(path); err == nil {
+		fi, err := f.Stat()
 		f.Close()
+		if err == nil && !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s: Hash_Archive: hash archive %s: not a regular file", pos(cd, "Hash_Archive"), path)
+		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s: Hash_Archive: hash archive: %w", pos(cd, "Hash_Archive"), err)
 	}
