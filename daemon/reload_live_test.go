@@ -2,9 +2,6 @@ package daemon
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,38 +54,11 @@ func registerSlowKind(t *testing.T) *slowKind {
 func TestReloadNeverBlocksPackets(t *testing.T) {
 	k := registerSlowKind(t)
 	defer close(k.release)
-	dir := t.TempDir()
-	logPath := filepath.Join(dir, "firewall.log")
-	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "knockd.conf")
-	text := fmt.Sprintf(fileModeConf, logPath, filepath.Join(dir, "state")) + "\n[slow]\n\tType = slowtest\n"
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ran := make(chan string, 10)
-	var out, errOut syncBuffer
-	o := Options{Config: conf, Stdout: &out, Stderr: &errOut, Verbose: true,
-		Runner: func(ctx context.Context, line string) (int, error) { ran <- line; return 0, nil }}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	hup := make(chan os.Signal, 1)
-	done := make(chan int, 1)
-	go func() { done <- Live(ctx, o, hup) }()
-	waitFor(t, &out, "starting up, following "+logPath)
-	time.Sleep(300 * time.Millisecond) // tail reaches the end of the file
-	appendTo := func(text string) {
-		f, err := os.OpenFile(logPath, os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.WriteString(text)
-		f.Close()
-	}
+	var out syncBuffer
+	r := startFileMode(t, "\n[slow]\n\tType = slowtest\n", Options{Stdout: &out, Verbose: true})
 
 	// The slow Action starts handling a knock and does not return.
-	appendTo(kernLine(time.Now(), "192.0.2.20", 41000, 5000))
+	r.append(kernLine(time.Now(), "192.0.2.20", 41000, 5000))
 	select {
 	case <-k.busy:
 	case <-time.After(10 * time.Second):
@@ -97,25 +67,19 @@ func TestReloadNeverBlocksPackets(t *testing.T) {
 	// Two reloads, the second once the first was read and applied, and a
 	// third one pending.
 	for i := range 2 {
-		hup <- syscall.SIGHUP
-		waitFor(t, &out, strings.Repeat("re-reading config file: "+conf+"\n", i+1))
+		r.hup <- syscall.SIGHUP
+		r.waitFor(strings.Repeat("re-reading config file: "+r.conf+"\n", i+1))
 		time.Sleep(200 * time.Millisecond)
 	}
-	hup <- syscall.SIGHUP
+	r.hup <- syscall.SIGHUP
 
 	// Packets are still processed: a knock opens its door.
-	now := time.Now()
-	appendTo(kernLine(now, "192.0.2.10", 40000, 7000) + kernLine(now, "192.0.2.10", 40001, 8000) + kernLine(now, "192.0.2.10", 40002, 9000))
-	select {
-	case line := <-ran:
-		if line != "open 192.0.2.10" {
-			t.Fatalf("ran %q", line)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("the knock did not open while an Action was busy; log:\n%s", out.String())
+	r.knock("192.0.2.10")
+	if line := r.command(5*time.Second, "a knock while an Action is busy"); line != "open 192.0.2.10" {
+		t.Fatalf("ran %q", line)
 	}
 
 	// SIGTERM is handled at once.
-	cancel()
-	waitFor(t, &out, "shutting down")
+	r.cancel()
+	r.waitFor("shutting down")
 }

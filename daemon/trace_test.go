@@ -1,10 +1,7 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,58 +24,25 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 // that could not be written are counted. It used to write every trace line
 // on the packet path (4000 × 2 ms here before the knock was seen).
 func TestDebugTraceNeverSlowsPackets(t *testing.T) {
-	dir := t.TempDir()
-	logPath := filepath.Join(dir, "firewall.log")
-	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "knockd.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(fileModeConf, logPath, filepath.Join(dir, "state"))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ran := make(chan string, 10)
 	out := &slowWriter{delay: 2 * time.Millisecond}
-	var errOut syncBuffer
-	o := Options{Config: conf, Stdout: out, Stderr: &errOut, Debug: true,
-		Runner: func(ctx context.Context, line string) (int, error) { ran <- line; return 0, nil }}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() { done <- Live(ctx, o, nil) }()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "starting up"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no start-up line: %s", errOut.String())
-		}
-	}
-	time.Sleep(300 * time.Millisecond) // tail reaches the end of the file
+	r := startFileMode(t, "", Options{Stdout: out, Debug: true})
 
+	// 4000 packets to a closed port, then a knock.
 	now := time.Now()
 	var flood strings.Builder
 	for i := range 4000 {
 		flood.WriteString(kernLine(now, fmt.Sprintf("198.51.100.%d", i%250+1), 20000+i, 1234))
 	}
-	for i, port := range []int{7000, 8000, 9000} {
-		flood.WriteString(kernLine(now, "192.0.2.10", 40000+i, port))
-	}
-	f, err := os.OpenFile(logPath, os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteString(flood.String())
-	f.Close()
+	r.append(flood.String())
 	start := time.Now()
-	select {
-	case line := <-ran:
-		t.Logf("the knock opened %v after the flood was written", time.Since(start))
-		if line != "open 192.0.2.10" {
-			t.Fatalf("ran %q", line)
-		}
-	case <-time.After(4 * time.Second):
-		t.Fatal("the knock behind the flood did not open within 4s with -D")
+	r.knock("192.0.2.10")
+	if line := r.command(4*time.Second, "a knock behind a flood with -D"); line != "open 192.0.2.10" {
+		t.Fatalf("ran %q", line)
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut.String())
+	t.Logf("the knock opened %v after the flood was written", time.Since(start))
+	r.cancel()
+	if code := <-r.done; code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 	if s := out.String(); !strings.Contains(s, "packet trace lines dropped") {
 		t.Errorf("no count of dropped trace lines in:\n%.2000s", s)
