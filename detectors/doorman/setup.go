@@ -82,7 +82,7 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOpt
 			}
 			continue
 		}
-		if err := checkArchive(cd, sizes); err != nil {
+		if err := checkArchive(cd, sizes, !opt.Memory); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -106,9 +106,9 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOpt
 }
 
 // checkArchive validates a door's archive without touching it: the size is
-// in range and agrees with other doors naming the same file, and the file,
-// if it exists, can be read.
-func checkArchive(cd *cfg.Door, sizes map[string]int) error {
+// in range and agrees with other doors naming the same file, and, with
+// files set (not for memory archives), the file can be created or read.
+func checkArchive(cd *cfg.Door, sizes map[string]int, files bool) error {
 	path, size := cd.HashArchive, cd.HashArchiveSize
 	if other, ok := sizes[path]; ok {
 		if other != size {
@@ -119,22 +119,27 @@ func checkArchive(cd *cfg.Door, sizes map[string]int) error {
 	if size < doorman.MinRecords || size > doorman.MaxRecords {
 		return fmt.Errorf("%s: Hash_Archive: hash archive %s: size %d out of range %d..%d", pos(cd, "Hash_Archive"), path, size, doorman.MinRecords, doorman.MaxRecords)
 	}
+	sizes[path] = size
+	if !files {
+		return nil
+	}
 	// What Commit will need: a directory to create the file in, and a
 	// regular file to read if there is one.
 	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%s: Hash_Archive: hash archive %s: no directory %s", pos(cd, "Hash_Archive"), path, filepath.Dir(path))
 	}
-	if f, err := os.Open(path); err == nil {
-		fi, err := f.Stat()
-		f.Close()
-		if err == nil && !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s: Hash_Archive: hash archive %s: not a regular file", pos(cd, "Hash_Archive"), path)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err == nil && !fi.Mode().IsRegular() { // checked first: opening a FIFO blocks
+		return fmt.Errorf("%s: Hash_Archive: hash archive %s: not a regular file", pos(cd, "Hash_Archive"), path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
 		return fmt.Errorf("%s: Hash_Archive: hash archive: %w", pos(cd, "Hash_Archive"), err)
 	}
-	sizes[path] = size
-	return nil
+	return f.Close()
 }
 
 // pos is where a directive was given, or the door's header.
