@@ -136,7 +136,7 @@ func startPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.
 // detectors/lifecycle.go). newPlan touches no durable file, so a config
 // rejected by any check leaves the running plan's files alone; commit is
 // called only once the whole config is accepted. On error the caller
-// closes p and keeps the old plan.
+// closes p and keeps the old config (live.swap reopens its files).
 func (p *plan) commit() error {
 	for _, name := range p.kinds {
 		if c, ok := p.dets[name].(detectors.Committer); ok {
