@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -43,7 +44,7 @@ func detach(stderr io.Writer) int {
 	defer r.Close()
 	// Args[0] as we were called (so a multi-call binary still knows
 	// itself), stdio on /dev/null, the pipe as fd 3.
-	cmd := &exec.Cmd{Path: self, Args: os.Args, Env: append(os.Environ(), childEnv+"=1"),
+	cmd := &exec.Cmd{Path: self, Args: os.Args, Env: append(os.Environ(), childEnv+"="+strconv.Itoa(readyFD)),
 		ExtraFiles: []*os.File{w}, SysProcAttr: &syscall.SysProcAttr{Setsid: true}}
 	err = cmd.Start()
 	w.Close()
@@ -71,11 +72,17 @@ func detach(stderr io.Writer) int {
 // command line are made absolute. It returns false if this process is not
 // the daemon half of -d.
 func asDaemon(o *daemon.Options) bool {
-	if os.Getenv(childEnv) == "" {
+	if os.Getenv(childEnv) != strconv.Itoa(readyFD) {
+		return false
+	}
+	// Only our parent's pipe: a variable left in an environment must not
+	// make knockd write to whatever fd 3 is.
+	f := os.NewFile(readyFD, "ready")
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		return false
 	}
 	os.Unsetenv(childEnv) // not for the commands the daemon runs
-	p := &readyPipe{f: os.NewFile(readyFD, "ready")}
+	p := &readyPipe{f: f}
 	o.Stderr, o.Ready = p, p.ready
 	for _, path := range []*string{&o.Config, &o.PidFile, &o.LogFile, &o.StateDir} {
 		if *path != "" {
