@@ -81,7 +81,8 @@ func asDaemon(o *daemon.Options) bool {
 	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		return false
 	}
-	os.Unsetenv(childEnv) // not for the commands the daemon runs
+	os.Unsetenv(childEnv)        // not for the commands the daemon runs,
+	syscall.CloseOnExec(readyFD) // nor the pipe: the parent waits for its end
 	p := &readyPipe{f: f}
 	o.Stderr, o.Ready = p, p.ready
 	for _, path := range []*string{&o.Config, &o.PidFile, &o.LogFile, &o.StateDir} {
