@@ -131,3 +131,29 @@ func Exec(ctx context.Context, line string, timeout time.Duration, stdout io.Wri
 	}
 	return 0, nil
 }
+
+// ShutdownBudget is how long a daemon told to stop (SIGTERM) keeps running
+// commands after it was told: the start and stop commands still running,
+// then every pending stop command, earliest first, each within its own
+// time limit. Whatever is still running when the budget is spent is killed
+// (its process group), and stop commands not yet run stay in the journal:
+// the next start runs them before it accepts a knock. systemd's default
+// stop timeout is 90 s, so the daemon always exits by itself first.
+const ShutdownBudget = 5 * time.Second
+
+// Grace returns the context commands run under: unlike ctx it is not done
+// when ctx is, but budget later, so a stop command can finish during a
+// shutdown without holding it up forever. cancel releases it.
+func Grace(ctx context.Context, budget time.Duration) (context.Context, context.CancelFunc) {
+	g, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(budget)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-g.Done():
+		}
+	})
+	return g, func() { stop(); cancel() }
+}

@@ -61,13 +61,6 @@ const (
 	MaxPending = 4096
 )
 
-// Retry backoff for a failing delayed command: as the engine's for stop
-// commands, 1 s doubling to 10 min, for as long as it takes.
-const (
-	firstRetry = time.Second
-	maxRetry   = 10 * time.Minute
-)
-
 // Journal is what the action needs of the journal of open doors;
 // *journal.Journal is the production one.
 type Journal interface {
@@ -375,9 +368,16 @@ func (a *Action) collect() {
 }
 
 // finished records a delayed command's outcome: it leaves the journal, or
-// is retried with backoff.
+// is retried with backoff, up to journal.MaxAttempts times in all.
 func (a *Action) finished(d *delayed, ok bool, at time.Time) {
-	if ok {
+	if !ok {
+		d.e.Failures++
+	}
+	backoff, again := journal.Retry(d.e.Failures)
+	if !ok && !again {
+		a.o.Logf("%s: %s: delayed command failed %d times, giving up; run it by hand: %s", d.e.Addr, d.e.Name, d.e.Failures, d.e.Stop)
+	}
+	if ok || !again {
 		if a.o.Journal != nil && d.e.ID != 0 {
 			if err := a.o.Journal.Close(d.e.ID); err != nil {
 				a.o.Logf("%s: %s: delayed command ran but the journal could not record it (it will run again at next start): %v", d.e.Addr, d.e.Name, err)
@@ -385,8 +385,6 @@ func (a *Action) finished(d *delayed, ok bool, at time.Time) {
 		}
 		return
 	}
-	d.e.Failures++
-	backoff := min(firstRetry<<min(d.e.Failures-1, 20), maxRetry)
 	d.e.Due = at.Add(backoff)
 	a.pending.Push(d)
 	if a.o.Journal != nil && d.e.ID != 0 {
