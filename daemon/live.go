@@ -67,13 +67,15 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	}
 
 	bg := context.WithoutCancel(ctx)
-	eng := engine.New(o.Runner, jr, log.Logf)
+	run := o.runner(cfg)
+	eng := engine.New(run, jr, log.Logf)
+	eng.SetLogRate(float64(cfg.Options.LogRate))
 	eng.Recover(bg, left, time.Now())
 
 	// Events go to the engine (knockd command doors) or to their kind's
 	// Action, each on its own goroutine behind a bounded queue: a full
 	// queue drops and counts, it never blocks the packet path.
-	env := &Env{Logf: log.Logf, Journal: jr, Run: o.Runner}
+	env := &Env{Logf: log.Logf, Journal: jr, Run: run}
 	acts := newLiveActions(env, log)
 	route := func(kind string, ev actions.Event) { acts.route(kind, ev) }
 	p, err := newPlan(cfg, env, route)
@@ -83,6 +85,9 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	if err != nil {
 		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
 		return 1
+	}
+	for _, w := range p.warnings {
+		log.Logf("config: warning: %s", w)
 	}
 	eng.SetDoors(p.doors)
 	doorsCh := make(chan map[string]engine.Door, 1)

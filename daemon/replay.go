@@ -33,8 +33,10 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	now := clock
 	log := o.logger(cfg, func() time.Time { return *now })
 	defer log.Close()
-	eng := engine.New(o.Runner, nil, log.Logf)
-	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Run: o.Runner}}
+	run := o.runner(cfg)
+	eng := engine.New(run, nil, log.Logf)
+	eng.SetLogRate(float64(cfg.Options.LogRate))
+	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Run: run}}
 	route := func(kind string, ev actions.Event) {
 		if a := acts.acts[kind]; a != nil {
 			a.Handle(ctx, ev)
