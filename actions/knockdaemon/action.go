@@ -408,8 +408,9 @@ func (a *Action) Next() (time.Time, bool) {
 func (a *Action) Pending() int { return a.pending.Len() }
 
 // Close waits for running commands, runs every delayed command now (the
-// doors they close must not outlive the daemon; one that fails stays in
-// the journal and runs at next start) and closes the state store.
+// doors they close must not outlive the daemon; one that fails, or that
+// ctx (the shutdown budget) leaves no time for, stays in the journal and
+// runs at next start) and closes the state store.
 func (a *Action) Close(ctx context.Context) {
 	if a.closed {
 		return
@@ -427,13 +428,21 @@ func (a *Action) Close(ctx context.Context) {
 			}
 		}
 	}
+	left := 0
 	for a.pending.Len() > 0 {
 		d := a.pending.Pop()
+		if ctx.Err() != nil { // the shutdown budget is spent
+			left++
+			continue
+		}
 		if a.runDelayed(ctx, d, " early (shutting down)") {
 			a.finished(d, true, time.Time{})
 			continue
 		}
 		a.o.Logf("%s: %s: delayed command failed at shutdown; it runs again at next start", d.e.Addr, d.e.Name)
+	}
+	if left > 0 {
+		a.o.Logf("shutdown: out of time, %d delayed commands left in the journal for the next start", left)
 	}
 	if err := a.store.Close(); err != nil {
 		a.o.Logf("%v", err)
