@@ -17,7 +17,6 @@ package engine
 import (
 	"context"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/doorward/doorward/actions"
@@ -106,12 +105,9 @@ type Engine struct {
 	seq       uint64
 	run       command.Runner
 	logf      actions.Logf
-
-	// Commands run on worker goroutines and log from there, so the
-	// limiter and the latest time seen have a lock.
-	mu   sync.Mutex
-	lim  *ratelimit.Limiter
-	last time.Time
+	// log limits the lines traffic causes; commands log from worker
+	// goroutines, so it has its own lock.
+	log *ratelimit.Log
 }
 
 // New returns an engine that runs commands with run, records open doors in
@@ -120,7 +116,7 @@ func New(run command.Runner, store Store, logf actions.Logf) *Engine {
 	if logf == nil {
 		logf = actions.Discard
 	}
-	return &Engine{
+	e := &Engine{
 		doors:     map[string]Door{},
 		open:      map[key]*door{},
 		perDoor:   map[string]int{},
@@ -128,61 +124,31 @@ func New(run command.Runner, store Store, logf actions.Logf) *Engine {
 		store:     store,
 		run:       run,
 		logf:      logf,
-		lim:       ratelimit.New(DefaultLogRate, DefaultLogBurst),
 	}
+	e.log = ratelimit.NewLog(logf, DefaultLogRate, DefaultLogBurst)
+	return e
 }
 
 // SetLogRate sets how many traffic-caused lines a second are logged
 // ([options] LogRate; 0 keeps the default, negative: unlimited).
 func (e *Engine) SetLogRate(rate float64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	switch {
 	case rate < 0:
-		e.lim = nil
+		e.log = ratelimit.NewLog(e.logf, -1, 0)
 	case rate > 0:
-		e.lim = ratelimit.New(rate, max(rate*10, 1))
+		e.log = ratelimit.NewLog(e.logf, rate, max(rate*10, 1))
 	}
 }
 
-// note logs a line that traffic caused, if the limiter allows it at t,
-// after a count of the lines it suppressed before. The line is formatted
-// only when it is logged, so a flood costs no allocation per line.
-func (e *Engine) note(t time.Time, format string, args ...any) {
-	e.mu.Lock()
-	if t.After(e.last) {
-		e.last = t
-	}
-	ok, suppressed := e.lim.Allow(e.last)
-	rate := 0.0
-	if e.lim != nil {
-		rate = e.lim.Rate
-	}
-	e.mu.Unlock()
-	if !ok {
-		return
-	}
-	if suppressed > 0 {
-		e.logf("%d similar lines suppressed (more than %v a second)", suppressed, rate)
-	}
-	e.logf(format, args...)
-}
+// note logs a line that traffic caused, through the limiter (see
+// ratelimit.Log): a flood costs no allocation per line left out.
+func (e *Engine) note(t time.Time, format string, args ...any) { e.log.Logf(t, format, args...) }
 
 // seen records t as the latest time the engine was told about.
-func (e *Engine) seen(t time.Time) {
-	e.mu.Lock()
-	if t.After(e.last) {
-		e.last = t
-	}
-	e.mu.Unlock()
-}
+func (e *Engine) seen(t time.Time) { e.log.Seen(t) }
 
 // now is the latest time the engine was told about: packet time in replay.
-func (e *Engine) now() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.last
-}
+func (e *Engine) now() time.Time { return e.log.Now() }
 
 // SetDoors replaces the door table (on start and on reload). Open doors are
 // kept whatever the new table says: their stop command was rendered when
