@@ -53,6 +53,18 @@ func TestManPageExamples(t *testing.T) {
 			},
 		},
 		{
+			// An IPv4-only door (no _6 commands) ignores IPv6 knockers:
+			// knockd ran iptables with an IPv6 address, which failed, and
+			// so did the stop command, for ever.
+			conf: "man-1.conf",
+			packets: `
+0.0 fd00::2 fd00::1 7000/tcp
+0.5 fd00::2 fd00::1 8000/tcp
+1.0 fd00::2 fd00::1 9000/tcp
+`,
+			want: []string{},
+		},
+		{
 			conf: "knockd-iptables.conf",
 			packets: `
 0.0 fd00::2 fd00::1 7000/tcp
