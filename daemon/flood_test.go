@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/detectors"
-	"github.com/doorward/doorward/detectors/decode"
 	"github.com/doorward/doorward/detectors/pcaptest"
 )
 
@@ -34,14 +33,7 @@ func TestCompletingFloodLogLines(t *testing.T) {
 				Dst: netip.AddrPortFrom(dst.Addr(), port), Proto: detectors.TCP, Flags: detectors.SYN})
 		}
 	}
-	var buf bytes.Buffer
-	if err := pcaptest.WritePcap(&buf, decode.Ethernet, frames); err != nil {
-		t.Fatal(err)
-	}
-	pcap := filepath.Join(dir, "flood.pcap")
-	if err := os.WriteFile(pcap, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pcap := writePcap(t, filepath.Join(dir, "flood.pcap"), frames)
 	conf := filepath.Join(dir, "knockd.conf")
 	if err := os.WriteFile(conf, []byte(`[openSSH]
 	sequence      = 7000,8000,9000

@@ -99,14 +99,7 @@ func replayWith(t *testing.T, conf, packets string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := pcaptest.WritePcap(&buf, decode.Ethernet, frames); err != nil {
-		t.Fatal(err)
-	}
-	pcap := filepath.Join(dir, "k.pcap")
-	if err := os.WriteFile(pcap, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pcap := writePcap(t, filepath.Join(dir, "k.pcap"), frames)
 	var got []string
 	var now time.Time
 	var out, errOut bytes.Buffer
@@ -126,4 +119,17 @@ func replayWith(t *testing.T, conf, packets string) []string {
 	}
 	t.Logf("log:\n%s", out.String())
 	return got
+}
+
+// writePcap writes frames as an Ethernet pcap at path and returns path.
+func writePcap(t *testing.T, path string, frames []pcaptest.Frame) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := pcaptest.WritePcap(&buf, decode.Ethernet, frames); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -21,6 +21,16 @@ var v4only = map[string]Door{
 	"both": {Name: "both", Start: [2]string{"open %IP%", "open6 %IP%"}, Stop: [2]string{"close %IP%", "close6 %IP%"}, CmdTimeout: 10 * time.Second},
 }
 
+// running runs e as the live daemon does; stop cancels it and waits for
+// Run to return.
+func running(e *Engine) (events chan<- actions.Event, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan actions.Event)
+	done := make(chan struct{})
+	go func() { e.Run(ctx, ch, nil); close(done) }()
+	return ch, func() { cancel(); <-done }
+}
+
 type logs struct{ lines []string }
 
 func (l *logs) logf(f string, a ...any) { l.lines = append(l.lines, fmt.Sprintf(f, a...)) }
@@ -69,14 +79,10 @@ func TestStartFailedUndoneOnce(t *testing.T) {
 				}, st, l.logf)
 				e.SetDoors(v4only)
 				if live {
-					ctx, cancel := context.WithCancel(context.Background())
-					events := make(chan actions.Event)
-					done := make(chan struct{})
-					go func() { e.Run(ctx, events, nil); close(done) }()
+					events, stop := running(e)
 					events <- ev("ssh", "10.0.0.1", t0)
 					time.Sleep(time.Hour)
-					cancel()
-					<-done
+					stop()
 				} else {
 					e.Open(context.Background(), ev("ssh", "10.0.0.1", t0))
 					e.Advance(context.Background(), t0.Add(time.Hour))
@@ -113,10 +119,7 @@ func TestStopRetriesBounded(t *testing.T) {
 			return 0, nil
 		}, st, l.logf)
 		e.SetDoors(v4only)
-		ctx, cancel := context.WithCancel(context.Background())
-		events := make(chan actions.Event)
-		done := make(chan struct{})
-		go func() { e.Run(ctx, events, nil); close(done) }()
+		events, stop := running(e)
 		events <- ev("ssh", "10.0.0.1", t0)
 		time.Sleep(24 * time.Hour)
 		if stops != journal.MaxAttempts || len(st.open) != 0 || e.Pending() != 0 {
@@ -126,8 +129,7 @@ func TestStopRetriesBounded(t *testing.T) {
 		if want := fmt.Sprintf("10.0.0.1: openSSH: stop command failed %d times, giving up; the door may still be open, run it by hand: close 10.0.0.1", journal.MaxAttempts); last != want {
 			t.Errorf("last line %q, want %q", last, want)
 		}
-		cancel()
-		<-done
+		stop()
 
 		// A journal entry with attempts left over from earlier runs.
 		stops = 0
@@ -229,16 +231,12 @@ func TestShutdownBudget(t *testing.T) {
 			return 0, nil
 		}, st, l.logf)
 		e.SetDoors(v4only)
-		ctx, cancel := context.WithCancel(context.Background())
-		events := make(chan actions.Event)
-		done := make(chan struct{})
-		go func() { e.Run(ctx, events, nil); close(done) }()
+		events, stop := running(e)
 		events <- ev("ssh", "10.0.0.1", t0)
 		events <- ev("ssh", "10.0.0.2", t0)
 		time.Sleep(time.Second)
-		cancel()
 		stopped := time.Now()
-		<-done
+		stop()
 		if took := time.Since(stopped); took != command.ShutdownBudget {
 			t.Errorf("shutdown took %v, want the budget %v", took, command.ShutdownBudget)
 		}
