@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/command"
 	"github.com/doorward/doorward/actions/engine"
 	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/config/knockd"
@@ -70,7 +71,10 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	run := o.runner(cfg)
 	eng := engine.New(run, jr, log.Logf)
 	eng.SetLogRate(float64(cfg.Options.LogRate))
-	eng.Recover(bg, left, time.Now())
+	// A SIGTERM while recovering leaves the recovery its budget too.
+	rctx, release := command.Grace(ctx, command.ShutdownBudget)
+	eng.Recover(rctx, left, time.Now())
+	release()
 
 	// Events go to the engine (knockd command doors) or to their kind's
 	// Action, each on its own goroutine behind a bounded queue: a full

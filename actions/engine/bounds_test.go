@@ -141,6 +141,26 @@ func TestStopRetriesBounded(t *testing.T) {
 	})
 }
 
+// TestRecoverOutOfTime: a SIGTERM during recovery whose budget is spent
+// leaves the remaining entries queued, unrun and without a failure
+// counted against them.
+func TestRecoverOutOfTime(t *testing.T) {
+	ran := 0
+	st := newFakeStore()
+	e := New(func(context.Context, string) (int, error) { ran++; return 0, nil }, st, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	now := time.Unix(5000, 0)
+	e.Recover(ctx, []journal.Entry{{ID: 7, Door: "ssh", Name: "openSSH", Addr: "10.0.0.5", Stop: "close 10.0.0.5"}}, now)
+	if next, ok := e.Next(); ran != 0 || len(st.calls) != 0 || e.Pending() != 1 || !ok || !next.Equal(now) {
+		t.Errorf("ran %d, journal %q, pending %d, next %v %v; want the entry queued as due", ran, st.calls, e.Pending(), next, ok)
+	}
+	e.CloseAll(context.Background())
+	if ran != 1 || !slices.Equal(st.calls, []string{"close 7"}) {
+		t.Errorf("CloseAll: ran %d, journal %q", ran, st.calls)
+	}
+}
+
 // TestOpenPerDoorBound: spoofed sources completing a sequence cannot open
 // a door for more than MaxOpenPerDoor addresses at once.
 func TestOpenPerDoorBound(t *testing.T) {

@@ -426,7 +426,9 @@ func (e *Engine) CloseAll(ctx context.Context) {
 // Recover closes doors a previous run left open (it crashed or was killed),
 // before any new knock is accepted. Their stop commands run now, whatever
 // their due time: closing early is safe, the user knocks again. Doors whose
-// stop command fails stay queued with backoff.
+// stop command fails stay queued with backoff. Once ctx is done (SIGTERM
+// came while recovering and its budget is spent) the rest are queued as due
+// without running, for CloseAll or the next start.
 func (e *Engine) Recover(ctx context.Context, left []journal.Entry, now time.Time) {
 	for _, je := range left {
 		addr, err := netip.ParseAddr(je.Addr)
@@ -435,6 +437,11 @@ func (e *Engine) Recover(ctx context.Context, left []journal.Entry, now time.Tim
 		}
 		o := &door{key: key{je.Door, addr}, e: je, state: closing}
 		e.track(o)
+		if ctx.Err() != nil {
+			o.e.Due, o.state = now, opened
+			e.pending.Push(o)
+			continue
+		}
 		e.note(now, "%s: %s: closing door left open by a previous run", je.Addr, je.Name)
 		e.Stopped(o, e.exec(ctx, now, je.Name, je.Stop), now)
 	}
