@@ -147,3 +147,28 @@ func TestWithTimeout(t *testing.T) {
 		}
 	})
 }
+
+// TestGrace: the commands' context outlives a shutdown by the budget, no
+// more, and release ends it.
+func TestGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		g, release := Grace(ctx, 5*time.Second)
+		defer release()
+		time.Sleep(time.Hour)
+		if g.Err() != nil {
+			t.Fatal("done before the shutdown")
+		}
+		cancel()
+		start := time.Now()
+		<-g.Done()
+		if took := time.Since(start); took != 5*time.Second {
+			t.Errorf("done %v after the shutdown, want 5s", took)
+		}
+		g2, release2 := Grace(context.Background(), time.Second)
+		release2()
+		if g2.Err() == nil {
+			t.Error("release did not end it")
+		}
+	})
+}
