@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"net"
 	"net/netip"
 	"time"
@@ -59,7 +60,7 @@ func newDoormanAction(doors []*knockd.Door, env *Env) (Action, error) {
 		return nil, err
 	}
 	opt := dmaction.Options{
-		Script: dmaction.Shell(dmaction.DefaultScriptTimeout),
+		Script: dmaction.Shell(cmp.Or(env.CommandTimeout, dmaction.DefaultScriptTimeout)),
 		Logf:   env.Logf,
 	}
 	if env.Journal != nil {

@@ -23,7 +23,7 @@ func newKnockdaemonAction(doors []*knockd.Door, env *Env) (Action, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := knockdaemon.Options{Logf: env.Logf, Run: env.Run, State: st, Key: env.Key, Replay: env.Replay}
+	o := knockdaemon.Options{Logf: env.Logf, Run: env.Run, State: st, Key: env.Key, Replay: env.Replay, LogRate: env.LogRate}
 	if env.Journal != nil { // a nil *journal.Journal must stay a nil interface
 		o.Journal = env.Journal
 	}

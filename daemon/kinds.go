@@ -55,6 +55,9 @@ type Env struct {
 	// second ([options] LogRate; 0: the default).
 	MaxSources int
 	LogRate    float64
+	// CommandTimeout is [options] Command_Timeout (0: the default), for
+	// kinds that run commands other than through Run (doorman scripts).
+	CommandTimeout time.Duration
 	// StateCache is [options] StateCache: the file that keeps port-span
 	// actions' state(…) across restarts ("" keeps it in memory). Replay
 	// never opens it.

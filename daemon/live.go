@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/command"
 	"github.com/doorward/doorward/actions/engine"
 	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/config/knockd"
@@ -67,13 +68,18 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	}
 
 	bg := context.WithoutCancel(ctx)
-	eng := engine.New(o.Runner, jr, log.Logf)
-	eng.Recover(bg, left, time.Now())
+	run := o.runner(cfg)
+	eng := engine.New(run, jr, log.Logf)
+	eng.SetLogRate(float64(cfg.Options.LogRate))
+	// A SIGTERM while recovering leaves the recovery its budget too.
+	rctx, release := command.Grace(ctx, command.ShutdownBudget)
+	eng.Recover(rctx, left, time.Now())
+	release()
 
 	// Events go to the engine (knockd command doors) or to their kind's
 	// Action, each on its own goroutine behind a bounded queue: a full
 	// queue drops and counts, it never blocks the packet path.
-	env := &Env{Logf: log.Logf, Journal: jr, Run: o.Runner}
+	env := &Env{Logf: log.Logf, Journal: jr, Run: run}
 	acts := newLiveActions(env, log)
 	route := func(kind string, ev actions.Event) { acts.route(kind, ev) }
 	p, err := startPlan(cfg, env, route)
@@ -87,6 +93,9 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		return 1
 	}
 	defer func() { p.close() }() // whichever plan serves last
+	for _, w := range p.warnings {
+		log.Logf("config: warning: %s", w)
+	}
 	eng.SetDoors(p.doors)
 	doorsCh := newLatest[map[string]engine.Door]()
 	engCtx, stopEngine := context.WithCancel(bg)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/command"
 	"github.com/doorward/doorward/config/knockd"
 )
 
@@ -92,7 +93,9 @@ func (l *liveActions) launch(r *actionRunner) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		bg := context.WithoutCancel(l.ctx)
+		// Commands outlive the shutdown by at most the budget.
+		bg, release := command.Grace(l.ctx, command.ShutdownBudget)
+		defer release()
 		timer := time.NewTimer(time.Second)
 		defer timer.Stop()
 		for {

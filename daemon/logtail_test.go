@@ -32,8 +32,10 @@ const fileModeConf = `[options]
 	seq_timeout   = 5
 	tcpflags      = syn
 	start_command = open %%IP%%
+	start_command_6 = open %%IP%%
 	cmd_timeout   = 10
 	stop_command  = close %%IP%%
+	stop_command_6  = close %%IP%%
 `
 
 // kernLine is an iptables LOG line for a SYN, as rsyslog writes it.

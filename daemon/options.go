@@ -50,6 +50,12 @@ func (o *Options) defaults() {
 	}
 }
 
+// runner is o.Runner with [options] Command_Timeout: every command the
+// daemon runs goes through it.
+func (o *Options) runner(cfg *knockd.Config) command.Runner {
+	return command.WithTimeout(o.Runner, cfg.Options.CommandTimeout)
+}
+
 // load reads the config and prints every error with its file:line.
 func (o *Options) load() (*knockd.Config, bool) {
 	cfg, err := o.loadConfig()
@@ -93,6 +99,9 @@ func Check(o Options) int {
 			fmt.Fprintf(o.Stderr, "config: %s\n", line)
 		}
 		return 1
+	}
+	for _, w := range p.warnings {
+		fmt.Fprintf(o.Stderr, "warning: %s\n", w)
 	}
 	fmt.Fprintf(o.Stdout, "%s: %d doors, config OK\n", o.Config, len(cfg.Doors))
 	return 0

@@ -32,6 +32,10 @@ type plan struct {
 	maxTimeout    time.Duration // longest Seq_Timeout
 	maxCmdTimeout time.Duration
 	dirty         bool // a detector's rules changed: reindex and refilter
+	// warnings are about valid doors that will not do all an admin may
+	// expect (a family without commands); --check prints them, the daemon
+	// logs them at start.
+	warnings []string
 }
 
 // newPlan builds and validates every door of cfg. route receives each
@@ -49,6 +53,7 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 	e.Key = func(d *knockd.Door) string { return keys[d] }
 	e.RulesChanged = func() { p.dirty = true }
 	e.MaxSources, e.LogRate = cfg.Options.MaxSources, float64(cfg.Options.LogRate)
+	e.CommandTimeout = cfg.Options.CommandTimeout
 
 	groups := map[string][]*knockd.Door{}
 	claimed := map[string]string{} // section type → kind that reads it
@@ -86,6 +91,7 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 			p.byKind[name] = append(p.byKind[name], d)
 			continue
 		}
+		p.warnings = append(p.warnings, d.Warnings()...)
 		p.doors[keys[d]] = engine.Door{
 			Name:       d.Name,
 			Start:      [2]string{d.Start(false), d.Start(true)},

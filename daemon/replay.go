@@ -57,8 +57,10 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	if peeked {
 		*now = pkt.Time
 	}
-	eng := engine.New(o.Runner, nil, log.Logf)
-	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Run: o.Runner}}
+	run := o.runner(cfg)
+	eng := engine.New(run, nil, log.Logf)
+	eng.SetLogRate(float64(cfg.Options.LogRate))
+	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Run: run}}
 	route := func(kind string, ev actions.Event) {
 		if a := acts.acts[kind]; a != nil {
 			a.Handle(ctx, ev)

@@ -53,6 +53,18 @@ func TestManPageExamples(t *testing.T) {
 			},
 		},
 		{
+			// An IPv4-only door (no _6 commands) ignores IPv6 knockers:
+			// knockd ran iptables with an IPv6 address, which failed, and
+			// so did the stop command, for ever.
+			conf: "man-1.conf",
+			packets: `
+0.0 fd00::2 fd00::1 7000/tcp
+0.5 fd00::2 fd00::1 8000/tcp
+1.0 fd00::2 fd00::1 9000/tcp
+`,
+			want: []string{},
+		},
+		{
 			conf: "knockd-iptables.conf",
 			packets: `
 0.0 fd00::2 fd00::1 7000/tcp
@@ -87,14 +99,7 @@ func replayWith(t *testing.T, conf, packets string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := pcaptest.WritePcap(&buf, decode.Ethernet, frames); err != nil {
-		t.Fatal(err)
-	}
-	pcap := filepath.Join(dir, "k.pcap")
-	if err := os.WriteFile(pcap, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pcap := writePcap(t, filepath.Join(dir, "k.pcap"), frames)
 	var got []string
 	var now time.Time
 	var out, errOut bytes.Buffer
@@ -114,4 +119,17 @@ func replayWith(t *testing.T, conf, packets string) []string {
 	}
 	t.Logf("log:\n%s", out.String())
 	return got
+}
+
+// writePcap writes frames as an Ethernet pcap at path and returns path.
+func writePcap(t *testing.T, path string, frames []pcaptest.Frame) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := pcaptest.WritePcap(&buf, decode.Ethernet, frames); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -81,8 +81,6 @@ const (
 	DefaultScriptTimeout = 30 * time.Second
 	DefaultMaxOpen       = 1024
 	pollStep             = 100 * time.Millisecond // doormand's usleep(100000)
-	firstRetry           = time.Second
-	maxRetry             = 10 * time.Minute
 )
 
 // Log levels, as doormand names them.
@@ -320,11 +318,16 @@ func (a *Action) abort(ctx context.Context, l *life, failed *rule, ran bool) {
 }
 
 // del runs r's delete script; on failure r is retried with backoff and
-// stays in the journal.
+// stays in the journal, up to journal.MaxAttempts times in all.
 func (a *Action) del(ctx context.Context, r *rule) {
 	if a.run(ctx, r.door, r.delLine()).Fatal {
 		r.entry.Failures++
-		backoff := min(firstRetry<<min(r.entry.Failures-1, 20), maxRetry)
+		backoff, again := journal.Retry(r.entry.Failures)
+		if !again {
+			a.logf(r.door, lvError, "firewall rule%s could not be deleted (%d times), giving up; delete it by hand: %s", r.args, r.entry.Failures, r.delLine())
+			a.forget(r.door, r)
+			return
+		}
 		r.entry.Due = a.clock().Add(backoff)
 		if a.opt.Store != nil && r.entry.ID != 0 {
 			if err := a.opt.Store.Update(r.entry); err != nil {

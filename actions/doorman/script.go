@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/doorward/doorward/actions/command"
 )
 
 // Script runs one firewall script command line and returns the first line
@@ -19,45 +18,38 @@ import (
 // killed (timeout). Its exit status is ignored, as doormand ignores it.
 type Script func(ctx context.Context, line string) (first string, got bool, err error)
 
-// maxOutput bounds what is read of a script's output; the rest is
-// discarded so a chatty script cannot block on a full pipe.
+// maxOutput bounds what is kept of a script's output; the rest is
+// discarded (still read, so a chatty script cannot block on a full pipe).
 const maxOutput = 64 << 10
 
 // Shell is the production Script: /bin/sh -c line (doormand uses popen),
-// in its own process group so a timeout kills the whole pipeline, with
-// stderr passed to the daemon's. timeout bounds each run.
+// run by the daemon's one command runner (actions/command), so it is in its
+// own process group and killed with its children after timeout.
 func Shell(timeout time.Duration) Script {
 	return func(ctx context.Context, line string) (string, bool, error) {
-		ctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", line)
-		cmd.Stderr = os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = 2 * time.Second
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return "", false, err
-		}
-		if err := cmd.Start(); err != nil {
-			return "", false, err
-		}
-		data, _ := io.ReadAll(io.LimitReader(out, maxOutput))
-		io.Copy(io.Discard, out)
-		werr := cmd.Wait()
-		if ctx.Err() != nil {
-			return "", false, errors.New("killed after " + timeout.String())
-		}
+		var out capped
 		var ee *exec.ExitError
-		if werr != nil && !errors.As(werr, &ee) {
-			return "", false, werr
+		// Its exit status is ignored, even death by a signal, as doormand
+		// ignores it; only our kill (timeout, shutdown) is an error.
+		if _, err := command.Exec(ctx, line, timeout, &out); err != nil && !errors.As(err, &ee) {
+			return "", false, err
 		}
-		if len(data) == 0 {
+		if len(out.b) == 0 {
 			return "", false, nil
 		}
-		first, _, _ := bytes.Cut(data, []byte("\n"))
+		first, _, _ := bytes.Cut(out.b, []byte("\n"))
 		return string(first), true, nil
 	}
+}
+
+// capped keeps the first maxOutput bytes written to it.
+type capped struct{ b []byte }
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := maxOutput - len(c.b); room > 0 {
+		c.b = append(c.b, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
 }
 
 // Outcome is a script's answer under doormand's protocol (spec §5.1).

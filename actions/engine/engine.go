@@ -23,11 +23,13 @@ import (
 	"github.com/doorward/doorward/actions/command"
 	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/internal/deadline"
+	"github.com/doorward/doorward/internal/ratelimit"
 )
 
 // Door is what the engine needs of a door: its commands per address family
-// (index 0 IPv4, 1 IPv6, already resolved through knockd's _6 fallbacks),
-// how long to keep it open, and how long to ignore repeats.
+// (index 0 IPv4, 1 IPv6; a family with no start command of its own is
+// ignored, never given the other family's), how long to keep it open, and
+// how long to ignore repeats.
 type Door struct {
 	Name       string // for log lines
 	Start      [2]string
@@ -44,12 +46,22 @@ type Store interface {
 	Close(id uint64) error
 }
 
-// Retry backoff for a failing stop command: 1 s doubling to 10 min, for as
-// long as it takes. A door whose stop command fails is still open, so it is
-// never forgotten; each failure is logged.
+// A failing stop command is retried as journal.Retry says: with backoff,
+// at most journal.MaxAttempts times, across restarts; then the door is
+// dropped and its stop command logged for the admin.
+
+// MaxOpenPerDoor bounds the open entries (addresses) of one door.
+// Sequence knocks are not authenticated: anyone who knows a sequence can
+// complete it from thousands of spoofed sources, and each would be a
+// firewall rule, a journal entry and a stop command. Past the bound new
+// knocks for the door are ignored (and logged) until some close.
+const MaxOpenPerDoor = 1024
+
+// Log limits for lines that traffic causes (every line about a knock or a
+// command it started): the same defaults as the detectors'.
 const (
-	firstRetry = time.Second
-	maxRetry   = 10 * time.Minute
+	DefaultLogRate  = 50
+	DefaultLogBurst = 500
 )
 
 // maxCooldowns bounds the cooldown table. When it is full of live entries,
@@ -77,6 +89,7 @@ type door struct {
 	wait  time.Duration
 	start string
 	state state
+	undo  bool   // the start command failed: the stop command runs once, now
 	index int    // in the heap
 	seq   uint64 // breaks ties between equal due times, for reproducible replays
 }
@@ -85,12 +98,16 @@ type door struct {
 type Engine struct {
 	doors     map[string]Door
 	open      map[key]*door
+	perDoor   map[string]int // open entries per door key
 	pending   deadline.Queue[*door]
 	cooldowns map[key]time.Time
 	store     Store
 	seq       uint64
 	run       command.Runner
 	logf      actions.Logf
+	// log limits the lines traffic causes; commands log from worker
+	// goroutines, so it has its own lock.
+	log *ratelimit.Log
 }
 
 // New returns an engine that runs commands with run, records open doors in
@@ -99,15 +116,39 @@ func New(run command.Runner, store Store, logf actions.Logf) *Engine {
 	if logf == nil {
 		logf = actions.Discard
 	}
-	return &Engine{
+	e := &Engine{
 		doors:     map[string]Door{},
 		open:      map[key]*door{},
+		perDoor:   map[string]int{},
 		cooldowns: map[key]time.Time{},
 		store:     store,
 		run:       run,
 		logf:      logf,
 	}
+	e.log = ratelimit.NewLog(logf, DefaultLogRate, DefaultLogBurst)
+	return e
 }
+
+// SetLogRate sets how many traffic-caused lines a second are logged
+// ([options] LogRate; 0 keeps the default, negative: unlimited).
+func (e *Engine) SetLogRate(rate float64) {
+	switch {
+	case rate < 0:
+		e.log = ratelimit.NewLog(e.logf, -1, 0)
+	case rate > 0:
+		e.log = ratelimit.NewLog(e.logf, rate, max(rate*10, 1))
+	}
+}
+
+// note logs a line that traffic caused, through the limiter (see
+// ratelimit.Log): a flood costs no allocation per line left out.
+func (e *Engine) note(t time.Time, format string, args ...any) { e.log.Logf(t, format, args...) }
+
+// seen records t as the latest time the engine was told about.
+func (e *Engine) seen(t time.Time) { e.log.Seen(t) }
+
+// now is the latest time the engine was told about: packet time in replay.
+func (e *Engine) now() time.Time { return e.log.Now() }
 
 // SetDoors replaces the door table (on start and on reload). Open doors are
 // kept whatever the new table says: their stop command was rendered when
@@ -120,23 +161,38 @@ func (e *Engine) SetDoors(doors map[string]Door) { e.doors = doors }
 // its cooldown, or the journal could not be written (then the door stays
 // shut: a door we could not promise to close is not opened).
 func (e *Engine) Begin(ev actions.Event) *door {
+	e.seen(ev.Time)
 	d, found := e.doors[ev.Door]
 	if !found {
 		return nil
 	}
+	if ev.Addr.Is4In6() {
+		// "::ffff:a.b.c.d" is not a.b.c.d: it must not appear on the wire
+		// (RFC 4291 2.5.5.2; the decoder drops such packets), and neither
+		// family's commands are meant for it.
+		e.note(ev.Time, "%s: %s: IPv4-mapped IPv6 address, knock ignored", ev.Addr, d.Name)
+		return nil
+	}
 	fam := 0
-	if ev.Addr.Is6() && !ev.Addr.Is4In6() {
+	if ev.Addr.Is6() {
 		fam = 1
 	}
 	if d.Start[fam] == "" {
+		if d.Start[1-fam] != "" {
+			e.note(ev.Time, "%s: %s: no %s for %s knockers, knock ignored", ev.Addr, d.Name, [2]string{"Start_Command", "Start_Command_6"}[fam], [2]string{"IPv4", "IPv6"}[fam])
+		}
 		return nil
 	}
 	k := key{ev.Door, ev.Addr.WithZone("")}
-	addr := k.addr.String()
 	if o := e.open[k]; o != nil {
 		e.extend(o, d, ev)
 		return nil
 	}
+	if d.Stop[fam] != "" && e.perDoor[ev.Door] >= MaxOpenPerDoor {
+		e.note(ev.Time, "%s: %s: already open for %d addresses (the most a door keeps), knock ignored", k.addr, d.Name, MaxOpenPerDoor)
+		return nil
+	}
+	addr := k.addr.String()
 	if d.Cooldown > 0 && !e.cool(k, d, ev.Time, addr) {
 		return nil
 	}
@@ -157,22 +213,40 @@ func (e *Engine) Begin(ev actions.Event) *door {
 	if o.e.Stop != "" && e.store != nil {
 		je, err := e.store.Open(o.e)
 		if err != nil {
-			e.logf("%s: %s: cannot record the door in the journal, not opening it: %v", addr, d.Name, err)
+			e.note(ev.Time, "%s: %s: cannot record the door in the journal, not opening it: %v", addr, d.Name, err)
 			return nil
 		}
 		o.e = je
 	}
 	if o.e.Stop != "" {
-		e.open[k] = o
+		e.track(o)
 	}
 	return o
+}
+
+func (e *Engine) track(o *door) {
+	e.open[o.key] = o
+	e.perDoor[o.key.door]++
+}
+
+// forget drops o from memory and the journal: closed, or given up on.
+func (e *Engine) forget(o *door) {
+	delete(e.open, o.key)
+	if e.perDoor[o.key.door]--; e.perDoor[o.key.door] <= 0 {
+		delete(e.perDoor, o.key.door)
+	}
+	if e.store != nil && o.e.ID != 0 {
+		if err := e.store.Close(o.e.ID); err != nil {
+			e.note(e.now(), "%s: %s: door closed but the journal could not record it (it will be closed again at next start): %v", o.e.Addr, o.e.Name, err)
+		}
+	}
 }
 
 // extend handles a second knock for an open door: one firewall rule, kept
 // open longer, instead of knockd's stacked duplicates (knockd #14, #70).
 func (e *Engine) extend(o *door, d Door, ev actions.Event) {
-	if o.state != opened {
-		e.logf("%s: %s: door is already being opened or closed, knock ignored", o.e.Addr, d.Name)
+	if o.state != opened || o.undo {
+		e.note(ev.Time, "%s: %s: door is already being opened or closed, knock ignored", o.e.Addr, d.Name)
 		return
 	}
 	due := ev.Time.Add(d.CmdTimeout)
@@ -182,14 +256,14 @@ func (e *Engine) extend(o *door, d Door, ev actions.Event) {
 	o.e.Due = due
 	e.pending.Fix(o.index)
 	e.persist(o)
-	e.logf("%s: %s: door already open, keeping it open %v longer", o.e.Addr, d.Name, d.CmdTimeout)
+	e.note(ev.Time, "%s: %s: door already open, keeping it open %v longer", o.e.Addr, d.Name, d.CmdTimeout)
 }
 
 // cool reports whether a door with a cooldown may open for k now, and
 // starts its cooldown if so.
 func (e *Engine) cool(k key, d Door, now time.Time, addr string) bool {
 	if until, ok := e.cooldowns[k]; ok && now.Before(until) {
-		e.logf("%s: %s: in cooldown, knock ignored", addr, d.Name)
+		e.note(now, "%s: %s: in cooldown, knock ignored", addr, d.Name)
 		return false
 	}
 	if len(e.cooldowns) >= maxCooldowns {
@@ -199,7 +273,7 @@ func (e *Engine) cool(k key, d Door, now time.Time, addr string) bool {
 			}
 		}
 		if len(e.cooldowns) >= maxCooldowns {
-			e.logf("%s: %s: too many doors in cooldown, knock ignored", addr, d.Name)
+			e.note(now, "%s: %s: too many doors in cooldown, knock ignored", addr, d.Name)
 			return false
 		}
 	}
@@ -207,20 +281,27 @@ func (e *Engine) cool(k key, d Door, now time.Time, addr string) bool {
 	return true
 }
 
-// RunStart runs o's start command. It touches no engine state, so Run calls
-// it on a worker goroutine.
-func (e *Engine) RunStart(ctx context.Context, o *door) {
-	e.exec(ctx, o.e.Name, o.start)
+// RunStart runs o's start command at (about) t. It touches no engine state,
+// so Run calls it on a worker goroutine. ok is false if it failed.
+func (e *Engine) RunStart(ctx context.Context, o *door, t time.Time) (ok bool) {
+	return e.exec(ctx, t, o.e.Name, o.start)
 }
 
 // Started schedules o's stop command Cmd_Timeout after finished, the time
 // the start command returned (knockd sleeps after the start command, not
-// from the knock).
-func (e *Engine) Started(o *door, finished time.Time) {
+// from the knock). A start command that failed may have done part of its
+// work (the first of two rules): its stop command is due at once, and runs
+// once, whatever it returns; the door is not retried.
+func (e *Engine) Started(o *door, finished time.Time, ok bool) {
 	if o.e.Stop == "" {
 		return
 	}
 	o.e.Due = finished.Add(o.wait)
+	if !ok {
+		o.undo = true
+		o.e.Due = finished
+		e.persist(o)
+	}
 	o.state = opened
 	e.pending.Push(o)
 }
@@ -229,14 +310,18 @@ func (e *Engine) Started(o *door, finished time.Time) {
 // from ev.Time. Replay uses it so a capture always gives the same result.
 func (e *Engine) Open(ctx context.Context, ev actions.Event) {
 	if o := e.Begin(ev); o != nil {
-		e.RunStart(ctx, o)
-		e.Started(o, ev.Time)
+		ok := e.RunStart(ctx, o, ev.Time)
+		e.Started(o, ev.Time, ok)
+		if !ok {
+			e.Advance(ctx, ev.Time)
+		}
 	}
 }
 
 // Due takes every door whose stop command is due by now off the queue and
 // marks it closing; the caller runs each with RunStop and reports to Stopped.
 func (e *Engine) Due(now time.Time) []*door {
+	e.seen(now)
 	out := e.pending.PopDue(now)
 	for _, o := range out {
 		o.state = closing
@@ -256,34 +341,39 @@ func (e *Engine) Next() (t time.Time, ok bool) {
 // Pending is how many doors are open (or being opened or closed).
 func (e *Engine) Pending() int { return len(e.open) }
 
-// RunStop runs o's stop command, logging knockd's "command timeout" line
-// first. It touches no engine state. ok is false if the command failed.
-func (e *Engine) RunStop(ctx context.Context, o *door) (ok bool) {
-	if o.e.Failures == 0 {
-		e.logf("%s: %s: command timeout", o.e.Addr, o.e.Name)
+// RunStop runs o's stop command at (about) t, logging knockd's "command
+// timeout" line first. It touches no engine state. ok is false if the
+// command failed.
+func (e *Engine) RunStop(ctx context.Context, o *door, t time.Time) (ok bool) {
+	switch {
+	case o.undo:
+		e.note(t, "%s: %s: start command failed, running the stop command once to undo it", o.e.Addr, o.e.Name)
+	case o.e.Failures == 0:
+		e.note(t, "%s: %s: command timeout", o.e.Addr, o.e.Name)
 	}
-	return e.exec(ctx, o.e.Name, o.e.Stop)
+	return e.exec(ctx, t, o.e.Name, o.e.Stop)
 }
 
 // Stopped records the outcome of o's stop command at now: the door leaves
-// the journal, or, if the command failed, it is retried with backoff.
+// the journal, or, if the command failed, it is retried with backoff up to
+// journal.MaxAttempts times. The undo of a failed start is never retried.
 func (e *Engine) Stopped(o *door, ok bool, now time.Time) {
-	if ok {
-		delete(e.open, o.key)
-		if e.store != nil && o.e.ID != 0 {
-			if err := e.store.Close(o.e.ID); err != nil {
-				e.logf("%s: %s: door closed but the journal could not record it (it will be closed again at next start): %v", o.e.Addr, o.e.Name, err)
-			}
-		}
+	if ok || o.undo {
+		e.forget(o)
 		return
 	}
 	o.e.Failures++
-	backoff := min(firstRetry<<min(o.e.Failures-1, 20), maxRetry)
+	backoff, again := journal.Retry(o.e.Failures)
+	if !again {
+		e.forget(o)
+		e.note(now, "%s: %s: stop command failed %d times, giving up; the door may still be open, run it by hand: %s", o.e.Addr, o.e.Name, o.e.Failures, o.e.Stop)
+		return
+	}
 	o.e.Due = now.Add(backoff)
 	o.state = opened
 	e.pending.Push(o)
 	e.persist(o)
-	e.logf("%s: %s: stop command failed %d times, door still open; retrying in %v", o.e.Addr, o.e.Name, o.e.Failures, backoff)
+	e.note(now, "%s: %s: stop command failed %d times, door still open; retrying in %v", o.e.Addr, o.e.Name, o.e.Failures, backoff)
 }
 
 func (e *Engine) persist(o *door) {
@@ -291,37 +381,54 @@ func (e *Engine) persist(o *door) {
 		return
 	}
 	if err := e.store.Update(o.e); err != nil {
-		e.logf("%s: %s: journal update failed: %v", o.e.Addr, o.e.Name, err)
+		e.note(e.now(), "%s: %s: journal update failed: %v", o.e.Addr, o.e.Name, err)
 	}
 }
 
 // Advance runs every stop command due by now, in order (replay's clock).
 func (e *Engine) Advance(ctx context.Context, now time.Time) {
 	for _, o := range e.Due(now) {
-		e.Stopped(o, e.RunStop(ctx, o), now)
+		e.Stopped(o, e.RunStop(ctx, o, now), now)
 	}
 }
 
 // CloseAll runs every pending stop command once, earliest first: the
 // shutdown path. A stop command that fails stays in the journal, so the next
-// start tries again.
+// start tries again (within journal.MaxAttempts). Once ctx is done (the
+// shutdown budget is spent) no further command starts: the rest stay in
+// the journal for the next start, and one line says how many.
 func (e *Engine) CloseAll(ctx context.Context) {
+	left := 0
 	for e.pending.Len() > 0 {
 		o := e.pending.Pop()
-		if e.RunStop(ctx, o) {
-			e.Stopped(o, true, time.Time{})
+		if ctx.Err() != nil {
+			left++
+			continue
+		}
+		if e.RunStop(ctx, o, e.now()) || o.undo {
+			e.forget(o)
 			continue
 		}
 		o.e.Failures++
+		if _, again := journal.Retry(o.e.Failures); !again {
+			e.forget(o)
+			e.note(e.now(), "%s: %s: stop command failed %d times, giving up; the door may still be open, run it by hand: %s", o.e.Addr, o.e.Name, o.e.Failures, o.e.Stop)
+			continue
+		}
 		e.persist(o)
-		e.logf("%s: %s: stop command failed at shutdown; the door will be closed at next start", o.e.Addr, o.e.Name)
+		e.note(e.now(), "%s: %s: stop command failed at shutdown; the door will be closed at next start", o.e.Addr, o.e.Name)
+	}
+	if left > 0 {
+		e.logf("shutdown: out of time, %d stop commands left in the journal for the next start", left)
 	}
 }
 
 // Recover closes doors a previous run left open (it crashed or was killed),
 // before any new knock is accepted. Their stop commands run now, whatever
 // their due time: closing early is safe, the user knocks again. Doors whose
-// stop command fails stay queued with backoff.
+// stop command fails stay queued with backoff. Once ctx is done (SIGTERM
+// came while recovering and its budget is spent) the rest are queued as due
+// without running, for CloseAll or the next start.
 func (e *Engine) Recover(ctx context.Context, left []journal.Entry, now time.Time) {
 	for _, je := range left {
 		addr, err := netip.ParseAddr(je.Addr)
@@ -329,24 +436,29 @@ func (e *Engine) Recover(ctx context.Context, left []journal.Entry, now time.Tim
 			e.logf("journal: entry %d for %s has a bad address %q; running its stop command anyway", je.ID, je.Name, je.Addr)
 		}
 		o := &door{key: key{je.Door, addr}, e: je, state: closing}
-		e.open[o.key] = o
-		e.logf("%s: %s: closing door left open by a previous run", je.Addr, je.Name)
-		e.Stopped(o, e.exec(ctx, je.Name, je.Stop), now)
+		e.track(o)
+		if ctx.Err() != nil {
+			o.e.Due, o.state = now, opened
+			e.pending.Push(o)
+			continue
+		}
+		e.note(now, "%s: %s: closing door left open by a previous run", je.Addr, je.Name)
+		e.Stopped(o, e.exec(ctx, now, je.Name, je.Stop), now)
 	}
 }
 
-func (e *Engine) exec(ctx context.Context, name, line string) bool {
+func (e *Engine) exec(ctx context.Context, t time.Time, name, line string) bool {
 	if line == "" {
 		return true
 	}
-	e.logf("%s: running command: %s", name, line)
+	e.note(t, "%s: running command: %s", name, line)
 	status, err := e.run(ctx, line)
 	switch {
 	case err != nil:
-		e.logf("%s: command failed: %v", name, err)
+		e.note(t, "%s: command failed: %v", name, err)
 		return false
 	case status != 0:
-		e.logf("%s: command returned non-zero status code (%d)", name, status)
+		e.note(t, "%s: command returned non-zero status code (%d)", name, status)
 		return false
 	}
 	return true

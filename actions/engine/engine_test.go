@@ -66,6 +66,7 @@ func TestOpenAndAdvance(t *testing.T) {
 	want := []string{
 		"openSSH: running command: open 10.0.0.9",
 		"openSSH: running command: open6 fd00::9",
+		"fd00::9: nostop: no Start_Command_6 for IPv6 knockers, knock ignored",
 		"10.0.0.9: openSSH: command timeout",
 		"openSSH: running command: close 10.0.0.9",
 		"openSSH: command returned non-zero status code (3)",

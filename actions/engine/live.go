@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/command"
 )
 
 // MaxInFlight bounds the commands running at once. Sequence knocks are not
@@ -22,13 +23,15 @@ type result struct {
 
 // Run drives e for a live daemon until ctx is done or events is closed, then
 // waits for running commands and runs every pending stop command before
-// returning. Commands run on their own goroutines so a slow iptables call
-// never delays another door; door state is only touched here. doors
-// delivers new door tables on reload.
+// returning, all within command.ShutdownBudget. Commands run on their own
+// goroutines so a slow iptables call never delays another door; door state
+// is only touched here. doors delivers new door tables on reload.
 func (e *Engine) Run(ctx context.Context, events <-chan actions.Event, doors <-chan map[string]Door) {
-	// Commands must complete even while we shut down: a half-run stop
-	// command is exactly the leaked rule we exist to prevent.
-	bg := context.WithoutCancel(ctx)
+	// Commands must complete even while we shut down (a half-run stop
+	// command is exactly the leaked rule we exist to prevent), but within
+	// the budget.
+	bg, release := command.Grace(ctx, command.ShutdownBudget)
+	defer release()
 	results := make(chan result)
 	inflight, dropped := 0, 0
 	timer := time.NewTimer(time.Hour)
@@ -50,7 +53,7 @@ func (e *Engine) Run(ctx context.Context, events <-chan actions.Event, doors <-c
 		if r.stop {
 			e.Stopped(r.o, r.ok, r.at)
 		} else {
-			e.Started(r.o, r.at)
+			e.Started(r.o, r.at, r.ok)
 		}
 	}
 
@@ -65,7 +68,7 @@ loop:
 			if inflight >= MaxInFlight {
 				dropped++
 				if dropped&(dropped-1) == 0 { // log at 1, 2, 4, 8, …
-					e.logf("%s: too many commands running, dropped %d knocks", ev.Door, dropped)
+					e.note(ev.Time, "%s: too many commands running, dropped %d knocks", ev.Door, dropped)
 				}
 				continue
 			}
@@ -75,8 +78,8 @@ loop:
 			}
 			inflight++
 			go func() {
-				e.RunStart(bg, o)
-				results <- result{o: o, at: time.Now()}
+				ok := e.RunStart(bg, o, time.Now())
+				results <- result{o: o, ok: ok, at: time.Now()}
 			}()
 		case r := <-results:
 			handle(r)
@@ -86,7 +89,7 @@ loop:
 			for _, o := range e.Due(time.Now()) {
 				inflight++
 				go func() {
-					ok := e.RunStop(bg, o)
+					ok := e.RunStop(bg, o, time.Now())
 					results <- result{o: o, stop: true, ok: ok, at: time.Now()}
 				}()
 			}

@@ -485,3 +485,28 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+// Retry policy for a command that closes something (knockd's stop
+// commands, knockdaemon's delayed commands, doormand's rule deletions),
+// shared so every one of them gives up the same way. A failing command is
+// tried again after 1 s, 2 s, 4 s … (at most 10 min apart), and at most
+// MaxAttempts times in all, counting the attempts of earlier runs (Failures
+// is journaled): at the bound the entry is dropped from the journal and
+// the daemon logs the command, which the admin must then run by hand.
+// Without a bound, a stop command that can never succeed (a rule that was
+// never added, a tool that was removed) would stay in memory and the
+// journal forever and run again at every restart.
+const (
+	MaxAttempts = 10 // 1+2+…+256 s: about 8.5 minutes of retries
+	firstRetry  = time.Second
+	maxRetry    = 10 * time.Minute
+)
+
+// Retry is the wait before the next attempt of a command that has failed
+// failures times; ok is false when it must not be tried again.
+func Retry(failures int) (wait time.Duration, ok bool) {
+	if failures >= MaxAttempts {
+		return 0, false
+	}
+	return min(firstRetry<<min(max(failures-1, 0), 20), maxRetry), true
+}

@@ -48,6 +48,7 @@ import (
 	"github.com/doorward/doorward/config/knockd"
 
 	"github.com/doorward/doorward/internal/deadline"
+	"github.com/doorward/doorward/internal/ratelimit"
 )
 
 // Bounds. Knocks on port-span doors are encrypted and checksummed, so a
@@ -59,13 +60,6 @@ const (
 	// MaxPending bounds the delayed commands waiting; a knock that could
 	// add more is dropped before it changes any state.
 	MaxPending = 4096
-)
-
-// Retry backoff for a failing delayed command: as the engine's for stop
-// commands, 1 s doubling to 10 min, for as long as it takes.
-const (
-	firstRetry = time.Second
-	maxRetry   = 10 * time.Minute
 )
 
 // Journal is what the action needs of the journal of open doors;
@@ -94,7 +88,18 @@ type Options struct {
 	Replay bool
 	// Location is the time zone of the calendar buckets; nil is time.Local.
 	Location *time.Location
+	// LogRate bounds the lines a second that knocks cause ([options]
+	// LogRate): 0 is DefaultLogRate, negative is unlimited.
+	LogRate float64
 }
+
+// Defaults of the limiter on lines knocks cause, as the detectors'. A
+// knock needs the key, but a leaked key (or a forged knock) must not
+// flood the log either.
+const (
+	DefaultLogRate  = 50
+	DefaultLogBurst = 500
+)
 
 // Action handles the knocks of port-span doors. Its methods must be called
 // from one goroutine (the daemon's action runner, or replay).
@@ -104,6 +109,8 @@ type Action struct {
 	store   *state.Store
 	pending deadline.Queue[*delayed]
 	seq     uint64
+
+	log *ratelimit.Log // lines knocks cause; workers log too
 
 	inflight int
 	results  chan result
@@ -149,6 +156,14 @@ func New(doors []*knockd.Door, o Options) (*Action, error) {
 		st, _ = state.Open("", state.Options{Logf: o.Logf}) // cannot fail
 	}
 	a := &Action{o: o, cfg: cfg, store: st, results: make(chan result, MaxInFlight)}
+	switch {
+	case o.LogRate > 0:
+		a.log = ratelimit.NewLog(o.Logf, o.LogRate, max(o.LogRate*10, 1))
+	case o.LogRate < 0:
+		a.log = ratelimit.NewLog(o.Logf, -1, 0)
+	default:
+		a.log = ratelimit.NewLog(o.Logf, DefaultLogRate, DefaultLogBurst)
+	}
 	a.warn()
 	return a, nil
 }
@@ -181,6 +196,7 @@ type planned struct {
 // Handle runs the actions of ev's door (see the package comment for the
 // order of things).
 func (a *Action) Handle(ctx context.Context, ev actions.Event) {
+	a.log.Seen(ev.Time)
 	a.collect()
 	if ev.Kind != actions.Knock || a.closed {
 		return
@@ -188,13 +204,13 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 	k := newKnock(ev, a.o.Location)
 	door, ok := a.cfg.Doors[ev.Door]
 	if !ok {
-		a.o.Logf("%s: %s: knock for a door that is no longer configured, ignored", k.ip, ev.Door)
+		a.note("%s: %s: knock for a door that is no longer configured, ignored", k.ip, ev.Door)
 		return
 	}
 	label := k.ip + ": " + door.Name
 	if !a.o.Replay && a.inflight >= MaxInFlight {
 		if a.dropped++; a.dropped&(a.dropped-1) == 0 {
-			a.o.Logf("%s: too many commands running, dropped %d knocks", label, a.dropped)
+			a.note("%s: too many commands running, dropped %d knocks", label, a.dropped)
 		}
 		return
 	}
@@ -208,11 +224,11 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 		if s.Cond != nil {
 			ok, err := s.Cond.True(&env{k: k, buckets: s.Buckets, store: a.store})
 			if err != nil {
-				a.o.Logf("%s: action %s: %v; skipped", label, s.Name, err)
+				a.note("%s: action %s: %v; skipped", label, s.Name, err)
 				continue
 			}
 			if !ok {
-				a.o.Logf("%s: action %s: condition false, skipped", label, s.Name)
+				a.note("%s: action %s: condition false, skipped", label, s.Name)
 				continue
 			}
 		}
@@ -229,7 +245,7 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 		return
 	}
 	if a.pending.Len()+delayedSteps > MaxPending {
-		a.o.Logf("%s: %d delayed commands already waiting, knock ignored", label, a.pending.Len())
+		a.note("%s: %d delayed commands already waiting, knock ignored", label, a.pending.Len())
 		return
 	}
 
@@ -240,7 +256,7 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 		for _, st := range s.Steps {
 			if st.Stmt != nil {
 				if err := st.Stmt.Exec(e); err != nil {
-					a.o.Logf("%s: action %s: %v; rest of the action skipped", label, s.Name, err)
+					a.note("%s: action %s: %v; rest of the action skipped", label, s.Name, err)
 					cmds = -1
 					break
 				}
@@ -248,7 +264,7 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 			}
 			line, err := st.Cmd.Render(e)
 			if err != nil {
-				a.o.Logf("%s: action %s: %v; rest of the action skipped", label, s.Name, err)
+				a.note("%s: action %s: %v; rest of the action skipped", label, s.Name, err)
 				cmds = -1
 				break
 			}
@@ -260,12 +276,12 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 			}
 		}
 		if cmds == 0 {
-			a.o.Logf("%s: action %s: state updated", label, s.Name)
+			a.note("%s: action %s: state updated", label, s.Name)
 		}
 	}
 
 	if err := a.store.Flush(); err != nil {
-		a.o.Logf("%s: could not save the state, not running this knock's commands: %v", label, err)
+		a.note("%s: could not save the state, not running this knock's commands: %v", label, err)
 		return
 	}
 	ds, ok := a.record(ev, k, label, door.Name, later)
@@ -312,7 +328,7 @@ func (a *Action) record(ev actions.Event, k *knock, label, doorName string, late
 		if a.o.Journal != nil {
 			je, err := a.o.Journal.Open(d.e)
 			if err != nil {
-				a.o.Logf("%s: action %s: cannot record the delayed command in the journal, not running this knock's commands: %v", label, p.spec.Name, err)
+				a.note("%s: action %s: cannot record the delayed command in the journal, not running this knock's commands: %v", label, p.spec.Name, err)
 				for _, d := range ds {
 					if d.e.ID != 0 {
 						a.o.Journal.Close(d.e.ID)
@@ -323,13 +339,14 @@ func (a *Action) record(ev actions.Event, k *knock, label, doorName string, late
 			d.e = je
 		}
 		ds = append(ds, d)
-		a.o.Logf("%s: action %s: command delayed %v: %s", label, p.spec.Name, p.spec.Delay, p.line)
+		a.note("%s: action %s: command delayed %v: %s", label, p.spec.Name, p.spec.Delay, p.line)
 	}
 	return ds, true
 }
 
 // Advance runs the delayed commands due by now.
 func (a *Action) Advance(ctx context.Context, now time.Time) {
+	a.log.Seen(now)
 	a.collect()
 	for {
 		d, ok := a.pending.Peek()
@@ -355,7 +372,7 @@ func (a *Action) Advance(ctx context.Context, now time.Time) {
 }
 
 func (a *Action) runDelayed(ctx context.Context, d *delayed, why string) bool {
-	a.o.Logf("%s: %s: running delayed command%s: %s", d.e.Addr, d.e.Name, why, d.e.Stop)
+	a.note("%s: %s: running delayed command%s: %s", d.e.Addr, d.e.Name, why, d.e.Stop)
 	return a.run(ctx, d.e.Addr+": "+d.e.Name, d.e.Stop)
 }
 
@@ -375,26 +392,31 @@ func (a *Action) collect() {
 }
 
 // finished records a delayed command's outcome: it leaves the journal, or
-// is retried with backoff.
+// is retried with backoff, up to journal.MaxAttempts times in all.
 func (a *Action) finished(d *delayed, ok bool, at time.Time) {
-	if ok {
+	if !ok {
+		d.e.Failures++
+	}
+	backoff, again := journal.Retry(d.e.Failures)
+	if !ok && !again {
+		a.note("%s: %s: delayed command failed %d times, giving up; run it by hand: %s", d.e.Addr, d.e.Name, d.e.Failures, d.e.Stop)
+	}
+	if ok || !again {
 		if a.o.Journal != nil && d.e.ID != 0 {
 			if err := a.o.Journal.Close(d.e.ID); err != nil {
-				a.o.Logf("%s: %s: delayed command ran but the journal could not record it (it will run again at next start): %v", d.e.Addr, d.e.Name, err)
+				a.note("%s: %s: delayed command ran but the journal could not record it (it will run again at next start): %v", d.e.Addr, d.e.Name, err)
 			}
 		}
 		return
 	}
-	d.e.Failures++
-	backoff := min(firstRetry<<min(d.e.Failures-1, 20), maxRetry)
 	d.e.Due = at.Add(backoff)
 	a.pending.Push(d)
 	if a.o.Journal != nil && d.e.ID != 0 {
 		if err := a.o.Journal.Update(d.e); err != nil {
-			a.o.Logf("%s: %s: journal update failed: %v", d.e.Addr, d.e.Name, err)
+			a.note("%s: %s: journal update failed: %v", d.e.Addr, d.e.Name, err)
 		}
 	}
-	a.o.Logf("%s: %s: delayed command failed %d times; retrying in %v", d.e.Addr, d.e.Name, d.e.Failures, backoff)
+	a.note("%s: %s: delayed command failed %d times; retrying in %v", d.e.Addr, d.e.Name, d.e.Failures, backoff)
 }
 
 // Next is when the earliest delayed command is due.
@@ -410,8 +432,9 @@ func (a *Action) Next() (time.Time, bool) {
 func (a *Action) Pending() int { return a.pending.Len() }
 
 // Close waits for running commands, runs every delayed command now (the
-// doors they close must not outlive the daemon; one that fails stays in
-// the journal and runs at next start) and closes the state store.
+// doors they close must not outlive the daemon; one that fails, or that
+// ctx (the shutdown budget) leaves no time for, stays in the journal and
+// runs at next start) and closes the state store.
 func (a *Action) Close(ctx context.Context) {
 	if a.closed {
 		return
@@ -429,21 +452,33 @@ func (a *Action) Close(ctx context.Context) {
 			}
 		}
 	}
+	left := 0
 	for a.pending.Len() > 0 {
 		d := a.pending.Pop()
+		if ctx.Err() != nil { // the shutdown budget is spent
+			left++
+			continue
+		}
 		if a.runDelayed(ctx, d, " early (shutting down)") {
 			a.finished(d, true, time.Time{})
 			continue
 		}
-		a.o.Logf("%s: %s: delayed command failed at shutdown; it runs again at next start", d.e.Addr, d.e.Name)
+		a.note("%s: %s: delayed command failed at shutdown; it runs again at next start", d.e.Addr, d.e.Name)
+	}
+	if left > 0 {
+		a.o.Logf("shutdown: out of time, %d delayed commands left in the journal for the next start", left)
 	}
 	if err := a.store.Close(); err != nil {
 		a.o.Logf("%v", err)
 	}
 }
 
+// note logs a line a knock caused, through the limiter, at the latest
+// time Handle or Advance was given.
+func (a *Action) note(format string, args ...any) { a.log.Logf(a.log.Now(), format, args...) }
+
 func (a *Action) exec(ctx context.Context, label, line string) bool {
-	a.o.Logf("%s: running command: %s", label, line)
+	a.note("%s: running command: %s", label, line)
 	return a.run(ctx, label, line)
 }
 
@@ -451,10 +486,10 @@ func (a *Action) run(ctx context.Context, label, line string) bool {
 	status, err := a.o.Run(ctx, line)
 	switch {
 	case err != nil:
-		a.o.Logf("%s: command failed: %v", label, err)
+		a.note("%s: command failed: %v", label, err)
 		return false
 	case status != 0:
-		a.o.Logf("%s: command returned non-zero status code (%d)", label, status)
+		a.note("%s: command returned non-zero status code (%d)", label, status)
 		return false
 	}
 	return true

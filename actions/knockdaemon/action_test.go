@@ -280,3 +280,28 @@ func TestOtherEventsIgnored(t *testing.T) {
 		t.Errorf("ran %q", r.got())
 	}
 }
+
+// TestKnockFloodLogLines: 5,000 knocks in a second (a leaked key, or
+// forged knocks) cause at most the limiter's burst of lines, plus one
+// counting the rest, whatever the actions log per knock.
+func TestKnockFloodLogLines(t *testing.T) {
+	var lines []string
+	a, err := New(parseConf(t, openClose), Options{Replay: true, Run: func(context.Context, string) (int, error) { return 0, nil },
+		Logf: func(f string, args ...any) { lines = append(lines, fmt.Sprintf(f, args...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines = nil // the config's own lines
+	t0 := time.Unix(1000, 0)
+	const n = 5000
+	for i := range n {
+		a.Handle(context.Background(), knockEv(fmt.Sprintf("10.3.%d.%d", i>>8, i&255), 1, t0.Add(time.Duration(i)*time.Second/n)))
+	}
+	a.Advance(context.Background(), t0.Add(2*time.Second))
+	if max := DefaultLogBurst + 2*2*DefaultLogRate; len(lines) > max {
+		t.Fatalf("%d lines for %d knocks, want at most %d", len(lines), n, max)
+	}
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "similar lines suppressed") }) {
+		t.Errorf("no count of the lines left out")
+	}
+}

@@ -73,6 +73,10 @@ type Options struct {
 	// cause (Stage, timeouts, bad packets); 0 means the default, and the
 	// line after a gap says how many were left out.
 	LogRate int
+	// CommandTimeout bounds every command the daemon runs (start, stop,
+	// System, doorman scripts): at the limit its process group is killed
+	// and it counts as failed. 0 means command.DefaultTimeout (30 s).
+	CommandTimeout time.Duration
 	// StateCache is where per-address action state (knockdaemon's
 	// state(...)) is kept across restarts; "" keeps it in memory.
 	StateCache string
@@ -111,22 +115,50 @@ type Door struct {
 	Cooldown time.Duration
 }
 
-// Start returns the start command for a knock that arrived over IPv6 or not,
-// with knockd's fallback rules.
+// Start returns the start command for a knock that arrived over IPv6 or
+// not: each family's own, "" if it has none. knockd ran Start_Command for
+// IPv6 knockers when Start_Command_6 was not set, rendering an IPv6
+// address into an IPv4 command (iptables fails, and so does the stop
+// command, for ever); we ignore such knocks and --check warns (Warnings).
 func (d *Door) Start(v6 bool) string {
-	if v6 && d.StartCommand6 != nil {
+	if v6 {
+		if d.StartCommand6 == nil {
+			return ""
+		}
 		return *d.StartCommand6
 	}
 	return d.StartCommand
 }
 
-// Stop is Start's counterpart for the stop command. knockd falls back
-// independently of Start_Command_6, and so do we.
+// Stop is Start's counterpart for the stop command, with the same rule:
+// no fallback to the other family's.
 func (d *Door) Stop(v6 bool) string {
-	if v6 && d.StopCommand6 != nil {
+	if v6 {
+		if d.StopCommand6 == nil {
+			return ""
+		}
 		return *d.StopCommand6
 	}
 	return d.StopCommand
+}
+
+// Warnings are what --check says about a command door whose commands do
+// not cover both address families, each with the door's file:line: the
+// config is valid, but knocks of one family will be ignored, or doors
+// opened for it never closed.
+func (d *Door) Warnings() []string {
+	var w []string
+	has6 := d.StartCommand6 != nil && *d.StartCommand6 != ""
+	switch {
+	case d.StartCommand != "" && d.StartCommand6 == nil:
+		w = append(w, fmt.Sprintf("%s: [%s]: no Start_Command_6: knocks from IPv6 addresses will be ignored (knockd ran Start_Command for them)", d.Pos, d.Name))
+	case d.StartCommand == "" && has6:
+		w = append(w, fmt.Sprintf("%s: [%s]: no Start_Command: knocks from IPv4 addresses will be ignored", d.Pos, d.Name))
+	}
+	if has6 && d.StopCommand != "" && d.StopCommand6 == nil {
+		w = append(w, fmt.Sprintf("%s: [%s]: Start_Command_6 without Stop_Command_6: doors opened for IPv6 addresses will not be closed (knockd ran Stop_Command for them)", d.Pos, d.Name))
+	}
+	return w
 }
 
 // Config is a whole knockd.conf.

@@ -230,6 +230,8 @@ func optionKey(up string) string {
 		return "MaxSources"
 	case "LOGRATE":
 		return "LogRate"
+	case "COMMAND_TIMEOUT":
+		return "Command_Timeout"
 	}
 	return ""
 }
@@ -316,6 +318,16 @@ func (p *parser) option(key, val string) {
 		} else {
 			o.LogRate = n
 		}
+	case "Command_Timeout":
+		t, err := parseSeconds(val)
+		if err == nil && t <= 0 {
+			err = fmt.Errorf("%q: a command needs at least a second", val)
+		}
+		if err != nil {
+			p.errorf(key, "%v", err)
+			return
+		}
+		o.CommandTimeout = t
 	case "Interface":
 		ifs, err := parseInterfaces(val)
 		if err != nil {

@@ -444,7 +444,8 @@ func FuzzParseSequence(f *testing.F) {
 }
 
 // TestCommandFallback ties the _6 fixture to what the engine will run: an
-// unset _6 command falls back, an empty one runs nothing for IPv6.
+// unset or empty _6 command runs nothing for IPv6 (knockd fell back to the
+// IPv4 command when it was unset, rendering an IPv6 address into it).
 func TestCommandFallback(t *testing.T) {
 	cfg, err := Load(filepath.Join("testdata", "valid", "ipv6-commands.conf"))
 	if err != nil {
@@ -458,10 +459,20 @@ func TestCommandFallback(t *testing.T) {
 		"both", "/sbin/iptables -A INPUT -s %IP% -j ACCEPT", "/sbin/ip6tables -A INPUT -s %IP% -j ACCEPT",
 		"/sbin/iptables -D INPUT -s %IP% -j ACCEPT", "/sbin/ip6tables -D INPUT -s %IP% -j ACCEPT",
 		"v4only", "/sbin/iptables -A INPUT -s %IP% -j ACCEPT", "", "/sbin/iptables -D INPUT -s %IP% -j ACCEPT", "",
-		"fallback", "/usr/local/bin/open %IP%", "/usr/local/bin/open %IP%", "/usr/local/bin/close %IP%", "/usr/local/bin/close %IP%",
+		"fallback", "/usr/local/bin/open %IP%", "", "/usr/local/bin/close %IP%", "",
 		"empty-command", "", "", "", "",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("commands (name, start v4, start v6, stop v4, stop v6):\n got %q\nwant %q", got, want)
+	}
+	var warns []string
+	for _, d := range cfg.Doors {
+		warns = append(warns, d.Warnings()...)
+	}
+	wantWarns := []string{
+		"testdata/valid/ipv6-commands.conf:16: [fallback]: no Start_Command_6: knocks from IPv6 addresses will be ignored (knockd ran Start_Command for them)",
+	}
+	if !slices.Equal(warns, wantWarns) {
+		t.Errorf("warnings:\n got %q\nwant %q", warns, wantWarns)
 	}
 }

@@ -235,7 +235,7 @@ func decodeIPv4(data []byte, p *detectors.Packet) bool {
 }
 
 func decodeIPv6(data []byte, p *detectors.Packet) bool {
-	if len(data) < 40 {
+	if len(data) < 40 || v4Mapped(data[8:24]) || v4Mapped(data[24:40]) {
 		return false
 	}
 	end := 40 + int(binary.BigEndian.Uint16(data[4:]))
@@ -277,6 +277,15 @@ walk:
 	p.Src = netip.AddrFrom16([16]byte(data[8:24]))
 	p.Dst = netip.AddrFrom16([16]byte(data[24:40]))
 	return decodeTransport(next, data, off, p)
+}
+
+// v4Mapped reports whether a is an IPv4-mapped address (::ffff:a.b.c.d).
+// RFC 4291 2.5.5.2: such addresses must not appear on the wire, and Linux's
+// TCP and UDP drop packets from them; one that does is forged, and must
+// reach no door, neither as an IPv6 knocker nor (after an Unmap anywhere
+// downstream) as the IPv4 address a.b.c.d it names.
+func v4Mapped(a []byte) bool {
+	return binary.BigEndian.Uint64(a) == 0 && binary.BigEndian.Uint32(a[8:]) == 0xffff
 }
 
 // decodeTransport reads the TCP or UDP header at data[off:]; data ends where

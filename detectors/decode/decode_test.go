@@ -102,18 +102,17 @@ var (
 
 func TestDecode(t *testing.T) {
 	frames := map[string]pcaptest.Frame{
-		"v4 syn":           syn(c4, s4),
-		"v4 syn+ack":       {Src: c4, Dst: s4, Proto: detectors.TCP, Flags: detectors.SYN | detectors.ACK},
-		"v4 tcp payload":   {Src: c4, Dst: s4, Proto: detectors.TCP, Flags: detectors.PSH | detectors.ACK, Payload: []byte("knock")},
-		"v4 udp":           udp(c4, s4, "open sesame"),
-		"v4 udp empty":     udp(c4, s4, ""),
-		"v6 syn":           syn(c6, s6),
-		"v6 udp":           udp(c6, s6, "hello"),
-		"v4 syn vlan":      {Src: c4, Dst: s4, Proto: detectors.TCP, Flags: detectors.SYN, VLAN: 100},
-		"v6 udp vlan":      {Src: c6, Dst: s6, Proto: detectors.UDP, Payload: []byte("x"), VLAN: 4094},
-		"v4 all flags":     {Src: c4, Dst: s4, Proto: detectors.TCP, Flags: 0x3f},
-		"v6 link-local":    syn(netip.MustParseAddrPort("[fe80::1]:1"), netip.MustParseAddrPort("[fe80::2]:2")),
-		"v4 mapped in v6?": syn(netip.MustParseAddrPort("[::ffff:192.0.2.7]:1"), s6),
+		"v4 syn":         syn(c4, s4),
+		"v4 syn+ack":     {Src: c4, Dst: s4, Proto: detectors.TCP, Flags: detectors.SYN | detectors.ACK},
+		"v4 tcp payload": {Src: c4, Dst: s4, Proto: detectors.TCP, Flags: detectors.PSH | detectors.ACK, Payload: []byte("knock")},
+		"v4 udp":         udp(c4, s4, "open sesame"),
+		"v4 udp empty":   udp(c4, s4, ""),
+		"v6 syn":         syn(c6, s6),
+		"v6 udp":         udp(c6, s6, "hello"),
+		"v4 syn vlan":    {Src: c4, Dst: s4, Proto: detectors.TCP, Flags: detectors.SYN, VLAN: 100},
+		"v6 udp vlan":    {Src: c6, Dst: s6, Proto: detectors.UDP, Payload: []byte("x"), VLAN: 4094},
+		"v4 all flags":   {Src: c4, Dst: s4, Proto: detectors.TCP, Flags: 0x3f},
+		"v6 link-local":  syn(netip.MustParseAddrPort("[fe80::1]:1"), netip.MustParseAddrPort("[fe80::2]:2")),
 	}
 	for name, f := range frames {
 		for _, link := range linkTypes {
@@ -210,6 +209,12 @@ func TestDecodeHandBuilt(t *testing.T) {
 		{"v6 udp length < 8", decode.Raw, mod(u6, func(b []byte) { binary.BigEndian.PutUint16(b[44:], 7) }), false, view{}},
 		{"v6 udp length trims", decode.Raw, mod(u6, func(b []byte) { binary.BigEndian.PutUint16(b[44:], 9) }), true, func() view { w := wu6; w.Payload = "h"; return w }()},
 		{"empty", decode.Raw, nil, false, view{}},
+		// RFC 4291 2.5.5.2: IPv4-mapped addresses never appear on the
+		// wire; a packet "from ::ffff:192.0.2.7" is forged, and must not
+		// reach a door as 192.0.2.7 (or at all).
+		{"v6 from v4-mapped", decode.Raw, pcaptest.EncodeIP(syn(netip.MustParseAddrPort("[::ffff:192.0.2.7]:40000"), s6)), false, view{}},
+		{"v6 to v4-mapped", decode.Raw, pcaptest.EncodeIP(syn(c6, netip.MustParseAddrPort("[::ffff:198.51.100.1]:7000"))), false, view{}},
+		{"v6 from v4-mapped, ethernet", decode.Ethernet, ether(0x86dd, nil, pcaptest.EncodeIP(udp(netip.MustParseAddrPort("[::ffff:192.0.2.7]:40000"), s6, "x"))), false, view{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,7 +7,10 @@
 // A Limiter is not safe for concurrent use; each goroutine keeps its own.
 package ratelimit
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // Limiter is a token bucket: Burst lines at once, then Rate lines a second.
 type Limiter struct {
@@ -55,4 +58,71 @@ func (l *Limiter) Suppressed() uint64 {
 		return 0
 	}
 	return l.suppressed
+}
+
+// Log puts a Limiter in front of a log function, for code that logs from
+// several goroutines (commands run on workers). Time only moves forward:
+// a line logged with an earlier time than one before counts at the later
+// one, so a replay's packet time and a worker's wall clock cannot mix up
+// the bucket.
+type Log struct {
+	mu   sync.Mutex
+	lim  *Limiter
+	last time.Time
+	logf func(format string, args ...any)
+}
+
+// NewLog returns a Log that lets rate lines a second through logf after a
+// burst; rate < 0 lets everything through.
+func NewLog(logf func(format string, args ...any), rate, burst float64) *Log {
+	l := &Log{logf: logf}
+	if rate >= 0 {
+		l.lim = New(rate, burst)
+	}
+	return l
+}
+
+// Logf logs the line at now if the limiter allows it, after a line
+// counting those it left out before. The line is formatted only then.
+func (l *Log) Logf(now time.Time, format string, args ...any) {
+	l.mu.Lock()
+	if now.After(l.last) {
+		l.last = now
+	}
+	ok, suppressed := l.lim.Allow(l.last)
+	var rate float64
+	if l.lim != nil {
+		rate = l.lim.Rate
+	}
+	l.mu.Unlock()
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		l.logf("%d similar lines suppressed (more than %v a second)", suppressed, rate)
+	}
+	l.logf(format, args...)
+}
+
+// Seen moves the clock to now without logging.
+func (l *Log) Seen(now time.Time) {
+	l.mu.Lock()
+	if now.After(l.last) {
+		l.last = now
+	}
+	l.mu.Unlock()
+}
+
+// Now is the latest time Logf or Seen was given.
+func (l *Log) Now() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
+// Suppressed is how many lines were left out since the last one logged.
+func (l *Log) Suppressed() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lim.Suppressed()
 }

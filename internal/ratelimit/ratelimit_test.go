@@ -1,6 +1,8 @@
 package ratelimit
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -44,5 +46,34 @@ func TestAllowDoesNotAllocate(t *testing.T) {
 	now := time.Unix(0, 0)
 	if n := testing.AllocsPerRun(1000, func() { now = now.Add(time.Millisecond); l.Allow(now) }); n != 0 {
 		t.Errorf("Allow allocates %v times", n)
+	}
+}
+
+// TestLog: lines past the burst are left out and counted on the next one
+// let through; time never runs backwards; a negative rate is unlimited.
+func TestLog(t *testing.T) {
+	var got []string
+	logf := func(f string, a ...any) { got = append(got, fmt.Sprintf(f, a...)) }
+	l := NewLog(logf, 1, 2)
+	t0 := time.Unix(100, 0)
+	for i := range 5 {
+		l.Logf(t0, "line %d", i)
+	}
+	l.Logf(t0.Add(-time.Hour), "from the past") // counts at t0: no token
+	l.Logf(t0.Add(time.Second), "later")
+	want := []string{"line 0", "line 1", "4 similar lines suppressed (more than 1 a second)", "later"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if !l.Now().Equal(t0.Add(time.Second)) || l.Suppressed() != 0 {
+		t.Errorf("Now %v, Suppressed %d", l.Now(), l.Suppressed())
+	}
+	got = nil
+	u := NewLog(logf, -1, 0)
+	for range 1000 {
+		u.Logf(t0, "x")
+	}
+	if len(got) != 1000 {
+		t.Errorf("unlimited: %d lines", len(got))
 	}
 }
