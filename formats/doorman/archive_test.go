@@ -204,11 +204,24 @@ func TestArchiveEvict(t *testing.T) {
 		t.Error("d2 not found")
 	}
 	// d2 also in another slot: evicting one copy keeps it findable.
-	recs := a.Records()
-	other := (Index(d2, MinRecords) + 1) % MinRecords
-	recs[other] = Record{Digest: d2, Time: 3}
-	a.recs = recs
-	a.index()
+	path := filepath.Join(t.TempDir(), "hash")
+	buf := make([]byte, MinRecords*RecordSize)
+	for _, r := range []Record{{d2, 2}, {d2, 3}} {
+		slot := Index(d2, MinRecords)
+		if r.Time == 3 {
+			slot = (slot + 1) % MinRecords
+		}
+		copy(buf[slot*RecordSize:], r.Digest[:])
+		binary.LittleEndian.PutUint64(buf[slot*RecordSize+md5.Size:], uint64(r.Time))
+	}
+	if err := os.WriteFile(path, buf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := OpenArchive(path, MinRecords)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
 	a.Add(d1, time.Unix(4, 0))
 	if at, ok := a.Lookup(d2); !ok || at.Unix() != 3 {
 		t.Errorf("d2 after evicting one of its copies: %v, %v", at, ok)
