@@ -1,6 +1,7 @@
 package portspan
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -285,4 +286,58 @@ func (s Settings) Codec() (*Codec, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// SpentKey identifies (part of) the ciphertext of an accepted knock in an
+// anti-replay store.
+type SpentKey [16]byte
+
+// AppendSpentKeys appends the keys a spent store must hold for the knock
+// Decode last accepted, so that nothing made of it is accepted again:
+//
+//   - A knock that carried its IV or salt (RandomIV, Salted__) gives one
+//     key per ciphertext block after the header. Flipping IV bits leaves
+//     every block as it was (the IV-flip forgery); and any block whose
+//     plaintext is known (the padding block, or a first block naming a
+//     known address) can be sent alone with a chosen IV to decrypt to any
+//     7-byte record (the one-block cut, open whenever a door accepts a
+//     1-byte PORT). Both reuse a block of the capture, so both are
+//     refused. Random IVs make a legitimate knock's blocks unique.
+//   - A headerless knock (IV = no) gives one key for its whole body: the
+//     IV is fixed, so its blocks repeat between knocks that share a first
+//     block, and no chosen IV exists to forge with.
+//
+// Unencrypted knocks (Encrypt = no) give none: anyone can forge them.
+func (c *Codec) AppendSpentKeys(dst []SpentKey) []SpentKey {
+	if c.Crypt == nil || len(c.wire) == 0 {
+		return dst
+	}
+	if hasMagic(c.wire) {
+		for b := c.wire[headerLen:]; len(b) >= blockSize; b = b[blockSize:] {
+			var k SpentKey
+			k[0] = 1
+			copy(k[1:], b[:blockSize])
+			dst = append(dst, k)
+		}
+		return dst
+	}
+	sum := sha256.Sum256(c.wire)
+	var k SpentKey
+	k[0] = 2
+	copy(k[1:], sum[:])
+	return append(dst, k)
+}
+
+// SpentKeysPerKnock is the most keys AppendSpentKeys gives for one knock
+// of this Codec: a spent store holding n knocks needs n times as many
+// records.
+func (c *Codec) SpentKeysPerKnock() int {
+	n := 1
+	if c.Crypt == nil {
+		return n
+	}
+	for _, l := range c.Layouts {
+		n = max(n, c.Crypt.Len(l.Size())/blockSize-2) // less the 16-byte header
+	}
+	return n
 }

@@ -407,6 +407,18 @@ func (s *Store) Resize(size int) (OpenInfo, error) {
 	return info, nil
 }
 
+// Sync flushes the inserts so far to stable storage: a caller that adds
+// several digests for one knock syncs once, before it acts on the knock.
+func (s *Store) Sync() error {
+	if s.f == nil {
+		return nil
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("%s: %w", s.opt.what(), err)
+	}
+	return nil
+}
+
 // Records returns a copy of the slots, for tests and tools.
 func (s *Store) Records() []Record { return slices.Clone(s.recs) }
 
