@@ -89,6 +89,10 @@ type door struct {
 	rec     wire.Record
 	scratch []uint16
 
+	// saltedSeen is the codec's SaltedRefused when last looked at;
+	// saltedHits counts the hits that made it grow.
+	saltedSeen, saltedHits uint64
+
 	// Evicted counts senders dropped to make room; Retransmits the hits
 	// dropped as SYN retransmissions; Refused the decoded knocks refused
 	// (Require_IP_Match, an address no firewall rule should name, spent).
@@ -289,6 +293,21 @@ func (d *Detector) hit(dr *door, p *detectors.Packet, idx uint16, emit func(acti
 		dr.release(src)
 		d.knock(dr, layout, p, emit)
 		return
+	}
+	if c := dr.Codec.Crypt; c != nil && c.SaltedRefused != dr.saltedSeen {
+		d.saltedRefused(dr, p)
+	}
+}
+
+// saltedRefused logs, now and then, that a door refused windows of hits
+// beginning with a Salted__ header it does not take: either a knockclient
+// on a newer Perl (the admin wants Header = magic) or a sender trying to
+// make the daemon derive keys.
+func (d *Detector) saltedRefused(dr *door, p *detectors.Packet) {
+	dr.saltedSeen = dr.Codec.Crypt.SaltedRefused
+	dr.saltedHits++
+	if dr.saltedHits&(dr.saltedHits-1) == 0 && d.allow(p.Time) {
+		d.logf("%s: %s: knock with a Salted__ header refused (%d so far): this door takes IV = %s; if your knockclients run Crypt::CBC 2.17 or later, set Header = magic", p.Src, dr.Name, dr.saltedHits, dr.Codec.Crypt.Header())
 	}
 }
 

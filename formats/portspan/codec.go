@@ -164,7 +164,7 @@ type Settings struct {
 	Key         string // required when encrypting
 	IV          string // yes|header (default) | no | salted
 	IVHex       string // IV_Hex: 16 hex digits, with IV = no; default zeros
-	Header      string // magic (default) | strict
+	Header      string // auto (default) | magic | strict
 	PortWidth   string // auto (default) | 1 | 2
 	TimeWidth   string // 1 (default) | 4
 	ChecksumMod string // 256 (default) | 255 | 256,255
@@ -264,11 +264,13 @@ func (s Settings) Codec() (*Codec, error) {
 		}
 	}
 	switch strings.ToLower(strings.TrimSpace(s.Header)) {
-	case "", "magic":
+	case "", "auto":
+	case "magic":
+		o.AnySalted = true
 	case "strict":
 		o.Strict = true
 	default:
-		bad("Header", fmt.Errorf("%q is not magic or strict", s.Header))
+		bad("Header", fmt.Errorf("%q is not auto, magic or strict", s.Header))
 	}
 	switch strings.ToLower(strings.TrimSpace(s.Cipher)) {
 	case "", "blowfish", "crypt::blowfish":
