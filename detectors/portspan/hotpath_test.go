@@ -1,6 +1,7 @@
 package portspan_test
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -102,17 +103,20 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		frames []pcaptest.Frame
+		conf   string
 	}{
-		{"miss", []pcaptest.Frame{hit(netip.MustParseAddr("10.0.0.2"), 40000, 22)}},
-		{"noise", noiseFrames(5000)},
-		{"flood", floodFrames(4096)},
+		{"miss", []pcaptest.Frame{hit(netip.MustParseAddr("10.0.0.2"), 40000, 22)}, ""},
+		{"noise", noiseFrames(5000), ""},
+		{"flood", floodFrames(4096), ""},
 		// Windows that start with "Salted__" on a door that did not ask
 		// for that header: no key derivation (which allocates a key
 		// schedule), so no allocation, however often the magic comes.
-		{"salted", saltedFrames(5000)},
+		{"salted", saltedFrames(5000), ""},
+		// The authenticated mode checks a tag on every full window.
+		{"noise-mac", noiseFrames(5000), hotConf + "\tMac_Key = mac secret\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHotPath(t, tc.frames)
+			h := newHotPathConf(t, cmp.Or(tc.conf, hotConf), tc.frames)
 			now := time.Unix(1_000_000, 0)
 			i := 0
 			step := func() { now = now.Add(time.Microsecond); h.packet(i, now); i++ }
@@ -248,6 +252,8 @@ func BenchmarkSalted(b *testing.B) {
 		// A door that opted in to Crypt::CBC's rule pays a derivation
 		// per new salt: the documented price of Header = magic.
 		{"hostile-header-magic", magic, saltedFrames(5000)},
+		// The authenticated mode: a tag (HMAC-SHA256) checked per window.
+		{"plain-mac", hotConf + "\tMac_Key = mac secret\n", noiseFrames(5000)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			h := newHotPathConf(b, tc.conf, tc.frames)

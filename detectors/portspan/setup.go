@@ -57,7 +57,7 @@ var directives = [...]string{
 	"Portspan", "Knock", "Encrypt", "Cipher", "Key", "IV", "IV_Hex", "Header",
 	"Port_Width", "Time_Width", "Checksum_Mod", "Span_Tail",
 	"Protocol", "TCPFlags", "Hit_Timeout", "Max_Sources", "Require_IP_Match",
-	"Spent_Knocks",
+	"Spent_Knocks", "Mac_Key",
 }
 
 // directive returns key's canonical name. The comparison folds ASCII
@@ -145,6 +145,8 @@ func fromDoor(kd *knockd.Door, defaultMaxSources int) (Door, config.List) {
 			s.Cipher = v
 		case "Key":
 			s.Key = v
+		case "Mac_Key":
+			s.MacKey = v
 		case "IV":
 			s.IV = v
 		case "IV_Hex":
