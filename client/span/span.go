@@ -30,14 +30,15 @@ const DefaultDelay = 10 * time.Millisecond
 // Conf holds knockclient settings by lowercase key: the keys of a legacy
 // knockclient.conf (remote, client, port, knock, cipher, encrypt, key, iv,
 // portspan), the flags (flag0…flag31), and ours (time, iv_hex, header,
-// port_width, time_width, checksum_mod, span_tail, delay, udp, mac_key).
+// port_width, time_width, checksum_mod, span_tail, delay, udp, mac_key,
+// key_file, mac_key_file; the files are read by the caller, see Secrets).
 type Conf map[string]string
 
 // keys are the settings a Conf may hold, besides flagN.
 var keys = []string{
 	"remote", "client", "port", "knock", "cipher", "encrypt", "key", "iv", "portspan",
 	"time", "iv_hex", "header", "port_width", "time_width", "checksum_mod", "span_tail", "delay", "udp",
-	"mac_key",
+	"mac_key", "key_file", "mac_key_file",
 }
 
 // legacyIgnored are knockclient.conf keys of features we do not have
