@@ -18,6 +18,7 @@
 package spent
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -199,7 +200,7 @@ func (s *Store) resized(old []Record, size int) ([]Record, int) {
 	live := slices.DeleteFunc(slices.Clone(old), Record.empty)
 	// Oldest first, so the newer record wins a slot (or the ring keeps the
 	// newest).
-	slices.SortStableFunc(live, func(a, b Record) int { return cmpInt(a.Stamp, b.Stamp) })
+	slices.SortStableFunc(live, func(a, b Record) int { return cmp.Compare(a.Stamp, b.Stamp) })
 	if s.opt.Slot == nil {
 		live = live[max(0, len(live)-size):]
 		copy(recs, live)
@@ -214,16 +215,6 @@ func (s *Store) resized(old []Record, size int) ([]Record, int) {
 		recs[i] = r
 	}
 	return recs, kept
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // index rebuilds the digest index and, for a ring, finds the oldest slot:
@@ -364,7 +355,7 @@ func (s *Store) forget(d Digest, i int) {
 func (s *Store) Merge(old *Store) error {
 	var errs []error
 	recs := slices.DeleteFunc(old.Records(), Record.empty)
-	slices.SortStableFunc(recs, func(a, b Record) int { return cmpInt(a.Stamp, b.Stamp) })
+	slices.SortStableFunc(recs, func(a, b Record) int { return cmp.Compare(a.Stamp, b.Stamp) })
 	for _, r := range recs {
 		if _, ok := s.where[r.Digest]; ok {
 			continue
