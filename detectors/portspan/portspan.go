@@ -13,6 +13,12 @@
 // The address to admit is the record's IP field, which may differ from the
 // sender by design (knocking on behalf of another host, NAT); the sender is
 // passed on as LOGIP. Require_IP_Match refuses such knocks.
+//
+// The legacy format carries its IV in the knock, so a captured knock can
+// be replayed or altered (IV flips, blocks cut out). Every accepted knock
+// is recorded in a spent store (internal/spent, fsynced before the event
+// leaves) and a knock reusing any of its ciphertext is refused; with
+// Mac_Key every knock must also carry a tag (formats/portspan, mac.go).
 package portspan
 
 import (
