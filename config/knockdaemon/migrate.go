@@ -464,7 +464,7 @@ func (m *migration) door(root *Node, mode string) {
 			m.comment("then set Header = magic (each such knock costs a key derivation)")
 			m.kv("IV", "header")
 		case strings.EqualFold(iv.Value, "no") || iv.Value == "0":
-			m.note(iv.Pos, "iv = no: both sides share a fixed IV the Perl never documented; 8 zero bytes is assumed.\nIf knocks do not decode, recover it from one captured knock (docs/knockdaemon-file-mode.md)")
+			m.note(iv.Pos, "iv = no: both sides share a fixed IV the Perl never documented; 8 zero bytes is assumed.\nIf knocks do not decode, recover it from one captured knock (docs/knockdaemon-file-mode.md).\nThe same record is then the same ciphertext, which the spent store refuses as a replay:\nclients must vary FLAG0 or TIME between knocks (or set Spent_Knocks = 0, and replays open)")
 			m.kv("IV", "no")
 			m.kv("IV_Hex", "0000000000000000")
 		default:
