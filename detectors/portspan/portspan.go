@@ -324,7 +324,9 @@ func (d *Detector) knock(dr *door, l wire.Layout, p *detectors.Packet, emit func
 	if l.Has(wire.FieldIP) {
 		addr = dr.rec.IP
 	}
-	why := ""
+	// why says why the knock is refused: about the address it names
+	// (logged after it), or, with ofKnock, about the knock itself.
+	why, ofKnock := "", false
 	switch {
 	case addr.IsUnspecified() || addr.IsMulticast() || addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		why = "is not a unicast address"
@@ -332,18 +334,15 @@ func (d *Detector) knock(dr *door, l wire.Layout, p *detectors.Packet, emit func
 		why = "is not the sender (Require_IP_Match)"
 	case dr.SpentKnocks > 0:
 		// Last: only a knock otherwise accepted is recorded.
-		if why = d.spend(dr, p.Time); why != "" {
-			why = "knock " + why
-		}
+		why, ofKnock = d.spend(dr, p.Time), true
 	}
 	if why != "" {
 		dr.Refused++
 		if d.allow(p.Time) {
-			if strings.HasPrefix(why, "knock ") {
-				d.logf("%s: %s: port-span knock for %s refused: %s", sender, dr.Name, addr, why[len("knock "):])
-			} else {
-				d.logf("%s: %s: port-span knock for %s refused: %s %s", sender, dr.Name, addr, addr, why)
+			if !ofKnock {
+				why = addr.String() + " " + why
 			}
+			d.logf("%s: %s: port-span knock for %s refused: %s", sender, dr.Name, addr, why)
 		}
 		return
 	}
