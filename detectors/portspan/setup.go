@@ -25,8 +25,9 @@ const (
 	// remembers by default: at 24 bytes a ciphertext block, 3 MiB for the
 	// usual two-block knock.
 	DefaultSpentKnocks = 65536
-	// maxSpentKnocks bounds Spent_Knocks (with 4-block knocks, 384 MiB).
-	maxSpentKnocks = 1 << 22
+	// maxSpentKnocks bounds Spent_Knocks so a typo cannot fill the disk
+	// and memory: with 4-block knocks, 96 MiB of file.
+	maxSpentKnocks = 1 << 20
 )
 
 // Door is one port-span door as the detector sees it.
