@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"path/filepath"
+
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/portspan"
+	"github.com/doorward/doorward/internal/spent"
 )
 
 // knockdaemon's encrypted port-span knocks. The kind also reads the
@@ -18,5 +21,17 @@ func newPortspan(doors []*knockd.Door, env *Env) (detectors.Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return portspan.New(ds, portspan.Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: 10 * env.LogRate}), nil
+	opt := portspan.Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: 10 * env.LogRate}
+	if !env.Replay && env.StateDir != "" {
+		opt.SpentPath = filepath.Join(env.StateDir, portspan.SpentFile)
+	}
+	det := portspan.New(ds, opt)
+	if opt.SpentPath != "" && det.SpentSize() > 0 {
+		// Only looked at: the detector opens (creates, resizes) the file
+		// once its config is adopted.
+		if _, err := spent.Check(opt.SpentPath, det.SpentSize(), spent.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	return det, nil
 }

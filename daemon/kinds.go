@@ -62,6 +62,10 @@ type Env struct {
 	// actions' state(…) across restarts ("" keeps it in memory). Replay
 	// never opens it.
 	StateCache string
+	// StateDir is the daemon's state directory (the journal's), where
+	// detectors keep durable anti-replay stores; "" in replay and --check,
+	// which keep them in memory.
+	StateDir string
 }
 
 // Action is the action side of a kind that does more than run a start and

@@ -245,10 +245,12 @@ func (c *Config) warnings(spans []*knockd.Door, key func(*knockd.Door) string) [
 		switch {
 		case enabled == 0:
 			out = append(out, fmt.Sprintf("door %s: no enabled action; its knocks are only logged", d.Name))
-		case !guarded:
+		case !guarded && spentOff(d):
 			// Spec §7: an encrypted knock is replayable unless a condition
 			// remembers what it has seen (FLAG counters, unique values).
-			out = append(out, fmt.Sprintf("door %s: no condition guards against replayed knocks", d.Name))
+			// The detector's spent store refuses replays, unless a door
+			// turns it off.
+			out = append(out, fmt.Sprintf("door %s: Spent_Knocks = 0 and no condition guards against replayed knocks", d.Name))
 		}
 		layout := knockLayout(d)
 		if layout == nil {
@@ -284,6 +286,17 @@ func needsField(name string) bool {
 
 // knockLayout reads the port-span door's "knock = IP,PORT,…" line, if it
 // has one, in upper case with CLIENT read as IP.
+// spentOff reports whether the door turns the detector's spent store off
+// (Spent_Knocks = 0), so replayed knocks reach its actions.
+func spentOff(d *knockd.Door) bool {
+	for _, p := range d.Params {
+		if asciiUpper(p.Key) == "SPENT_KNOCKS" {
+			return strings.TrimSpace(p.Value) == "0"
+		}
+	}
+	return false
+}
+
 func knockLayout(d *knockd.Door) []string {
 	for _, p := range d.Params {
 		if asciiUpper(p.Key) != "KNOCK" {

@@ -1,6 +1,7 @@
 package knockdaemon
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -168,5 +169,35 @@ func TestConfigValues(t *testing.T) {
 	wantWarn := []string{"door web: no enabled action; its knocks are only logged"}
 	if strings.Join(c.Warnings, "\n") != strings.Join(wantWarn, "\n") {
 		t.Errorf("warnings %q, want %q", c.Warnings, wantWarn)
+	}
+}
+
+// TestReplayWarning: an unguarded door is only warned about when it turns
+// the detector's spent store off; otherwise replays never reach it.
+func TestReplayWarning(t *testing.T) {
+	conf := `
+[on]
+	Type = portspan
+	knock = IP,PORT,CHECKSUM
+[off]
+	Type = portspan
+	knock = IP,PORT,CHECKSUM
+	spent_knocks = 0
+[a]
+	Type = action
+	Door = on
+	System = echo IP
+[b]
+	Type = action
+	Door = off
+	System = echo IP
+`
+	c, err := Parse(parseConf(t, conf), func(d *knockd.Door) string { return d.Name })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"door off: Spent_Knocks = 0 and no condition guards against replayed knocks"}
+	if !slices.Equal(c.Warnings, want) {
+		t.Errorf("warnings %q, want %q", c.Warnings, want)
 	}
 }

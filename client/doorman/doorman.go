@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/doorward/doorward/client/secret"
 	cfg "github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/formats/doorman"
 )
@@ -141,10 +142,10 @@ func ExpandRun(cmd, host, service string) (string, error) {
 // "x", "X" or "".
 func RunDisabled(v string) bool { return v == "" || v == "0" || v == "x" || v == "X" }
 
-// Zero overwrites a secret in place, as knock does on every exit path. Go
-// may have copied it (strings, the GC); this is hygiene, not a guarantee.
-func Zero(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
-}
+// Zero overwrites a secret in place, as knock does on every exit path
+// (client/secret.Zero).
+func Zero(b []byte) { secret.Zero(b) }
+
+// ReadSecret asks for the secret on the controlling terminal without echo,
+// as getpass("Enter secret: ") does (client/secret.Read).
+func ReadSecret(prompt string) ([]byte, error) { return secret.Read(prompt) }

@@ -30,13 +30,15 @@ const DefaultDelay = 10 * time.Millisecond
 // Conf holds knockclient settings by lowercase key: the keys of a legacy
 // knockclient.conf (remote, client, port, knock, cipher, encrypt, key, iv,
 // portspan), the flags (flag0…flag31), and ours (time, iv_hex, header,
-// port_width, time_width, checksum_mod, span_tail, delay, udp).
+// port_width, time_width, checksum_mod, span_tail, delay, udp, mac_key,
+// key_file, mac_key_file; the files are read by the caller, see Secrets).
 type Conf map[string]string
 
 // keys are the settings a Conf may hold, besides flagN.
 var keys = []string{
 	"remote", "client", "port", "knock", "cipher", "encrypt", "key", "iv", "portspan",
 	"time", "iv_hex", "header", "port_width", "time_width", "checksum_mod", "span_tail", "delay", "udp",
+	"mac_key", "key_file", "mac_key_file",
 }
 
 // legacyIgnored are knockclient.conf keys of features we do not have
@@ -167,6 +169,7 @@ func (c Conf) Plan(remote, local netip.Addr, now time.Time) (*Knock, error) {
 		Portspan: c["portspan"], Knock: c["knock"], Encrypt: c["encrypt"], Cipher: c["cipher"],
 		Key: c["key"], IV: c["iv"], IVHex: c["iv_hex"], Header: c["header"],
 		PortWidth: c["port_width"], TimeWidth: c["time_width"], ChecksumMod: c["checksum_mod"], SpanTail: c["span_tail"],
+		MacKey: c["mac_key"],
 	}
 	codec, err := s.Codec()
 	if err != nil {
@@ -258,9 +261,10 @@ func sortErrs(errs []error) []error {
 }
 
 // Encode encrypts the record (IV or salt from random) and spells it on the
-// span: the wire bytes and the ports to hit, in order.
+// span: the wire bytes (with the MAC tag when mac_key is set) and the
+// ports to hit, in order.
 func (k *Knock) Encode(random io.Reader) (wire []byte, ports []uint16, err error) {
-	if wire, err = k.Codec.Seal(nil, &k.Record, random); err != nil {
+	if wire, err = k.Codec.Knock(nil, &k.Record, random); err != nil {
 		return nil, nil, err
 	}
 	tail := k.Codec.Tail

@@ -58,6 +58,12 @@ options:
 proto is tcp (the default) or udp; port is a number or a service name.
 
 example:  knock myserver.example.com 123:tcp 456:udp 789:tcp
+
+other modes:
+  knock doorman [options] host service   a doorman (doormand) single-packet
+                                         knock; see knock doorman -h
+  knock span [options] [remote]          a knockdaemon port-span knock; see
+                                         knock span -h
 `
 
 // knockdPlan is a parsed knockd-mode command line.

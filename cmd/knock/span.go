@@ -9,10 +9,12 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/doorward/doorward/client/secret"
 	"github.com/doorward/doorward/client/sequence"
 	"github.com/doorward/doorward/client/span"
 )
@@ -41,7 +43,15 @@ options (override the -conf file's keys of the same name):
   -port N             the port to open
   -knock FIELDS       the record layout, e.g. IP,PORT,FLAG0,CHECKSUM
   -portspan SPAN      e.g. 1024-5000,6000-25000,26000-35789
-  -encrypt yes|no     -cipher blowfish   -key PASSPHRASE
+  -encrypt yes|no     -cipher blowfish
+  -key PASSPHRASE     visible to every user in the process list (ps):
+                      prefer -key-file, or no key at all to be asked for it
+                      on the terminal
+  -key-file FILE      read the passphrase from FILE's first line; FILE must
+                      not be readable by group or others (chmod 600)
+  -mac-key KEY, -mac-key-file FILE
+                      the authenticated mode: append a MAC tag made with
+                      this key (the door's Mac_Key)
   -iv yes|no|salted   -iv_hex HEX (IV of iv = no; default zeros)
   -flag0 N … -flag31 N, -time N
   -port_width auto|1|2   -time_width 1|4   -checksum_mod 256|255
@@ -149,8 +159,9 @@ func runSpan(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "warning: %s: %s is not supported, ignored\n", a.conf, k)
 		}
 	}
-	for k, v := range a.set {
-		conf[k] = v
+	if err := spanSecrets(conf, a, stderr); err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -221,4 +232,59 @@ func joinPorts(ports []uint16) string {
 		s[i] = strconv.Itoa(int(p))
 	}
 	return strings.Join(s, ",")
+}
+
+// spanSecrets merges the command line's settings into conf (read from
+// a.conf) and resolves the secrets: key_file and mac_key_file are read
+// (relative to the -conf file's folder when the file names them), a key
+// given one way on the command line replaces the file's key given either
+// way, and with no key at all on a terminal the passphrase is asked for.
+// A -conf file that holds a key and is readable by others gets a warning.
+func spanSecrets(conf span.Conf, a spanArgs, stderr io.Writer) error {
+	for _, name := range []string{"key", "mac_key"} {
+		if conf[name] != "" && a.conf != "" && secret.ReadableByOthers(a.conf) {
+			fmt.Fprintf(stderr, "warning: %s holds the %s and is readable by others (chmod 600 %s)\n", a.conf, strings.ReplaceAll(name, "_", " "), a.conf)
+		}
+		if f := conf[name+"_file"]; f != "" && !filepath.IsAbs(f) && a.conf != "" {
+			conf[name+"_file"] = filepath.Join(filepath.Dir(a.conf), f)
+		}
+		_, cliKey := a.set[name]
+		_, cliFile := a.set[name+"_file"]
+		switch {
+		case cliKey && cliFile:
+			return fmt.Errorf("give either %s or %s_file, not both", name, name)
+		case cliKey:
+			delete(conf, name+"_file")
+		case cliFile:
+			delete(conf, name)
+		}
+	}
+	for k, v := range a.set {
+		conf[k] = v
+	}
+	for _, name := range []string{"key", "mac_key"} {
+		f, ok := conf[name+"_file"]
+		if !ok {
+			continue
+		}
+		if _, both := conf[name]; both {
+			return fmt.Errorf("give either %s or %s_file, not both", name, name)
+		}
+		b, err := secret.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("%s_file: %w", name, err)
+		}
+		conf[name] = string(b)
+		secret.Zero(b)
+		delete(conf, name+"_file")
+	}
+	if conf["key"] == "" && !strings.EqualFold(conf["encrypt"], "no") && secret.IsTerminal(os.Stdin.Fd()) {
+		b, err := secret.Read("Enter key: ")
+		if err != nil {
+			return err
+		}
+		conf["key"] = string(b)
+		secret.Zero(b)
+	}
+	return nil
 }

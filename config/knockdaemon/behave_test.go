@@ -38,10 +38,13 @@ func encode(t *testing.T, s wire.Settings, knocks []knock) (hits []hit) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range knocks {
+	for i, k := range knocks {
 		r := wire.Record{IP: netip.MustParseAddr(k.ip), Port: k.port}
 		r.Flags[0] = k.flag0
-		ports, err := codec.Encode(nil, &r, strings.NewReader(strings.Repeat("36574210", 4)))
+		// A new IV for every knock, as the Perl client's rand() gave: the
+		// same IV twice would be the same ciphertext, which the spent
+		// store refuses as a replay.
+		ports, err := codec.Encode(nil, &r, strings.NewReader(fmt.Sprintf("%08d", 36574210+i)))
 		if err != nil {
 			t.Fatal(err)
 		}

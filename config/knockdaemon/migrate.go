@@ -460,9 +460,11 @@ func (m *migration) door(root *Node, mode string) {
 		switch {
 		case !hasIV || isYes(iv.Value):
 			m.comment("iv = yes: each knock starts with \"RandomIV\" and its IV (Crypt::CBC 2.12)")
+			m.comment("A knockclient on Crypt::CBC 2.17 (2006) or later sends \"Salted__\" instead:")
+			m.comment("then set Header = magic (each such knock costs a key derivation)")
 			m.kv("IV", "header")
 		case strings.EqualFold(iv.Value, "no") || iv.Value == "0":
-			m.note(iv.Pos, "iv = no: both sides share a fixed IV the Perl never documented; 8 zero bytes is assumed.\nIf knocks do not decode, recover it from one captured knock (docs/knockdaemon-file-mode.md)")
+			m.note(iv.Pos, "iv = no: both sides share a fixed IV the Perl never documented; 8 zero bytes is assumed.\nIf knocks do not decode, recover it from one captured knock (docs/knockdaemon-file-mode.md).\nThe same record is then the same ciphertext, which the spent store refuses as a replay:\nclients must vary FLAG0 or TIME between knocks (or set Spent_Knocks = 0, and replays open)")
 			m.kv("IV", "no")
 			m.kv("IV_Hex", "0000000000000000")
 		default:

@@ -13,6 +13,12 @@
 // The address to admit is the record's IP field, which may differ from the
 // sender by design (knocking on behalf of another host, NAT); the sender is
 // passed on as LOGIP. Require_IP_Match refuses such knocks.
+//
+// The legacy format carries its IV in the knock, so a captured knock can
+// be replayed or altered (IV flips, blocks cut out). Every accepted knock
+// is recorded in a spent store (internal/spent, fsynced before the event
+// leaves) and a knock reusing any of its ciphertext is refused; with
+// Mac_Key every knock must also carry a tag (formats/portspan, mac.go).
 package portspan
 
 import (
@@ -25,6 +31,7 @@ import (
 	"github.com/doorward/doorward/detectors"
 	wire "github.com/doorward/doorward/formats/portspan"
 	"github.com/doorward/doorward/internal/ratelimit"
+	"github.com/doorward/doorward/internal/spent"
 )
 
 // retransmitWindow is how long after a hit an exact repeat of it (same
@@ -45,14 +52,33 @@ type Options struct {
 	// knocks, evictions) to LogRate a second after a burst of LogBurst.
 	// 0: the defaults; a negative LogRate: unlimited.
 	LogRate, LogBurst float64
+	// SpentPath is the spent store's file, shared by every door: the
+	// ciphertext of each accepted knock, so that no replay and no forgery
+	// made of it is accepted again, across restarts. "" keeps it in
+	// memory (replay, tests). The file is opened only once the detector is
+	// put to work (see activate), never while a config is merely checked.
+	SpentPath string
 }
+
+// SpentFile is the spent store's file name in the state directory.
+const SpentFile = "portspan.spent"
 
 // Detector holds every port-span door and the senders' queues.
 type Detector struct {
 	doors []*door
 	logf  actions.Logf
 	lim   *ratelimit.Limiter
+
+	// The spent store: its file and size as configured, and the store
+	// once activated (nil before). spentSize 0: no door uses one.
+	spentPath string
+	spentSize int
+	spent     *spent.Store
+	keys      []wire.SpentKey
 }
+
+// spentOptions: a ring, the oldest knock out; synced by spend.
+var spentOptions = spent.Options{What: "port-span spent store"}
 
 // door is a Door with its queues.
 type door struct {
@@ -69,9 +95,13 @@ type door struct {
 	rec     wire.Record
 	scratch []uint16
 
+	// saltedSeen is the codec's SaltedRefused when last looked at;
+	// saltedHits counts the hits that made it grow.
+	saltedSeen, saltedHits uint64
+
 	// Evicted counts senders dropped to make room; Retransmits the hits
 	// dropped as SYN retransmissions; Refused the decoded knocks refused
-	// (Require_IP_Match, an address no firewall rule should name).
+	// (Require_IP_Match, an address no firewall rule should name, spent).
 	Evicted, Retransmits, Refused uint64
 }
 
@@ -97,7 +127,7 @@ type srcList struct{ head, tail *source }
 
 // New builds a detector for doors, as FromDoors returns them.
 func New(doors []Door, opt Options) *Detector {
-	d := &Detector{logf: opt.Logf}
+	d := &Detector{logf: opt.Logf, spentPath: opt.SpentPath}
 	if d.logf == nil {
 		d.logf = actions.Discard
 	}
@@ -123,9 +153,79 @@ func New(doors []Door, opt Options) *Detector {
 		}
 		if cfg.Codec.Crypt == nil {
 			d.logf("%s: warning: Encrypt = no: anyone who sees a knock can forge one", dr.Name)
+		} else if cfg.SpentKnocks == 0 {
+			d.logf("%s: warning: Spent_Knocks = 0: a captured knock can be replayed (and, with an IV header, rewritten to open for another address)", dr.Name)
 		}
+		d.spentSize = max(d.spentSize, cfg.SpentKnocks*cfg.Codec.SpentKeysPerKnock())
 	}
 	return d
+}
+
+// SpentSize is the number of records the spent store needs (0: none), for
+// a configuration check.
+func (d *Detector) SpentSize() int { return d.spentSize }
+
+// activate opens the spent store, once: at the first packet, tick or
+// reload that puts the detector to work. A detector built for a config
+// that is only checked, or rejected, never gets there, so it never
+// creates, resizes or writes the file. If the file cannot be opened the
+// store is kept in memory (replays are still refused until a restart) and
+// the error is logged.
+func (d *Detector) activate() {
+	if d.spent != nil || d.spentSize == 0 {
+		return
+	}
+	if d.spentPath == "" {
+		d.spent = spent.NewMemory(d.spentSize, spentOptions)
+		return
+	}
+	s, info, err := spent.Open(d.spentPath, d.spentSize, spentOptions)
+	if err != nil {
+		d.logf("error: %v: port-span knocks are remembered in memory only until a restart", err)
+		d.spent = spent.NewMemory(d.spentSize, spentOptions)
+		return
+	}
+	d.spent = s
+	d.logSpent(info)
+}
+
+func (d *Detector) logSpent(info spent.OpenInfo) {
+	switch {
+	case info.Created:
+		d.logf("created port-span spent store %s (%d records)", d.spentPath, d.spentSize)
+	case info.Resized:
+		d.logf("resized port-span spent store %s from %d to %d records, %d kept", d.spentPath, info.From, d.spentSize, info.Kept)
+	}
+}
+
+// spend records the knock dr's codec just accepted in the spent store and
+// returns "", or says why the knock is refused: a part of its ciphertext
+// was accepted before (a replay, or a forgery made of a captured knock),
+// or it could not be recorded durably. The record is on disk (fsynced)
+// before spend returns, so before any action runs.
+func (d *Detector) spend(dr *door, at time.Time) string {
+	d.activate()
+	d.keys = dr.Codec.AppendSpentKeys(d.keys[:0])
+	for _, k := range d.keys {
+		if _, ok := d.spent.Lookup(spent.Digest(k)); ok {
+			return "reuses the ciphertext of a knock already accepted (a replay or a forgery)"
+		}
+	}
+	now := at.UnixNano()
+	var err error
+	for _, k := range d.keys {
+		if err == nil {
+			err = d.spent.Add(spent.Digest(k), now)
+		}
+	}
+	if err == nil {
+		err = d.spent.Sync()
+	}
+	if err != nil {
+		d.logf("error: %v", err)
+		return "could not be recorded as spent"
+	}
+	return ""
 }
 
 // Rules asks for every port of each door's span: TCP with the door's flag
@@ -200,6 +300,21 @@ func (d *Detector) hit(dr *door, p *detectors.Packet, idx uint16, emit func(acti
 		d.knock(dr, layout, p, emit)
 		return
 	}
+	if c := dr.Codec.Crypt; c != nil && c.SaltedRefused != dr.saltedSeen {
+		d.saltedRefused(dr, p)
+	}
+}
+
+// saltedRefused logs, now and then, that a door refused windows of hits
+// beginning with a Salted__ header it does not take: either a knockclient
+// on a newer Perl (the admin wants Header = magic) or a sender trying to
+// make the daemon derive keys.
+func (d *Detector) saltedRefused(dr *door, p *detectors.Packet) {
+	dr.saltedSeen = dr.Codec.Crypt.SaltedRefused
+	dr.saltedHits++
+	if dr.saltedHits&(dr.saltedHits-1) == 0 && d.allow(p.Time) {
+		d.logf("%s: %s: knock with a Salted__ header refused (%d so far): this door takes IV = %s; if your knockclients run Crypt::CBC 2.17 or later, set Header = magic", p.Src, dr.Name, dr.saltedHits, dr.Codec.Crypt.Header())
+	}
 }
 
 // knock emits the event for a decoded record, unless the door refuses it.
@@ -209,17 +324,25 @@ func (d *Detector) knock(dr *door, l wire.Layout, p *detectors.Packet, emit func
 	if l.Has(wire.FieldIP) {
 		addr = dr.rec.IP
 	}
-	why := ""
+	// why says why the knock is refused: about the address it names
+	// (logged after it), or, with ofKnock, about the knock itself.
+	why, ofKnock := "", false
 	switch {
 	case addr.IsUnspecified() || addr.IsMulticast() || addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		why = "is not a unicast address"
 	case dr.RequireIPMatch && addr != sender:
 		why = "is not the sender (Require_IP_Match)"
+	case dr.SpentKnocks > 0:
+		// Last: only a knock otherwise accepted is recorded.
+		why, ofKnock = d.spend(dr, p.Time), true
 	}
 	if why != "" {
 		dr.Refused++
 		if d.allow(p.Time) {
-			d.logf("%s: %s: port-span knock for %s refused: %s %s", sender, dr.Name, addr, addr, why)
+			if !ofKnock {
+				why = addr.String() + " " + why
+			}
+			d.logf("%s: %s: port-span knock for %s refused: %s", sender, dr.Name, addr, why)
 		}
 		return
 	}
@@ -372,6 +495,7 @@ func (l *srcList) remove(s *source) {
 // port scan on the internet leaves a few hits in it, and a knock that
 // timed out shows as a knock that never arrived.
 func (d *Detector) Expire(now time.Time) {
+	d.activate()
 	t := now.UnixNano()
 	for _, dr := range d.doors {
 		for _, src := range dr.sources {
@@ -419,11 +543,17 @@ func (d *Detector) Stats(key string) Stats {
 
 // Adopt takes over old's queues for doors whose directives did not change,
 // so a reload does not cost a knocker the hits already sent.
+//
+// It also takes over the running spent store when the file is the same
+// (resized in place if the doors now need another size), or opens the new
+// one and copies the old one's records into it: a reload neither forgets
+// a spent knock nor leaves two stores writing one file.
 func (d *Detector) Adopt(prev detectors.Detector) {
 	old, ok := prev.(*Detector)
 	if !ok {
 		return
 	}
+	d.adoptSpent(old)
 	for _, dr := range d.doors {
 		for _, od := range old.doors {
 			if od.Key != dr.Key || od.sig != dr.sig || od.size != dr.size || od.MaxSources != dr.MaxSources {
@@ -433,6 +563,40 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 			od.sources, od.free, od.byHits = map[netip.Addr]*source{}, nil, make([]srcList, od.size+1)
 		}
 	}
+}
+
+func (d *Detector) adoptSpent(old *Detector) {
+	if old.spent == nil || d.spent != nil {
+		return
+	}
+	prev := old.spent
+	old.spent = nil
+	if d.spentSize == 0 {
+		prev.Close()
+		return
+	}
+	if old.spentPath == d.spentPath {
+		d.spent = prev
+		info, err := prev.Resize(d.spentSize)
+		if err != nil {
+			d.logf("error: %v", err)
+		}
+		d.logSpent(info)
+		return
+	}
+	d.activate()
+	if err := d.spent.Merge(prev); err != nil {
+		d.logf("error: %v", err)
+	}
+	prev.Close()
+}
+
+// Close closes the spent store's file.
+func (d *Detector) Close() error {
+	if d.spent == nil {
+		return nil
+	}
+	return d.spent.Close()
 }
 
 // String describes a door for logs: "ssh: port span 1024-1279, 8 bits a

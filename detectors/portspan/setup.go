@@ -21,6 +21,13 @@ const (
 	DefaultMaxSources = 4096
 	// maxMaxSources keeps a typo from reserving gigabytes.
 	maxMaxSources = 1 << 20
+	// DefaultSpentKnocks is how many accepted knocks the spent store
+	// remembers by default: at 24 bytes a ciphertext block, 3 MiB for the
+	// usual two-block knock.
+	DefaultSpentKnocks = 65536
+	// maxSpentKnocks bounds Spent_Knocks so a typo cannot fill the disk
+	// and memory: with 4-block knocks, 96 MiB of file.
+	maxSpentKnocks = 1 << 20
 )
 
 // Door is one port-span door as the detector sees it.
@@ -37,6 +44,10 @@ type Door struct {
 	MaxSources int
 	// RequireIPMatch refuses knocks whose record IP is not the sender.
 	RequireIPMatch bool
+	// SpentKnocks is how many accepted knocks the spent store keeps
+	// against replay and forgery (Spent_Knocks; 0: this door does not
+	// use it). Unencrypted doors never do: anyone can forge their knocks.
+	SpentKnocks int
 
 	sig string // the door's directives as written, to recognise it after a reload
 }
@@ -47,6 +58,7 @@ var directives = [...]string{
 	"Portspan", "Knock", "Encrypt", "Cipher", "Key", "IV", "IV_Hex", "Header",
 	"Port_Width", "Time_Width", "Checksum_Mod", "Span_Tail",
 	"Protocol", "TCPFlags", "Hit_Timeout", "Max_Sources", "Require_IP_Match",
+	"Spent_Knocks", "Mac_Key",
 }
 
 // directive returns key's canonical name. The comparison folds ASCII
@@ -99,6 +111,8 @@ func fromDoor(kd *knockd.Door, defaultMaxSources int) (Door, config.List) {
 		FlagWant:   detectors.SYN,
 		HitTimeout: DefaultHitTimeout,
 		MaxSources: defaultMaxSources,
+
+		SpentKnocks: DefaultSpentKnocks,
 	}
 	if d.MaxSources <= 0 {
 		d.MaxSources = DefaultMaxSources
@@ -132,6 +146,8 @@ func fromDoor(kd *knockd.Door, defaultMaxSources int) (Door, config.List) {
 			s.Cipher = v
 		case "Key":
 			s.Key = v
+		case "Mac_Key":
+			s.MacKey = v
 		case "IV":
 			s.IV = v
 		case "IV_Hex":
@@ -170,6 +186,13 @@ func fromDoor(kd *knockd.Door, defaultMaxSources int) (Door, config.List) {
 				continue
 			}
 			d.MaxSources = n
+		case "Spent_Knocks":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > maxSpentKnocks {
+				errs.Add(config.Errorf(prm.Pos, name, "%q is not a number from 0 to %d", v, maxSpentKnocks))
+				continue
+			}
+			d.SpentKnocks = n
 		case "Require_IP_Match":
 			switch strings.ToLower(v) {
 			case "yes", "true", "on", "1":
@@ -208,6 +231,9 @@ func fromDoor(kd *knockd.Door, defaultMaxSources int) (Door, config.List) {
 		}
 	}
 	d.Codec = codec
+	if codec == nil || codec.Crypt == nil {
+		d.SpentKnocks = 0
+	}
 	d.sig = sig.String()
 	// In line order, as an admin reads the file; missing directives (at
 	// the section's line) first.

@@ -175,6 +175,20 @@ func TestFromDoorsErrors(t *testing.T) {
 			"knockd.conf:14: Sequence: unknown port-span directive",
 			"knockd.conf:15: Key: given twice (first at line 6)",
 		}},
+		{"spent and mac", `
+[s]
+	Type = portspan
+	Portspan = 1024-1279
+	Knock = IP,PORT,FLAG0,CHECKSUM
+	Key = same
+	Mac_Key = same
+	Spent_Knocks = 2000000
+	Header = sometimes
+`, []string{
+			"knockd.conf:7: Mac_Key: must not be the same secret as Key",
+			"knockd.conf:8: Spent_Knocks: \"2000000\" is not a number from 0 to 1048576",
+			"knockd.conf:9: Header: \"sometimes\" is not auto, magic or strict",
+		}},
 		{"flags on udp", `
 [u]
 	Type = portspan

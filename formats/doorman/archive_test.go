@@ -94,18 +94,7 @@ func TestArchivePersists(t *testing.T) {
 func TestArchiveAnySlot(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hash")
 	d := digest("written by a 64-bit doormand")
-	buf := make([]byte, MinRecords*RecordSize)
-	slot := (Index(d, MinRecords) + 7) % MinRecords
-	copy(buf[slot*RecordSize:], d[:])
-	binary.LittleEndian.PutUint64(buf[slot*RecordSize+md5.Size:], 99)
-	if err := os.WriteFile(path, buf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a, _, err := OpenArchive(path, MinRecords)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := openForeign(t, path, map[int]Record{(Index(d, MinRecords) + 7) % MinRecords: {d, 99}})
 	if at, ok := a.Lookup(d); !ok || at.Unix() != 99 {
 		t.Errorf("Lookup = %v, %v; want found at 99", at, ok)
 	}
@@ -204,11 +193,8 @@ func TestArchiveEvict(t *testing.T) {
 		t.Error("d2 not found")
 	}
 	// d2 also in another slot: evicting one copy keeps it findable.
-	recs := a.Records()
-	other := (Index(d2, MinRecords) + 1) % MinRecords
-	recs[other] = Record{Digest: d2, Time: 3}
-	a.recs = recs
-	a.index()
+	slot := Index(d2, MinRecords)
+	a = openForeign(t, filepath.Join(t.TempDir(), "hash"), map[int]Record{slot: {d2, 2}, (slot + 1) % MinRecords: {d2, 3}})
 	a.Add(d1, time.Unix(4, 0))
 	if at, ok := a.Lookup(d2); !ok || at.Unix() != 3 {
 		t.Errorf("d2 after evicting one of its copies: %v, %v", at, ok)
@@ -232,4 +218,24 @@ func TestArchiveMerge(t *testing.T) {
 	if at, ok := nw.Lookup(d); !ok || at.Unix() != 7 {
 		t.Errorf("after Merge: %v, %v", at, ok)
 	}
+}
+
+// openForeign writes an archive of MinRecords slots holding recs at the
+// slots given (as a foreign writer may place them) and opens it.
+func openForeign(t *testing.T, path string, recs map[int]Record) *Archive {
+	t.Helper()
+	buf := make([]byte, MinRecords*RecordSize)
+	for slot, r := range recs {
+		copy(buf[slot*RecordSize:], r.Digest[:])
+		binary.LittleEndian.PutUint64(buf[slot*RecordSize+md5.Size:], uint64(r.Time))
+	}
+	if err := os.WriteFile(path, buf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := OpenArchive(path, MinRecords)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
 }

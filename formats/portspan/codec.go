@@ -1,6 +1,7 @@
 package portspan
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -24,8 +25,39 @@ type Codec struct {
 	Tail  Tail
 	Sums  Sums
 
+	// mac, when set, is the authenticated mode (mac.go): every knock ends
+	// with a tag, checked before anything is decrypted.
+	mac *mac
+
 	wire, plain []byte
+	last        []byte // the wire bytes (tag excluded) of the last knock decoded
 	idx         []uint16
+}
+
+// Authenticated reports whether knocks carry a MAC tag.
+func (c *Codec) Authenticated() bool { return c.mac != nil }
+
+// KnockLen is the length in bytes spelled on the span for a knock with
+// layout l: the wire bytes, and the MAC tag in the authenticated mode.
+func (c *Codec) KnockLen(l Layout) int {
+	n := c.WireLen(l)
+	if c.mac != nil {
+		n += MacTagLen(n, c.Span.Bits())
+	}
+	return n
+}
+
+// Knock appends the bytes a knock carrying r spells: Seal's, then the
+// MAC tag in the authenticated mode.
+func (c *Codec) Knock(dst []byte, r *Record, random io.Reader) ([]byte, error) {
+	start := len(dst)
+	dst, err := c.Seal(dst, r, random)
+	if err != nil || c.mac == nil {
+		return dst, err
+	}
+	wire := dst[start:]
+	t := c.mac.tag(wire)[:MacTagLen(len(wire), c.Span.Bits())]
+	return append(dst, t...), nil
 }
 
 // WireLen is the length in bytes of a knock with layout l: the ciphertext
@@ -42,7 +74,7 @@ func (c *Codec) WireLen(l Layout) int {
 func (c *Codec) Lengths() []int {
 	var out []int
 	for _, l := range c.Layouts {
-		if n := c.Span.Hits(c.WireLen(l)); !slices.Contains(out, n) {
+		if n := c.Span.Hits(c.KnockLen(l)); !slices.Contains(out, n) {
 			out = append(out, n)
 		}
 	}
@@ -68,7 +100,7 @@ func (c *Codec) Seal(dst []byte, r *Record, random io.Reader) ([]byte, error) {
 
 // Encode appends to dst the ports of a knock carrying r.
 func (c *Codec) Encode(dst []uint16, r *Record, random io.Reader) ([]uint16, error) {
-	wire, err := c.Seal(nil, r, random)
+	wire, err := c.Knock(nil, r, random)
 	if err != nil {
 		return dst, err
 	}
@@ -107,8 +139,8 @@ func (c *Codec) DecodeIndexes(idx []uint16, r *Record) (Layout, bool) {
 		tails[0], nt = TailRaw, 1
 	}
 	for li, l := range c.Layouts {
-		n := c.WireLen(l)
-		if c.Span.Hits(n) != len(idx) || c.seenWire(li, n) {
+		n, wn := c.KnockLen(l), c.WireLen(l)
+		if c.Span.Hits(n) != len(idx) || c.seenKnock(li, n) {
 			continue
 		}
 		for _, tail := range tails[:nt] {
@@ -117,22 +149,29 @@ func (c *Codec) DecodeIndexes(idx []uint16, r *Record) (Layout, bool) {
 			if !ok {
 				continue
 			}
-			plain := c.wire
-			if c.Crypt != nil && c.Crypt.header != HeaderNone && !hasMagic(c.wire) {
+			wire := c.wire[:wn]
+			if c.mac != nil && !c.mac.verify(wire, c.wire[wn:]) {
+				// Not made with the MAC key: refused before anything is
+				// decrypted or parsed.
+				continue
+			}
+			plain := wire
+			if c.Crypt != nil && c.Crypt.header != HeaderNone && !hasMagic(wire) {
 				// The length counted a header: without one this is noise,
 				// refused before any decryption.
 				continue
 			}
 			if c.Crypt != nil {
 				var err error
-				if c.plain, err = c.Crypt.Open(c.plain[:0], c.wire); err != nil {
+				if c.plain, err = c.Crypt.Open(c.plain[:0], wire); err != nil {
 					continue
 				}
 				plain = c.plain
 			}
-			// Every layout of this wire length may fit the plaintext.
+			// Every layout of this knock length may fit the plaintext.
 			for _, l2 := range c.Layouts {
-				if c.WireLen(l2) == n && l2.Parse(plain, r, c.Sums) == nil {
+				if c.KnockLen(l2) == n && c.WireLen(l2) == wn && l2.Parse(plain, r, c.Sums) == nil {
+					c.last = wire
 					return l2, true
 				}
 			}
@@ -141,11 +180,11 @@ func (c *Codec) DecodeIndexes(idx []uint16, r *Record) (Layout, bool) {
 	return Layout{}, false
 }
 
-// seenWire reports whether a layout before li had wire length n, so it was
-// decoded already.
-func (c *Codec) seenWire(li, n int) bool {
+// seenKnock reports whether a layout before li had knock length n, so it
+// was decoded already.
+func (c *Codec) seenKnock(li, n int) bool {
 	for _, l := range c.Layouts[:li] {
-		if c.WireLen(l) == n {
+		if c.KnockLen(l) == n {
 			return true
 		}
 	}
@@ -163,11 +202,14 @@ type Settings struct {
 	Key         string // required when encrypting
 	IV          string // yes|header (default) | no | salted
 	IVHex       string // IV_Hex: 16 hex digits, with IV = no; default zeros
-	Header      string // magic (default) | strict
+	Header      string // auto (default) | magic | strict
 	PortWidth   string // auto (default) | 1 | 2
 	TimeWidth   string // 1 (default) | 4
 	ChecksumMod string // 256 (default) | 255 | 256,255
 	SpanTail    string // auto (default) | pad | raw
+	// MacKey turns on the authenticated mode (mac.go): a secret apart
+	// from Key; "" for knockdaemon's unauthenticated knocks.
+	MacKey string
 }
 
 // SettingError is a problem with one setting, named by its INI key, so the
@@ -263,11 +305,13 @@ func (s Settings) Codec() (*Codec, error) {
 		}
 	}
 	switch strings.ToLower(strings.TrimSpace(s.Header)) {
-	case "", "magic":
+	case "", "auto":
+	case "magic":
+		o.AnySalted = true
 	case "strict":
 		o.Strict = true
 	default:
-		bad("Header", fmt.Errorf("%q is not magic or strict", s.Header))
+		bad("Header", fmt.Errorf("%q is not auto, magic or strict", s.Header))
 	}
 	switch strings.ToLower(strings.TrimSpace(s.Cipher)) {
 	case "", "blowfish", "crypt::blowfish":
@@ -281,8 +325,68 @@ func (s Settings) Codec() (*Codec, error) {
 			bad("Key", err)
 		}
 	}
+	if s.MacKey != "" {
+		if s.MacKey == s.Key {
+			bad("Mac_Key", errors.New("must not be the same secret as Key"))
+		}
+		c.mac = newMAC([]byte(s.MacKey))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// SpentKey identifies (part of) the ciphertext of an accepted knock in an
+// anti-replay store.
+type SpentKey [16]byte
+
+// AppendSpentKeys appends the keys a spent store must hold for the knock
+// Decode last accepted, so that nothing made of it is accepted again:
+//
+//   - A knock that carried its IV or salt (RandomIV, Salted__) gives one
+//     key per ciphertext block after the header. Flipping IV bits leaves
+//     every block as it was (the IV-flip forgery); and any block whose
+//     plaintext is known (the padding block, or a first block naming a
+//     known address) can be sent alone with a chosen IV to decrypt to any
+//     7-byte record (the one-block cut, open whenever a door accepts a
+//     1-byte PORT). Both reuse a block of the capture, so both are
+//     refused. Random IVs make a legitimate knock's blocks unique.
+//   - A headerless knock (IV = no) gives one key for its whole body: the
+//     IV is fixed, so its blocks repeat between knocks that share a first
+//     block, and no chosen IV exists to forge with.
+//
+// Unencrypted knocks (Encrypt = no) give none: anyone can forge them.
+func (c *Codec) AppendSpentKeys(dst []SpentKey) []SpentKey {
+	if c.Crypt == nil || len(c.last) == 0 {
+		return dst
+	}
+	if hasMagic(c.last) {
+		for b := c.last[headerLen:]; len(b) >= blockSize; b = b[blockSize:] {
+			var k SpentKey
+			k[0] = 1
+			copy(k[1:], b[:blockSize])
+			dst = append(dst, k)
+		}
+		return dst
+	}
+	sum := sha256.Sum256(c.last)
+	var k SpentKey
+	k[0] = 2
+	copy(k[1:], sum[:])
+	return append(dst, k)
+}
+
+// SpentKeysPerKnock is the most keys AppendSpentKeys gives for one knock
+// of this Codec: a spent store holding n knocks needs n times as many
+// records.
+func (c *Codec) SpentKeysPerKnock() int {
+	n := 1
+	if c.Crypt == nil {
+		return n
+	}
+	for _, l := range c.Layouts {
+		n = max(n, c.Crypt.Len(l.Size())/blockSize-2) // less the 16-byte header
+	}
+	return n
 }

@@ -93,7 +93,7 @@ func TestSettingsErrors(t *testing.T) {
 			`Encrypt: "maybe" is not yes or no`,
 			`IV: "sometimes" is not yes, header, no or salted`,
 			`IV_Hex: "xyz" is not 16 hex digits`,
-			`Header: "lax" is not magic or strict`,
+			`Header: "lax" is not auto, magic or strict`,
 			`Cipher: cipher "IDEA" is not supported (supported: blowfish)`,
 			"Key: missing (the passphrase; or set Encrypt = no)",
 		}},

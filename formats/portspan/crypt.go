@@ -105,6 +105,19 @@ type Crypt struct {
 	header Header           // what Seal writes
 	iv     [blockSize]byte  // the IV of headerless knocks
 	strict bool
+	salted bool // Open takes Salted__ (Header is HeaderSalted, or AnySalted)
+
+	// The last salt's key schedule and IV: the readings of one window
+	// (Span_Tail auto) share a salt, and a legitimate knock decoded again
+	// costs no second derivation.
+	lastSalt  [8]byte
+	saltBlock *blowfish.Cipher
+	saltIV    [blockSize]byte
+
+	// SaltedRefused counts ciphertexts refused, before any derivation,
+	// because they carry a Salted__ header this Crypt does not take: a
+	// knockclient on a newer Perl, or someone making the daemon work.
+	SaltedRefused uint64
 }
 
 // CryptOptions are the settings besides the passphrase.
@@ -115,8 +128,16 @@ type CryptOptions struct {
 	// prototype's is unknown; 8 zero bytes by default).
 	IV [blockSize]byte
 	// Strict makes Open accept only Header. Otherwise Open tells the header
-	// by its magic, as Crypt::CBC does: "RandomIV", "Salted__", or none.
+	// by its magic: "RandomIV", "Salted__" (see AnySalted), or none.
 	Strict bool
+	// AnySalted makes Open take a Salted__ header even when Header is not
+	// HeaderSalted, as Crypt::CBC's own decrypt does (Header = magic).
+	// Each such ciphertext costs a key derivation (a Blowfish key
+	// schedule, ~25 µs), and a sender can put the magic at the start of a
+	// window every few hits; so without it only a door that sends Salted__
+	// (IV = salted) pays that, and other doors refuse the header before
+	// deriving anything.
+	AnySalted bool
 }
 
 // NewCrypt prepares the key schedule for pass.
@@ -129,7 +150,8 @@ func NewCrypt(pass []byte, o CryptOptions) (*Crypt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Crypt{pass: bytes.Clone(pass), block: b, header: o.Header, iv: o.IV, strict: o.Strict}, nil
+	return &Crypt{pass: bytes.Clone(pass), block: b, header: o.Header, iv: o.IV, strict: o.Strict,
+		salted: o.Header == HeaderSalted || o.AnySalted && !o.Strict}, nil
 }
 
 // Header is what Seal writes.
@@ -196,14 +218,16 @@ var (
 	ErrCiphertext = errors.New("ciphertext is not a whole number of blocks")
 	ErrHeader     = errors.New("ciphertext lacks the expected header")
 	ErrPadding    = errors.New("bad PKCS#5 padding")
+	ErrSalted     = errors.New("Salted__ header not accepted (IV = salted or Header = magic takes it)")
 )
 
 // Open appends the decryption of ct to dst. The header is told by its magic
 // unless the Crypt is strict; padding is checked strictly (1 to 8 bytes,
 // all equal), so a wrong key or IV fails here 255 times in 256.
 //
-// Only a Salted__ header allocates (a key schedule per salt); an attacker
-// can reach that path at most once per knock-length window of hits.
+// Only a Salted__ header allocates (a key schedule per new salt), and only
+// on a Crypt that takes it (IV = salted, or AnySalted); any other refuses
+// it before deriving anything (ErrSalted).
 func (c *Crypt) Open(dst, ct []byte) ([]byte, error) {
 	block, iv := c.block, c.iv
 	hdr := HeaderNone
@@ -221,12 +245,19 @@ func (c *Crypt) Open(dst, ct []byte) ([]byte, error) {
 		iv = [blockSize]byte(ct[8:16])
 		ct = ct[headerLen:]
 	case HeaderSalted:
-		key, siv := SaltedKey(c.pass, ct[8:16])
-		b, err := blowfish.NewCipher(key[:])
-		if err != nil {
-			return dst, err
+		if !c.salted {
+			c.SaltedRefused++
+			return dst, ErrSalted
 		}
-		block, iv = b, siv
+		if salt := [8]byte(ct[8:16]); c.saltBlock == nil || salt != c.lastSalt {
+			key, siv := SaltedKey(c.pass, salt[:])
+			b, err := blowfish.NewCipher(key[:])
+			if err != nil {
+				return dst, err
+			}
+			c.lastSalt, c.saltBlock, c.saltIV = salt, b, siv
+		}
+		block, iv = c.saltBlock, c.saltIV
 		ct = ct[headerLen:]
 	}
 	if len(ct) == 0 || len(ct)%blockSize != 0 {

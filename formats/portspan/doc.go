@@ -29,7 +29,14 @@
 //   - With iv = no the shared IV is 8 zero bytes unless configured.
 //   - The header of a ciphertext is found by its magic: "RandomIV" (2.12's
 //     header), "Salted__" (Crypt::CBC 2.17 and later), or none. Strict
-//     accepts only the configured one.
+//     accepts only the configured one; "Salted__", which costs a key
+//     derivation, only where configured (IV = salted) or asked for
+//     (AnySalted, Header = magic).
+//
+// Beyond the prototype, an authenticated mode (mac.go) appends an
+// HMAC-SHA256 tag to every knock, and AppendSpentKeys names what a spent
+// store must keep so that no replay or alteration of an accepted knock is
+// accepted again.
 //   - Bits are read MSB of byte 0 first, N at a time; a short last group is
 //     padded with zeros on the right (TailPad, reading A) or taken as it is
 //     (TailRaw, reading B); TailAuto encodes A and decodes A, then B.

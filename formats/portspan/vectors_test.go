@@ -233,9 +233,9 @@ func TestPortWidthAuto(t *testing.T) {
 	}
 }
 
-// The header is told by its magic unless Header = strict: a door set to
-// iv = yes takes a Salted__ knock of the same length (V5), and refuses it
-// when strict.
+// The header is told by its magic unless Header = strict, but a Salted__
+// knock (V5), which costs a key derivation, is only taken by a door that
+// asks for it: IV = salted, or Header = magic (Crypt::CBC's own rule).
 func TestHeaderMagic(t *testing.T) {
 	var v5 vector
 	for _, v := range loadVectors(t).Vectors {
@@ -247,8 +247,12 @@ func TestHeaderMagic(t *testing.T) {
 		iv, header string
 		ok         bool
 	}{
-		{"yes", "", true},
+		{"yes", "", false},
+		{"yes", "auto", false},
+		{"yes", "magic", true},
+		{"no", "magic", false}, // another length
 		{"salted", "", true},
+		{"salted", "magic", true},
 		{"salted", "strict", true},
 		{"yes", "strict", false},
 	} {

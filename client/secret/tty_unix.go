@@ -1,6 +1,6 @@
 //go:build linux
 
-package doorman
+package secret
 
 import (
 	"bufio"
@@ -11,9 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ReadSecret asks for the secret on the controlling terminal without echo,
-// as getpass("Enter secret: ") does.
-func ReadSecret(prompt string) ([]byte, error) {
+// Read asks for a secret on the controlling terminal without echo, as
+// getpass(3) does.
+func Read(prompt string) ([]byte, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
 		return nil, errors.New("no secret given, and no terminal to ask for one")
@@ -43,4 +43,11 @@ func ReadSecret(prompt string) ([]byte, error) {
 	copy(out, line)
 	Zero(line)
 	return out, nil
+}
+
+// IsTerminal reports whether fd is a terminal (isatty(3)): a client only
+// prompts for a missing secret when its standard input is one.
+func IsTerminal(fd uintptr) bool {
+	_, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
+	return err == nil
 }
