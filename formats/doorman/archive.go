@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/doorward/doorward/internal/trust"
 )
 
 // Hash archive geometry (doormand.c, x86-64 build).
@@ -106,9 +108,15 @@ func OpenArchive(path string, size int) (*Archive, OpenInfo, error) {
 	if size < MinRecords || size > MaxRecords {
 		return nil, info, fmt.Errorf("hash archive %s: size %d out of range %d..%d", path, size, MinRecords, MaxRecords)
 	}
-	data, err := os.ReadFile(path)
+	// The archive is what stops a replayed knock: it is trusted only by
+	// the state-file rules of internal/trust (owner, no group/other write,
+	// its directory too, no symbolic link followed).
+	data, err := trust.ReadFile(path, MaxRecords*RecordSize)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, info, fmt.Errorf("hash archive: %w", err)
+	}
+	if len(data) > MaxRecords*RecordSize {
+		return nil, info, fmt.Errorf("hash archive %s: over %d records; not reading it", path, MaxRecords)
 	}
 	a := &Archive{path: path}
 	a.recs, info = fromFile(data, size)
@@ -117,7 +125,7 @@ func OpenArchive(path string, size int) (*Archive, OpenInfo, error) {
 			return nil, info, err
 		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := trust.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, info, fmt.Errorf("hash archive: %w", err)
 	}
