@@ -130,8 +130,13 @@ func Private(path string) error {
 	if err != nil {
 		return err
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
+	if !PrivateMode(fi.Mode()) {
 		return &untrusted{path, fmt.Sprintf("holds a secret but is readable or writable by group or others (mode %04o); chmod go= it", fi.Mode().Perm())}
 	}
 	return nil
 }
+
+// PrivateMode is Private's rule on a mode: no group or other bits at all.
+// doormand's guest list and knock's ~/.knockcf checks use it with their
+// own messages.
+func PrivateMode(mode fs.FileMode) bool { return mode.Perm()&0o077 == 0 }
