@@ -52,6 +52,16 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	}
 	log := o.logger(cfg, nil)
 	defer log.Close()
+	if o.Daemon { // pidfile.go: a running daemon is not started twice
+		note, err := checkPidFile(o.pidFile(cfg))
+		if err != nil {
+			fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
+			return 1
+		}
+		if note != "" {
+			log.Logf("%s", note)
+		}
+	}
 
 	ifaces := captureIfaces(o, cfg) // none by default in file mode (logtail.go)
 
