@@ -20,7 +20,11 @@ func main() {
 	// Signals first: a SIGHUP that arrives before this line would kill us.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// SIGQUIT shuts down in order like SIGTERM and SIGINT, stop commands
+	// run: doormand(8) says so, and knockd dies on it without closing
+	// anything, which no admin wants. Go's goroutine dump on SIGQUIT is
+	// given up; -D logs what the daemon does.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, hup))
 }
