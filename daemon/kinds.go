@@ -59,6 +59,10 @@ type Env struct {
 	// actions' state(…) across restarts ("" keeps it in memory). Replay
 	// never opens it.
 	StateCache string
+	// Ifaces are the capture interfaces (-i, else [options] Interface):
+	// with exactly one, it is $1 of doorman scripts for doors without
+	// their own Interface, as doormand passes its configured interface.
+	Ifaces []string
 }
 
 // Action is the action side of a kind that does more than run a start and

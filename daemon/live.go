@@ -83,7 +83,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	// Events go to the engine (knockd command doors) or to their kind's
 	// Action, each on its own goroutine behind a bounded queue: a full
 	// queue drops and counts, it never blocks the packet path.
-	env := &Env{Logf: log.Logf, Journal: jr, Run: o.Runner}
+	env := &Env{Logf: log.Logf, Journal: jr, Run: o.Runner, Ifaces: ifaces}
 	acts := newLiveActions(env, log)
 	route := func(kind string, ev actions.Event) { acts.route(kind, ev) }
 	p, err := newPlan(cfg, env, route)

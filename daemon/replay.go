@@ -34,7 +34,7 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	log := o.logger(cfg, func() time.Time { return *now })
 	defer log.Close()
 	eng := engine.New(o.Runner, nil, log.Logf)
-	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Run: o.Runner}}
+	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Run: o.Runner, Ifaces: captureIfaces(o, cfg)}}
 	route := func(kind string, ev actions.Event) {
 		if a := acts.acts[kind]; a != nil {
 			a.Handle(ctx, ev)

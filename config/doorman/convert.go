@@ -105,9 +105,6 @@ func ToConfig(cf *CF, debug bool) (*knockd.Config, error) {
 	} else {
 		cfg.Options.Interfaces = []string{e.Value}
 		cfg.Options.Pos["Interface"] = pos(e)
-		// It is also the scripts' $1, as doormand passes it: live and
-		// in --replay alike (-i changes what is captured, not $1).
-		param(keyInterface, e.Value, e)
 	}
 	cfg.Options.LogFile = DefaultLogFile
 	if e, ok := get("logfile"); ok {
