@@ -3,7 +3,6 @@ package journal
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/doorward/doorward/internal/trust/trusttest"
@@ -25,23 +24,12 @@ func TestUntrustedRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{FileName, LockName} {
-		for _, c := range trusttest.Cases(t) {
-			t.Run(name+"/"+c.Name, func(t *testing.T) {
-				dir := filepath.Join(t.TempDir(), "state")
-				if err := os.Mkdir(dir, 0o700); err != nil {
-					t.Fatal(err)
-				}
-				path := filepath.Join(dir, name)
-				c.Plant(t, path, data)
-				j, got, err := Open(dir)
-				if err == nil {
-					j.Shutdown()
-					t.Fatalf("Open accepted it: %d open doors", len(got))
-				}
-				if !strings.Contains(err.Error(), c.Want) || !strings.Contains(err.Error(), dir) {
-					t.Fatalf("Open: %v; want %q naming %s", err, c.Want, dir)
-				}
-			})
-		}
+		trusttest.Run(t, name, data, func(dir string) error {
+			j, _, err := Open(dir)
+			if err == nil {
+				j.Shutdown()
+			}
+			return err
+		})
 	}
 }

@@ -6,6 +6,7 @@ package trusttest
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -50,6 +51,28 @@ func Cases(t *testing.T) []Case {
 			write(t, target, data, 0o600)
 			must(t, os.Symlink(target, path))
 		}, "is a symbolic link"},
+	}
+}
+
+// Run plants each case as file (holding data) in a fresh 0700 directory,
+// one subtest per case, and calls open with the directory: it must fail
+// with the case's reason and the directory's path in its message. open
+// releases whatever it opened if it wrongly succeeds.
+func Run(t *testing.T, file string, data []byte, open func(dir string) error) {
+	t.Helper()
+	for _, c := range Cases(t) {
+		t.Run(file+"/"+c.Name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			must(t, os.Mkdir(dir, 0o700))
+			c.Plant(t, filepath.Join(dir, file), data)
+			err := open(dir)
+			if err == nil {
+				t.Fatal("accepted it")
+			}
+			if !strings.Contains(err.Error(), c.Want) || !strings.Contains(err.Error(), dir) {
+				t.Fatalf("%v; want %q naming %s", err, c.Want, dir)
+			}
+		})
 	}
 }
 
