@@ -71,6 +71,13 @@ func newDoormanAction(doors []*knockd.Door, env *Env) (Action, error) {
 		opt.Now = time.Now
 		opt.IfaceOf = interfaceOf
 	}
+	// One capture interface is $1, live and in --replay alike, as
+	// doormand passes its configured one (-i included: it is what is
+	// captured, so what the rule must name).
+	if len(env.Ifaces) == 1 && env.Ifaces[0] != "any" {
+		ifc := env.Ifaces[0]
+		opt.IfaceOf = func(netip.Addr) string { return ifc }
+	}
 	return &doormanAction{Action: dmaction.New(ds, opt), key: key}, nil
 }
 

@@ -81,13 +81,9 @@ func TestDoormanReplay(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, errOut.String())
 			}
 			calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
-			// $1 comes from the door (INI) or from the cf's interface
-			// line... which a replay has no host for: the cf names eth0
-			// as the capture interface, and the door has no Interface.
-			iface := "eth0"
-			if form == "doormand.cf" {
-				iface = "any"
-			}
+			// $1 is the door's Interface (INI) or the cf's interface line,
+			// as doormand passes it, in a replay too.
+			const iface = "eth0"
 			want := strings.ReplaceAll("add IF 10.0.0.2 0 10.0.0.1 22\nadd IF 10.0.0.2 50000 10.0.0.1 22\ndel IF 10.0.0.2 0 10.0.0.1 22\ndel IF 10.0.0.2 50000 10.0.0.1 22\n", "IF", iface)
 			if string(calls) != want {
 				t.Errorf("scripts ran:\n%s\nwant:\n%s\nlog:\n%s", calls, want, out.String())

@@ -146,7 +146,7 @@ func TestCheckReadsActions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "knockd.conf")
 	conf := "[ssh]\n\tType = portspan\n\tPortspan = 1024-1279\n\tKnock = IP,PORT,FLAG0,CHECKSUM\n\tKey = x\n\tEncrypt = yes\n" +
 		"[a]\n\tType = action\n\tCondition = PORT = 22\n\tSystem = echo\n"
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out, errOut strings.Builder

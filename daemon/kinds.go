@@ -66,6 +66,10 @@ type Env struct {
 	// detectors keep durable anti-replay stores; "" in replay and --check,
 	// which keep them in memory.
 	StateDir string
+	// Ifaces are the capture interfaces (-i, else [options] Interface):
+	// with exactly one, it is $1 of doorman scripts for doors without
+	// their own Interface, as doormand passes its configured interface.
+	Ifaces []string
 }
 
 // Action is the action side of a kind that does more than run a start and

@@ -53,6 +53,16 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	}
 	log := o.logger(cfg, nil)
 	defer log.Close()
+	if o.Daemon { // pidfile.go: a running daemon is not started twice
+		note, err := checkPidFile(o.pidFile(cfg))
+		if err != nil {
+			fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
+			return 1
+		}
+		if note != "" {
+			log.Logf("%s", note)
+		}
+	}
 
 	ifaces := captureIfaces(o, cfg) // none by default in file mode (logtail.go)
 
@@ -79,7 +89,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	// Events go to the engine (knockd command doors) or to their kind's
 	// Action, each on its own goroutine behind a bounded queue: a full
 	// queue drops and counts, it never blocks the packet path.
-	env := &Env{Logf: log.Logf, Journal: jr, Run: run, StateDir: stateDir}
+	env := &Env{Logf: log.Logf, Journal: jr, Run: run, StateDir: stateDir, Ifaces: ifaces}
 	acts := newLiveActions(env, log)
 	route := func(kind string, ev actions.Event) { acts.route(kind, ev) }
 	p, err := startPlan(cfg, env, route)

@@ -65,6 +65,7 @@ func (o *Options) load() (*knockd.Config, bool) {
 		}
 		return nil, false
 	}
+	warnSecrets(cfg, o.Stderr)
 	return cfg, true
 }
 

@@ -364,7 +364,7 @@ func (w *kernLog) packet(ts time.Time, frame []byte) error {
 		if err := os.Truncate(w.path, 0); err != nil {
 			return err
 		}
-		if !waitUntil(5*time.Second, w.stop, func() bool { return strings.Contains(w.k.output(), "reopened truncated") }) {
+		if !waitUntil(5*time.Second, w.stop, func() bool { return strings.Contains(w.k.output(), "file truncated; reading it from the start") }) {
 			return errors.New("copytruncate: knockd did not log that it followed the truncation within 5 s")
 		}
 	}

@@ -215,9 +215,17 @@ func (a *Action) knock(ctx context.Context, ev actions.Event) {
 	if l := a.waiting[key]; l != nil {
 		// A second knock while the broad rule waits for the SYN: one
 		// rule, waited for longer (doormand forks a second child and
-		// adds the same rule twice).
+		// adds the same rule twice). Its lines name the guest who
+		// knocked: another guest behind the same address (a NAT) takes
+		// the wait over, and the SYN is logged under its name.
 		l.due = a.clock().Add(d.Waitfor)
-		a.logf(d, lvDebug, "%s@%s knocked again for port %d; still waiting for the SYN", l.guest, ev.Addr, ev.Port)
+		guest := ev.Values["guest"]
+		if guest == l.guest {
+			a.logf(d, lvDebug, "%s@%s knocked again for port %d; still waiting for the SYN", guest, ev.Addr, ev.Port)
+			return
+		}
+		a.logf(d, lvDebug, "%s@%s knocked for port %d while the rule added for %s waits; one rule, now waiting for %s's SYN", guest, ev.Addr, ev.Port, l.guest, guest)
+		l.guest = guest
 		return
 	}
 	if len(a.lives) >= a.opt.MaxOpen {

@@ -240,6 +240,36 @@ func TestSYNTimeout(t *testing.T) {
 	check(t, "journal", w.journaled(), nil)
 }
 
+// TestSecondGuest: a second guest knocks from the same address for the
+// same port while the first one's broad rule waits. One rule, as before,
+// but the lines name the guest who knocked: the second knock is logged
+// under its own name, and the SYN it is now waited for under it too
+// (issue 12: both were logged under the first guest's name).
+func TestSecondGuest(t *testing.T) {
+	w := scenario(t, nil, func(w *world, send func(actions.Event)) {
+		send(knockEv(22))
+		time.Sleep(time.Second)
+		ev := knockEv(22)
+		ev.Values["guest"] = "jbward"
+		send(ev)
+		send(synEv(22, 50000))
+		time.Sleep(time.Second)
+	})
+	check(t, "scripts", w.calls, []string{
+		"+0s /fw/add" + broadArgs, "+1s /fw/add" + narrowArgs, "+1s /fw/del" + broadArgs, "+1.5s /fw/del" + narrowArgs,
+	})
+	for _, want := range []string{
+		"+1s ssh: debug: jbward@10.0.0.2 knocked for port 22 while the rule added for martink waits; one rule, now waiting for jbward's SYN",
+		"+1s ssh: debug: Initial SYN packet detected, jbward@10.0.0.2:50000 -> 22",
+		"+1.5s ssh: warn: connection attempt time-out,  jbward@10.0.0.2 -> 22",
+	} {
+		if !slices.Contains(w.log, want) {
+			t.Errorf("no line %q in\n%s", want, strings.Join(w.log, "\n"))
+		}
+	}
+	check(t, "journal", w.journaled(), nil)
+}
+
 // TestNeverEstablished: the SYN came but the handshake did not complete
 // within Connection_Delay_1: six checks (0 … 500 ms), then the narrow rule
 // goes.

@@ -16,6 +16,12 @@
 //
 // Only one process may use a state directory: Open takes an exclusive flock
 // on journal.lock and keeps it until Shutdown.
+//
+// The journal's stop commands run as root, so the state directory, the
+// journal and its lock are trusted only by the rules of internal/trust:
+// owned by root (or the daemon's uid), not writable by group or others, no
+// symbolic link followed. Anything else is refused with the path named, and
+// the daemon does not start.
 package journal
 
 import (
@@ -30,6 +36,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/internal/flock"
+	"github.com/doorward/doorward/internal/trust"
 )
 
 // Entry is one open door.
@@ -117,6 +124,11 @@ func Open(dir string) (*Journal, []Entry, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
+	// The journal's stop commands run as root: a directory or file someone
+	// else could have written is refused, not read.
+	if err := trust.Dir(dir); err != nil {
+		return nil, nil, fmt.Errorf("journal: state directory %w", err)
+	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, nil, err
@@ -130,16 +142,13 @@ func Open(dir string) (*Journal, []Entry, error) {
 }
 
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, LockName), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+	path := filepath.Join(dir, LockName)
+	f, err := flock.Open(path)
+	if errors.Is(err, flock.ErrWouldBlock) {
+		return nil, inUseError{dir}
 	}
-	if err := flock.TryLock(f); err != nil {
-		f.Close()
-		if errors.Is(err, flock.ErrWouldBlock) {
-			return nil, inUseError{dir}
-		}
-		return nil, fmt.Errorf("journal: lock %s: %w", f.Name(), err)
+	if err != nil {
+		return nil, fmt.Errorf("journal: lock %w", err)
 	}
 	return f, nil
 }
@@ -181,7 +190,7 @@ func (j *Journal) load() error {
 }
 
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := trust.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -466,7 +475,7 @@ func (j *Journal) compact() (err error) {
 		j.dirty = true
 		return fmt.Errorf("journal: compact: sync %s: %w", j.dir, err)
 	}
-	f, err := os.OpenFile(j.path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	f, err := trust.OpenFile(j.path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}

@@ -41,7 +41,10 @@
 // than overwritten.
 //
 // Only one process may use a cache: Open takes an exclusive flock on
-// FILE.lock until Close.
+// FILE.lock until Close. The cache, its lock and their directory must pass
+// internal/trust (owned by root or the daemon's uid, not writable by group
+// or others, no symbolic link followed): a cache under /tmp, the Perl
+// default, is refused.
 package state
 
 import (
@@ -61,6 +64,7 @@ import (
 	"github.com/doorward/doorward/actions"
 
 	"github.com/doorward/doorward/internal/flock"
+	"github.com/doorward/doorward/internal/trust"
 )
 
 // Limits on one entry, checked by Set and on load.
@@ -123,16 +127,15 @@ func Open(path string, o Options) (*Store, error) {
 	if path == "" {
 		return s, nil
 	}
-	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("state cache: %w", err)
+	// The lock and the cache are opened by the state-file rules
+	// (internal/trust): no symbolic link followed, nothing someone else
+	// could have written believed.
+	lock, err := flock.Open(path + ".lock")
+	if errors.Is(err, flock.ErrWouldBlock) {
+		return nil, fmt.Errorf("state cache %s: %w", path, ErrInUse)
 	}
-	if err := flock.TryLock(lock); err != nil {
-		lock.Close()
-		if errors.Is(err, flock.ErrWouldBlock) {
-			return nil, fmt.Errorf("state cache %s: %w", path, ErrInUse)
-		}
-		return nil, fmt.Errorf("state cache %s: lock: %w", path, err)
+	if err != nil {
+		return nil, fmt.Errorf("state cache: lock %w", err)
 	}
 	s.lock = lock
 	s.removeTemps()
@@ -170,7 +173,7 @@ type file struct {
 }
 
 func (s *Store) load() error {
-	f, err := os.Open(s.path)
+	f, err := trust.Open(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		s.logf("state cache %s: no file yet, starting empty", s.path)
 		return nil

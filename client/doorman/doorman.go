@@ -29,7 +29,8 @@ type KnockCF struct {
 	Port   int // 0: not given
 }
 
-// ReadKnockCF reads a .knockcf with doormand's config lexer. found is false
+// ReadKnockCF reads a .knockcf with doormand's config lexer (keys group,
+// or grp as the doorman article spells it, secret, port, run). found is false
 // when the file cannot be opened (knock then warns and goes on). A file
 // with any group or other permission bit is refused, as knock refuses it:
 // it holds a secret. A port outside 1..65535 is an error; values are read
@@ -43,7 +44,13 @@ func ReadKnockCF(path string) (kc KnockCF, found bool, err error) {
 		return KnockCF{}, true, err
 	}
 	cf := cfg.ParseCF(path, src)
-	if e, ok := cf.First("group"); ok {
+	e, ok := cf.First("group")
+	if !ok {
+		// The doorman article's example .knockcf spells the key grp;
+		// knock(1) only knows group, which wins when both are given.
+		e, ok = cf.First("grp")
+	}
+	if ok {
 		kc.Group = trunc(e.Value, doorman.MaxGroup)
 	}
 	if e, ok := cf.First("secret"); ok {

@@ -32,6 +32,10 @@ func TestReadKnockCF(t *testing.T) {
 			KnockCF{Group: "martink", Secret: []byte("hushhush"), Port: 1002, Run: "ssh -l me %H%", RunSet: true}, true, ""},
 		{"single quotes give one word", "run 'ssh -l me'\n", 0o400, KnockCF{Run: "ssh", RunSet: true}, true, ""},
 		{"0700 is fine", "group g\n", 0o700, KnockCF{Group: "g"}, true, ""},
+		// The doorman article's .knockcf spells it grp; knock(1) reads
+		// only group, which wins when both are given.
+		{"grp alias", "grp martink\nsecret s\n", 0o600, KnockCF{Group: "martink", Secret: []byte("s")}, true, ""},
+		{"group beats grp", "grp article\ngroup real\n", 0o600, KnockCF{Group: "real"}, true, ""},
 		{"group-readable refused", "secret s\n", 0o640, KnockCF{}, true, "must not be readable or writeable by anyone but the owner"},
 		{"other-x refused", "secret s\n", 0o601, KnockCF{}, true, "must not be readable"},
 		{"bad port", "port 70000\n", 0o600, KnockCF{}, true, "illegal port number (70000)"},

@@ -16,7 +16,10 @@ import (
 const version = "0.1.0"
 
 // stopSignals shut the daemon down in order: stop commands run, then exit.
-var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+// SIGQUIT is one of them: doormand(8) says so, and knockd dies on it
+// without closing anything, which no admin wants. Go's goroutine dump on
+// SIGQUIT is given up; -D logs what the daemon does.
+var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT}
 
 func main() {
 	// Signals first: a SIGHUP that arrives before this line would kill us.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -60,6 +61,45 @@ func TestScripts(t *testing.T) {
 					ts.Check(pcaptest.WritePcap(&buf, decode.Ethernet, frames))
 				}
 				ts.Check(os.WriteFile(ts.MkAbs(args[1]), buf.Bytes(), 0o644))
+			},
+			// signal NAME pidfile: send SIGNAME (QUIT, TERM, INT, HUP) to
+			// the pid the file holds (testscript's kill knows only INT
+			// and KILL).
+			"signal": func(ts *testscript.TestScript, neg bool, args []string) {
+				sigs := map[string]syscall.Signal{"QUIT": syscall.SIGQUIT, "TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP}
+				sig, ok := sigs[args[0]]
+				if len(args) != 2 || !ok || neg {
+					ts.Fatalf("usage: signal QUIT|TERM|INT|HUP pidfile")
+				}
+				pid, err := strconv.Atoi(strings.TrimSpace(ts.ReadFile(args[1])))
+				ts.Check(err)
+				ts.Check(syscall.Kill(pid, sig))
+			},
+			// waitfile path: wait up to 10 s for path to exist (with !,
+			// to be gone).
+			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: [!] waitfile path")
+				}
+				for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					_, err := os.Stat(ts.MkAbs(args[0]))
+					if (err == nil) != neg {
+						return
+					}
+					if time.Now().After(end) {
+						ts.Fatalf("%s: still %v after 10 s", args[0], err)
+					}
+				}
+			},
+			// knocklo port...: one TCP SYN to each port of 127.0.0.1, in
+			// order (nothing listens: the kernel answers RST).
+			"knocklo": func(ts *testscript.TestScript, neg bool, args []string) {
+				for _, port := range args {
+					if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+						c.Close()
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
 			},
 		},
 	})

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/doorward/doorward/internal/trust"
 )
 
 // FileRule is one of the ownership and mode checks doormand and knock make
@@ -36,7 +38,7 @@ func checkFile(path string, rule FileRule, owner uint32) error {
 	}
 	mode := fi.Mode()
 	if rule == KnockCFRule {
-		if mode.Perm()&0o077 != 0 {
+		if !trust.PrivateMode(mode) {
 			return fmt.Errorf("'%s' must not be readable or writeable by anyone but the owner", path)
 		}
 		return nil
@@ -49,7 +51,7 @@ func checkFile(path string, rule FileRule, owner uint32) error {
 	}
 	switch rule {
 	case GuestlistRule:
-		if mode.Perm()&0o077 != 0 {
+		if !trust.PrivateMode(mode) {
 			return fmt.Errorf("%s must be readable and writeable only by root (mode %04o; want no group or other bits)", path, mode.Perm())
 		}
 	case ScriptRule:

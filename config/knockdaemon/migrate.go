@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/doorward/doorward/actions/expr"
 	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/formats/fwlog"
 )
 
@@ -226,13 +228,36 @@ func (m *migration) options(root *Node, mode string) {
 	switch {
 	case hasSC && use:
 		m.comment("statecache with usecache = yes (%s)", sc.Pos)
-		m.kv("StateCache", sc.Value)
+		cache := sc.Value
+		if moved, ok := underStateDir(cache); ok {
+			m.comment("%s is in a directory anyone can write, where a planted file or link\n"+
+				"would be loaded: the cache moves under the state directory (%s),\n"+
+				"as knockd refuses a state file in a directory others can write", cache, knockd.DefaultStateDir)
+			cache = moved
+		}
+		m.kv("StateCache", cache)
 		m.note(sc.Pos, "the Perl cache's format is unknown, so %s is not imported: state starts empty.\nPoint StateCache at a new file if the old one is still there", sc.Value)
 	case hasSC:
 		m.note(sc.Pos, "statecache = %s without usecache = yes: state is kept in memory only, as before", sc.Value)
 	case use:
 		m.note(uc.Pos, "usecache = yes without a statecache: state is kept in memory only")
 	}
+}
+
+// tempDirs are the world-writable directories a Perl default (statecache =
+// /tmp/portknock.cache) put state in.
+var tempDirs = []string{"/tmp/", "/var/tmp/", "/dev/shm/"}
+
+// underStateDir returns where a state file under a temp directory goes
+// instead: the same name in knockd's default state directory.
+func underStateDir(path string) (string, bool) {
+	clean := filepath.Clean(path)
+	for _, d := range tempDirs {
+		if strings.HasPrefix(clean, d) {
+			return filepath.Join(knockd.DefaultStateDir, filepath.Base(clean)), true
+		}
+	}
+	return "", false
 }
 
 func isYes(v string) bool {

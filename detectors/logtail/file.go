@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,7 +28,7 @@ import (
 type FileSource struct {
 	*reader
 	f      *os.File
-	br     *bufio.Reader
+	lr     lineReader
 	mtime  time.Time // dates year-less lines; the time before the first dated one
 	last   time.Time // the previous packet's time
 	closed atomic.Bool
@@ -50,17 +49,20 @@ func OpenFile(path string, opt Options) (*FileSource, error) {
 		return nil, fmt.Errorf("logtail %s: %w", path, err)
 	}
 	s := &FileSource{reader: newReader(path, opt), f: f, mtime: fi.ModTime()}
-	// The buffer bounds what one line may cost; longer lines are skipped.
-	br := bufio.NewReaderSize(f, max(s.opt.MaxLineSize, 4096))
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
+	// The line reader bounds what one line may cost; longer lines are
+	// skipped as they are read.
+	s.lr.init(s.opt.MaxLineSize)
+	peek := bufio.NewReader(f)
+	var r io.Reader = peek
+	if magic, _ := peek.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(peek)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("logtail %s: %w", path, err)
 		}
-		br = bufio.NewReaderSize(zr, max(s.opt.MaxLineSize, 4096))
+		r = zr
 	}
-	s.br = br
+	s.lr.br.Reset(r)
 	return s, nil
 }
 
@@ -74,7 +76,17 @@ func (s *FileSource) ReadPacket(p *detectors.Packet) error {
 		if s.closed.Load() {
 			return detectors.ErrClosed
 		}
-		text, long, err := s.readLine()
+		line, _, long, err := s.lr.next()
+		switch {
+		case long || (err != nil && s.lr.skip):
+			s.lr.skip = false // a last line too long ends the file
+			s.tooLong(s.mtime)
+			if err == nil {
+				continue
+			}
+		case errors.Is(err, io.EOF) && len(line) > 0:
+			err = nil // a last line without a newline
+		}
 		if err != nil {
 			if s.closed.Load() {
 				return detectors.ErrClosed
@@ -84,11 +96,7 @@ func (s *FileSource) ReadPacket(p *detectors.Packet) error {
 			}
 			return fmt.Errorf("logtail %s: %w", s.path, err)
 		}
-		if long {
-			s.n.lines.Add(1)
-			s.n.tooLong.Add(1)
-			continue
-		}
+		text := trimCR(line)
 		if !s.line(text, s.mtime, true, p) {
 			continue
 		}
@@ -98,28 +106,6 @@ func (s *FileSource) ReadPacket(p *detectors.Packet) error {
 		s.last = p.Time
 		return nil
 	}
-}
-
-// readLine returns the next line without its newline, or long for a line
-// longer than the read buffer (which it skips). A last line without a
-// newline is returned at EOF.
-func (s *FileSource) readLine() (text string, long bool, err error) {
-	b, err := s.br.ReadSlice('\n')
-	switch {
-	case err == nil:
-		return strings.TrimSuffix(string(b[:len(b)-1]), "\r"), false, nil
-	case errors.Is(err, bufio.ErrBufferFull):
-		for errors.Is(err, bufio.ErrBufferFull) {
-			_, err = s.br.ReadSlice('\n')
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return "", false, err
-		}
-		return "", true, nil
-	case errors.Is(err, io.EOF) && len(b) > 0:
-		return string(b), false, nil
-	}
-	return "", false, err
 }
 
 // Close releases the file; safe to call more than once.

@@ -3,9 +3,11 @@
 // into the same Packet live capture fills, so every detector (knockd
 // sequences, port-span knocks) runs from a log exactly as from packets.
 //
-// Open follows a live log with github.com/nxadm/tail (tail -F: rotation by
-// rename and by truncation are followed); OpenFile reads a whole file once
-// and ends with io.EOF, for knockd --replay on a log.
+// Open follows a live log as tail -F does (rotation by rename and by
+// truncation are followed); OpenFile reads a whole file once and ends with
+// io.EOF, for knockd --replay on a log. Both read lines through one
+// bounded reader (lines.go): a line costs at most MaxLineSize+1 bytes of
+// memory, however long it is.
 //
 // Lines that are not packet lines are skipped; packet lines that cannot be
 // read are counted (Stats) and logged at a bounded rate, never fatal: the
@@ -13,31 +15,31 @@
 package logtail
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"os"
-	"strings"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/nxadm/tail"
+	"github.com/fsnotify/fsnotify"
 
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/formats/fwlog"
 	"github.com/doorward/doorward/internal/ratelimit"
 )
 
-// DefaultMaxLineSize bounds a line. The kernel prints at most about 1 KiB
-// for one packet (nf_log_syslog's worst case is 806 bytes plus prefix and
-// syslog header), so a longer line is not a packet line.
+// DefaultMaxLineSize bounds a line, and so the memory one line can take
+// (MaxLineSize+1 bytes of read buffer, whatever the line's length). The
+// kernel prints at most about 1 KiB for one packet (nf_log_syslog's worst
+// case is 806 bytes plus prefix and syslog header), so a longer line is not
+// a packet line.
 const DefaultMaxLineSize = 4096
 
-// checkEvery is how often a following Source looks whether the log was
-// rotated away under it (see Source.checkRotated).
+// checkEvery is how often a following Source looks at the file when no
+// inotify event woke it: a safety net for lost events, and how soon lines
+// appended to a file renamed away are read at the latest.
 const checkEvery = time.Second
 
 // Options configure a Source. The zero value works: the built-in iptables
@@ -57,7 +59,7 @@ type Options struct {
 	// default only lines appended after Open are read (tail -F -n 0): old
 	// knocks in the log must not open doors again at every restart.
 	FromStart bool
-	// Logf receives notices: rotations and reopens (from nxadm/tail) and
+	// Logf receives notices: rotations and truncations followed, and
 	// malformed lines at a bounded rate. nil discards them. It is called
 	// from more than one goroutine.
 	Logf func(format string, args ...any)
@@ -132,12 +134,11 @@ func (r *reader) setFormats(fs []*fwlog.Format) {
 // also dates year-less timestamps. lineTime says whether the line's own
 // time stamps the packet.
 func (r *reader) line(text string, read time.Time, lineTime bool, p *detectors.Packet) bool {
-	r.n.lines.Add(1)
 	if len(text) >= r.opt.MaxLineSize {
-		r.n.tooLong.Add(1)
-		r.note(read, "line of %d bytes or more dropped", r.opt.MaxLineSize)
+		r.tooLong(read)
 		return false
 	}
+	r.n.lines.Add(1)
 	f, err := fwlog.ParseAny(*r.formats.Load(), text, read, &r.fields)
 	switch {
 	case err == nil:
@@ -183,6 +184,13 @@ func (r *reader) line(text string, read time.Time, lineTime bool, p *detectors.P
 	return true
 }
 
+// tooLong counts a line of MaxLineSize bytes or more, which is dropped.
+func (r *reader) tooLong(read time.Time) {
+	r.n.lines.Add(1)
+	r.n.tooLong.Add(1)
+	r.note(read, "line of %d bytes or more dropped", r.opt.MaxLineSize)
+}
+
 func (r *reader) note(now time.Time, format string, args ...any) {
 	if ok, _ := r.lim.Allow(now); ok {
 		r.opt.Logf("%s: "+format, append([]any{r}, args...)...)
@@ -191,47 +199,52 @@ func (r *reader) note(now time.Time, format string, args ...any) {
 
 func (r *reader) String() string { return "log " + r.path }
 
-// Source follows a growing log file. It is a detectors.Source for one
+// Source follows a growing log file, as tail -F does: rotation by rename
+// and by truncation (copytruncate) are followed, and a file that does not
+// exist yet is read once it is created. It is a detectors.Source for one
 // reading goroutine; Close may be called from any.
+//
+// It reads the file itself, through a lineReader: a line costs at most
+// MaxLineSize+1 bytes of memory however long it is (nxadm/tail, used
+// before, read each line whole before cutting it). It wakes on inotify
+// events in the file's directory (fsnotify) and, as a safety net, every
+// checkEvery; with Options.Poll, or where inotify is not available, it
+// looks every pollEvery instead.
 type Source struct {
 	*reader
-	t      *tail.Tail
 	done   chan struct{}
 	once   sync.Once
 	closed atomic.Bool
 	tick   *time.Ticker
+	watch  *fsnotify.Watcher // nil when polling
 
-	// Rotation: nxadm/tail reopens the path when the file is renamed
-	// away, and may do so before it read the last lines of the old file
-	// (its inotify watcher reports the write and the rename on two
-	// channels and it picks either). So the Source keeps its own handle
-	// on the file tail reads, knows the offset after the last line it
-	// took from it, and reads what is left from that handle itself
-	// before the first line of the new file. Lines tail still delivers
-	// from the old file at or below that offset are dropped as seen.
-	//
-	// Only the reading goroutine touches these; mu guards t and cur
-	// against Close.
+	// Only the reading goroutine touches these; mu guards cur against
+	// Close.
 	mu      sync.Mutex
-	started time.Time // when t was started
-	cur     *os.File
+	cur     *os.File // the file being read; nil until the path exists
 	curInfo os.FileInfo
-	off     int64         // end of the last line taken from cur
-	drain   *bufio.Reader // what is left of cur, while being read
-	pending *tail.Line    // the new file's first line, after the drain
-	// truncated: cur was seen shorter than off (copytruncate), so the
-	// next reopen of the same file is not a re-read.
-	truncated bool
-	movedAt   time.Time // when the path was first seen naming another file
+	off     int64 // end of the last complete line taken from cur
+	lr      lineReader
+	movedAt time.Time // when the path was first seen naming an empty new file
 }
 
 var _ detectors.Source = (*Source)(nil)
 
-// Open starts following path, which need not exist yet (it is read once
-// created). The caller must Close the Source.
+const (
+	// pollEvery is how often a polling Source looks at the file.
+	pollEvery = 250 * time.Millisecond
+	// rotateGrace is how long, after a rotation by rename, the old file is
+	// still read while the new one stays empty: its writer keeps writing
+	// to it until logrotate's postrotate signals it.
+	rotateGrace = 2 * checkEvery
+)
+
+// Open starts following path, which need not exist yet (it is read from
+// its start once created). Lines already in the file are skipped unless
+// Options.FromStart. The caller must Close the Source.
 func Open(path string, opt Options) (*Source, error) {
 	s := &Source{reader: newReader(path, opt), done: make(chan struct{})}
-	var loc *tail.SeekInfo
+	s.lr.init(s.opt.MaxLineSize)
 	if f, err := os.Open(path); err == nil {
 		fi, err := f.Stat()
 		if err != nil {
@@ -242,82 +255,34 @@ func Open(path string, opt Options) (*Source, error) {
 			f.Close()
 			return nil, fmt.Errorf("logtail %s: not a regular file", path)
 		}
-		s.cur, s.curInfo = f, fi
+		off := int64(0)
 		if !s.opt.FromStart {
-			s.off = fi.Size()
-			loc = &tail.SeekInfo{Offset: 0, Whence: io.SeekEnd}
+			off = fi.Size()
 		}
+		s.use(f, fi, off)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("logtail: %w", err)
 	}
-	// A file created after Open is read from its start: all of it is new.
-	t, err := tail.TailFile(path, s.tailConfig(loc))
-	if err != nil {
-		if s.cur != nil {
-			s.cur.Close()
+	every := checkEvery
+	if !s.opt.Poll {
+		w, err := fsnotify.NewWatcher()
+		if err == nil {
+			err = w.Add(filepath.Dir(path))
+			if err != nil {
+				w.Close()
+			}
 		}
-		return nil, fmt.Errorf("logtail %s: %w", path, err)
+		if err != nil {
+			s.opt.Logf("logtail %s: no inotify (%v); polling every %v", path, err, pollEvery)
+			every = pollEvery
+		} else {
+			s.watch = w
+		}
+	} else {
+		every = pollEvery
 	}
-	s.t, s.started = t, time.Now()
-	s.tick = time.NewTicker(checkEvery)
+	s.tick = time.NewTicker(every)
 	return s, nil
-}
-
-func (s *Source) tailConfig(loc *tail.SeekInfo) tail.Config {
-	logf, path := s.opt.Logf, s.path
-	return tail.Config{
-		Location:      loc,
-		ReOpen:        true,
-		Follow:        true,
-		Poll:          s.opt.Poll,
-		MaxLineSize:   s.opt.MaxLineSize,
-		CompleteLines: true,
-		Logger:        log.New(logWriter(func(msg string) { logf("logtail %s: %s", path, msg) }), "", 0),
-	}
-}
-
-// restart follows the path again after nxadm/tail gave up: it does when the
-// path vanishes between its reopen and its next watch (two rotations in a
-// row), and on errors such as a file made unreadable. It resumes where we
-// are in the file we hold, or reads a new file from its start; lines seen
-// twice are dropped as usual. Restarts are at least a second apart, so a
-// file that stays unreadable does not spin.
-func (s *Source) restart(why string) error {
-	s.opt.Logf("logtail %s: %s; following again", s.path, why)
-	_ = s.t.Stop()
-	if wait := time.Second - time.Since(s.started); wait > 0 {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-		case <-s.done:
-			return detectors.ErrClosed
-		}
-	}
-	var loc *tail.SeekInfo
-	if s.cur != nil && !s.rotated() {
-		loc = &tail.SeekInfo{Offset: s.off, Whence: io.SeekStart}
-	}
-	t, err := tail.TailFile(s.path, s.tailConfig(loc))
-	if err != nil {
-		return fmt.Errorf("logtail %s: %w", s.path, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed.Load() {
-		_ = t.Stop()
-		return detectors.ErrClosed
-	}
-	s.t, s.started = t, time.Now()
-	return nil
-}
-
-// logWriter turns nxadm/tail's log.Logger output into Logf calls.
-type logWriter func(string)
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 // SetFormats replaces the formats (a config reload); safe while reading.
@@ -341,216 +306,124 @@ func (s *Source) ReadPacket(p *detectors.Packet) error {
 	}
 }
 
-// next returns the next line to parse, in file order across rotations.
+// next returns the next complete line, in file order across rotations.
 func (s *Source) next() (string, error) {
 	for {
 		if s.closed.Load() {
 			return "", detectors.ErrClosed
 		}
-		if s.drain != nil {
-			if text, ok := s.drainLine(); ok {
-				return text, nil
-			}
+		if s.cur == nil {
+			s.openPath()
 		}
-		if l := s.pending; l != nil {
-			s.pending = nil
-			s.switchFile(l)
-			return l.Text, nil
+		if s.cur != nil {
+			line, n, long, err := s.lr.next()
+			switch {
+			case err == nil && long:
+				s.off += n
+				s.tooLong(s.opt.Now())
+				continue
+			case err == nil:
+				s.off += n
+				return trimCR(line), nil
+			case s.lr.skip:
+				s.off += n // a piece of a too-long line: dropped as read
+			}
+			// The end of what is written: a partial last line is read
+			// again, whole, once its writer finishes it.
+			s.lr.reset(s.cur, s.off)
+			if s.atEnd() {
+				continue
+			}
 		}
 		select {
 		case <-s.done:
 			return "", detectors.ErrClosed
 		case <-s.tick.C:
-			s.checkRotated()
-		case l, ok := <-s.t.Lines:
-			if !ok {
-				if s.closed.Load() {
-					return "", detectors.ErrClosed
-				}
-				if err := s.restart(fmt.Sprint(s.t.Err())); err != nil {
-					return "", err
-				}
-				continue
-			}
-			if l.Err != nil {
-				continue // a notice, not a line (tail's rate limiter: unused)
-			}
-			if l.Num == 1 && !s.fromCur(l) {
-				// The first line since tail opened another file than
-				// the one we hold: if ours was rotated away, finish it
-				// first.
-				if s.cur != nil && s.rotated() {
-					s.startDrain()
-					s.pending = l
-					continue
-				}
-				s.switchFile(l)
-				return l.Text, nil
-			}
-			if l.Num == 1 {
-				if s.reread(l) {
-					continue
-				}
-				s.truncated = false
-				s.off = l.SeekInfo.Offset
-				return l.Text, nil
-			}
-			if l.SeekInfo.Offset <= s.off {
-				// Already read from our own handle, or a further piece of
-				// a line tail split at MaxLineSize (pieces share the
-				// offset of the line's end).
-				continue
-			}
-			s.off = l.SeekInfo.Offset
-			return l.Text, nil
+		case <-s.events():
+		case <-s.errors():
 		}
 	}
 }
 
-// fromCur reports whether l, a first line since tail (re)opened the path,
-// is in the file we hold, at the offset tail gives: tail's first open races
-// with ours, and a truncated or spuriously reopened file is still ours.
-func (s *Source) fromCur(l *tail.Line) bool {
-	if s.cur == nil {
-		return false
+func (s *Source) events() <-chan fsnotify.Event {
+	if s.watch == nil {
+		return nil
 	}
-	n := int64(len(l.Text)) + 1
-	at := l.SeekInfo.Offset - n
-	if at < 0 || n > int64(s.opt.MaxLineSize)+2 {
-		return false
-	}
-	buf := make([]byte, n)
-	if _, err := s.cur.ReadAt(buf, at); err != nil {
-		return false
-	}
-	return buf[n-1] == '\n' && string(buf[:n-1]) == l.Text
+	return s.watch.Events
 }
 
-// reread reports whether l, the first line since tail reopened the file we
-// already hold, is one we took before: nxadm/tail sometimes reopens the
-// same file twice after a rotation (a stale inotify event for the path),
-// and then reads it again from the start. A reopen after a truncation is
-// told apart by the file having been shorter than what we read.
-func (s *Source) reread(l *tail.Line) bool {
-	if s.cur == nil || s.truncated || l.SeekInfo.Offset > s.off {
-		return false
+func (s *Source) errors() <-chan error {
+	if s.watch == nil {
+		return nil
 	}
-	fi, err := s.cur.Stat()
-	return err == nil && fi.Size() >= s.off
+	return s.watch.Errors
 }
 
-// rotated reports whether the path no longer names the file we hold.
-func (s *Source) rotated() bool {
-	fi, err := os.Stat(s.path)
-	return err != nil || !os.SameFile(fi, s.curInfo)
-}
-
-// checkRotated, every second, reads what was appended to a file renamed
-// away while tail has not moved on yet (nothing new in the new file), so
-// the end of a knock logged just before a rotation is not held back until
-// the next line.
-func (s *Source) checkRotated() {
-	if s.cur == nil {
-		// The file did not exist at Open; tail reads it from its start
-		// once it does, and so would we.
-		s.hold(0)
-		return
-	}
+// atEnd, at the end of what cur holds, looks for a truncation or a
+// rotation and reports whether there is something new to read.
+func (s *Source) atEnd() bool {
 	if fi, err := s.cur.Stat(); err == nil && fi.Size() < s.off {
-		s.truncated = true // copytruncate: tail reopens it, and we must not skip
+		// copytruncate: what was written before the copy and not read is
+		// lost, as for any reader.
+		s.opt.Logf("logtail %s: file truncated; reading it from the start", s.path)
+		s.use(s.cur, fi, 0)
+		return true
 	}
-	if s.drain != nil || !s.rotated() {
+	fi, err := os.Stat(s.path)
+	if err != nil || os.SameFile(fi, s.curInfo) {
+		// Same file, or renamed away with no new one yet: the writer
+		// may still add to ours.
 		s.movedAt = time.Time{}
-		return
+		return false
 	}
-	s.startDrain()
-	// nxadm/tail's shared inotify watcher can lose the watch it adds
-	// after a reopen (its removal of the old watch races with the new
-	// one), and then never sees the next rotation. If a new file has
-	// been at the path for two checks and tail has not moved to it,
-	// start it again.
-	if _, err := os.Stat(s.path); err != nil {
-		return // not there yet: tail waits for it
-	}
-	now := time.Now()
-	switch {
-	case s.movedAt.IsZero():
-		s.movedAt = now
-	case now.Sub(s.movedAt) >= 2*checkEvery:
-		s.movedAt = time.Time{}
-		if err := s.restart("rotation not followed"); err != nil {
-			s.opt.Logf("logtail %s: %v", s.path, err)
+	if fi.Size() == 0 {
+		now := time.Now()
+		if s.movedAt.IsZero() {
+			s.movedAt = now
+		}
+		if now.Sub(s.movedAt) < rotateGrace {
+			return false // the writer may still finish lines in the old file
 		}
 	}
+	s.movedAt = time.Time{}
+	if !s.openPath() {
+		return false
+	}
+	s.opt.Logf("logtail %s: rotated; following the new file", s.path)
+	return true
 }
 
-// hold opens the path as the file we hold, at offset off.
-func (s *Source) hold(off int64) {
+// openPath makes the file now at the path the one read, from its start,
+// and reports whether it could.
+func (s *Source) openPath() bool {
 	f, err := os.Open(s.path)
 	if err != nil {
-		return
+		return false
 	}
 	fi, err := f.Stat()
-	if err != nil {
+	if err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return
+		return false
 	}
+	return s.use(f, fi, 0)
+}
+
+// use makes f the file read, from off; it reports false (and closes f)
+// after Close.
+func (s *Source) use(f *os.File, fi os.FileInfo, off int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		f.Close()
-		return
+		return false
 	}
-	if s.cur != nil {
+	if s.cur != nil && s.cur != f {
 		s.cur.Close()
 	}
 	s.cur, s.curInfo, s.off = f, fi, off
-}
-
-func (s *Source) startDrain() {
-	s.drain = bufio.NewReaderSize(io.NewSectionReader(s.cur, s.off, 1<<62), s.opt.MaxLineSize+1)
-}
-
-// drainLine returns the next complete line of the old file, advancing
-// s.off past it. At its end the drain stops; a partial last line is left
-// (the writer may still finish it, and a later drain reads it then).
-func (s *Source) drainLine() (string, bool) {
-	for {
-		start := s.off
-		b, err := s.drain.ReadSlice('\n')
-		if err == nil {
-			s.off += int64(len(b))
-			return strings.TrimSuffix(string(b[:len(b)-1]), "\r"), true
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			s.drain = nil
-			return "", false
-		}
-		// Too long: skip to its end, and count it once it is complete.
-		n := int64(len(b))
-		for errors.Is(err, bufio.ErrBufferFull) {
-			b, err = s.drain.ReadSlice('\n')
-			n += int64(len(b))
-		}
-		if err != nil {
-			s.off = start
-			s.drain = nil
-			return "", false
-		}
-		s.off = start + n
-		s.n.lines.Add(1)
-		s.n.tooLong.Add(1)
-	}
-}
-
-// switchFile takes l, the first line of the file tail now reads, and makes
-// that file the one we hold.
-func (s *Source) switchFile(l *tail.Line) {
-	s.drain, s.truncated, s.movedAt = nil, false, time.Time{}
-	if s.cur == nil || s.rotated() {
-		s.hold(l.SeekInfo.Offset)
-	}
-	s.off = l.SeekInfo.Offset
+	s.lr.skip = false
+	s.lr.reset(f, off)
+	return true
 }
 
 // Close stops following and releases the file. It is safe to call more
@@ -561,9 +434,11 @@ func (s *Source) Close() error {
 		s.closed.Store(true)
 		close(s.done)
 		s.tick.Stop()
+		if s.watch != nil {
+			s.watch.Close()
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		_ = s.t.Stop()
 		if s.cur != nil {
 			s.cur.Close()
 		}

@@ -85,7 +85,7 @@ func FuzzFile(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		file, err := Open(path)
+		file, err := load(path)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}

@@ -18,8 +18,14 @@
 //     checks that the line still holds the sequence before writing, so an
 //     admin's edit is never overwritten and a sequence that cannot be marked
 //     is refused. The file is not kept open: an editor may replace it.
-//   - A file with no valid line is not an error: Current reports ok=false and
-//     the admin may append lines; Changed and Reload pick them up.
+//   - As in knockd, a file with no valid unused line is an error at Open (so
+//     at --check, start and reload). Once open, using its last line is not:
+//     Current reports ok=false and the admin may append lines; Changed and
+//     Reload pick them up (knockd crashed there, §4.3).
+//   - The file decides who may open a door, so it is opened by the state-file
+//     rules of internal/trust: owned by root (or the daemon's uid), not
+//     writable by group or others, in a directory that passes the same test,
+//     and not through a symbolic link.
 //
 // The file is never truncated or rewritten; the only write is that one byte.
 package otp
@@ -36,6 +42,7 @@ import (
 
 	"github.com/doorward/doorward/config"
 	"github.com/doorward/doorward/config/knockd"
+	"github.com/doorward/doorward/internal/trust"
 )
 
 const (
@@ -80,9 +87,27 @@ type File struct {
 
 // Open reads the file at path. It fails if the file does not exist, is not
 // a regular file, cannot be opened for writing by us (it must be, to mark
-// sequences used), is larger than MaxFileSize or cannot be read. Unparseable
-// lines are not errors: see Problems.
+// sequences used), is larger than MaxFileSize or cannot be read, fails
+// internal/trust, or holds no valid unused line (knockd's rule). Unparseable
+// lines are not errors by themselves: see Problems.
 func Open(path string) (*File, error) {
+	f, err := load(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.entries) == 0 {
+		msg := fmt.Sprintf("%s: no valid unused sequence line (knockd refuses such a file); add one", path)
+		if len(f.problems) > 0 {
+			msg += fmt.Sprintf(" (%d lines skipped, first: %v)", len(f.problems), f.problems[0])
+		}
+		return nil, errors.New(msg)
+	}
+	return f, nil
+}
+
+// load is Open without the "at least one valid line" rule: what a file
+// whose last line was used looks like to a running daemon.
+func load(path string) (*File, error) {
 	f := &File{path: path}
 	if err := f.Reload(); err != nil {
 		return nil, err
@@ -119,7 +144,7 @@ func (f *File) Problems() []error {
 // change. On error f keeps its previous contents, so the daemon keeps its
 // current sequence (and Use fails while the file cannot be opened).
 func (f *File) Reload() error {
-	fd, err := os.OpenFile(f.path, os.O_RDWR, 0)
+	fd, err := trust.OpenFile(f.path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("one-time sequences: %w", err)
 	}
@@ -203,7 +228,7 @@ func (f *File) use(seq []knockd.Knock, hook func(step string)) error {
 	}
 
 	step(stepOpen)
-	fd, err := os.OpenFile(f.path, os.O_RDWR, 0)
+	fd, err := trust.OpenFile(f.path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("mark %s used: %w", name, err)
 	}

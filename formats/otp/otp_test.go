@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the pack
 func openCopy(t *testing.T, src string) (*File, string) {
 	t.Helper()
 	path := writeCopy(t, src)
-	f, err := Open("otp.seq")
+	f, err := load("otp.seq")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestNoReplay(t *testing.T) {
 	var got result
 	got.Use = errKind(f.Use(used))
 	got.Again = errKind(f.Use(used))
-	g, err := Open(path)
+	g, err := load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +496,7 @@ func TestEdits(t *testing.T) {
 			if err := os.Link(path, original); err != nil {
 				t.Fatal(err)
 			}
-			f, err := Open(path)
+			f, err := load(path)
 			if err != nil {
 				t.Fatal(err)
 			}

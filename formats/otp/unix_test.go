@@ -77,15 +77,17 @@ func TestOpenErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-		current: "none",
+		want: "no valid unused sequence line (knockd refuses such a file); add one (1 lines skipped, first: ",
 	}, {
+		// knockd refuses a file with no valid line at start; so do we
+		// (issue 12 item 13).
 		name: "no sequence yet",
 		setup: func(t *testing.T, path string) {
-			if err := os.WriteFile(path, []byte("# add lines here\n"), 0o600); err != nil {
+			if err := os.WriteFile(path, []byte("# add lines here\n#001,2002\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		},
-		current: "none",
+		want: "otp.seq: no valid unused sequence line (knockd refuses such a file); add one",
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,7 +131,7 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintf(os.Stderr, format+"\n", args...)
 		os.Exit(3)
 	}
-	f, err := Open(os.Getenv(envFile))
+	f, err := load(os.Getenv(envFile))
 	if err != nil {
 		fail("Open: %v", err)
 	}
@@ -186,7 +188,7 @@ func TestKill(t *testing.T) {
 				if err := os.WriteFile(path, orig, 0o600); err != nil {
 					t.Fatal(err)
 				}
-				f, err := Open(path)
+				f, err := load(path)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -233,7 +235,7 @@ func TestKill(t *testing.T) {
 
 				// The door opened only for a marked sequence, and a reopened
 				// file (a restarted daemon) never offers the used line again.
-				g, err := Open(path)
+				g, err := load(path)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -5,6 +5,7 @@ package flock
 import (
 	"os"
 
+	"github.com/doorward/doorward/internal/trust"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,4 +23,21 @@ func TryLock(f *os.File) error {
 			return err
 		}
 	}
+}
+
+// Open opens (creating it 0600 if needed) the lock file at path by the
+// state-file rules of internal/trust (its directory and the file owned by
+// root or us and not writable by group or others, no symbolic link
+// followed) and locks it with TryLock. The caller closes the file to
+// release the lock.
+func Open(path string) (*os.File, error) {
+	f, err := trust.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := TryLock(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -22,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/doorward/doorward/internal/trust"
 	"io"
 	"os"
 	"path/filepath"
@@ -33,6 +34,11 @@ const RecordSize = DigestSize + 8
 
 // DigestSize is the size of a digest.
 const DigestSize = 16
+
+// maxFileRecords bounds what Open reads of a file: no store is configured
+// larger (doorman's archive and Spent_Knocks stop at 2^20 records), so a
+// bigger file is not ours to trust.
+const maxFileRecords = 1 << 21
 
 // Digest identifies an accepted knock (or a part of one).
 type Digest [DigestSize]byte
@@ -127,7 +133,7 @@ func Check(path string, size int, o Options) (OpenInfo, error) {
 	case !fi.Mode().IsRegular():
 		return info, fmt.Errorf("%s: %s is not a regular file", o.what(), path)
 	}
-	f, err := os.Open(path)
+	f, err := trust.Open(path)
 	if err != nil {
 		return info, fmt.Errorf("%s: %w", o.what(), err)
 	}
@@ -155,9 +161,15 @@ func Open(path string, size int, o Options) (*Store, OpenInfo, error) {
 	if size < 1 {
 		return nil, info, fmt.Errorf("%s %s: size %d", o.what(), path, size)
 	}
-	data, err := os.ReadFile(path)
+	// The store is what stops a replayed knock: it is trusted only by the
+	// state-file rules of internal/trust (owner, no group/other write, its
+	// directory too, no symbolic link followed), and read up to a bound.
+	data, err := trust.ReadFile(path, maxFileRecords*RecordSize)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, info, fmt.Errorf("%s: %w", o.what(), err)
+	}
+	if len(data) > maxFileRecords*RecordSize {
+		return nil, info, fmt.Errorf("%s %s: over %d records; not reading it", o.what(), path, maxFileRecords)
 	}
 	s := &Store{opt: o, path: path}
 	old := ReadRecords(data)
@@ -176,7 +188,7 @@ func Open(path string, size int, o Options) (*Store, OpenInfo, error) {
 			return nil, info, err
 		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := trust.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, info, fmt.Errorf("%s: %w", o.what(), err)
 	}
@@ -387,7 +399,7 @@ func (s *Store) Resize(size int) (OpenInfo, error) {
 			s.recs = prev
 			return info, err
 		}
-		f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+		f, err := trust.OpenFile(s.path, os.O_RDWR, 0)
 		if err != nil {
 			return info, fmt.Errorf("%s: %w", s.opt.what(), err)
 		}
