@@ -112,6 +112,15 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	engDone := make(chan struct{})
 	go func() { defer close(engDone); eng.Run(engCtx, acts.engine, doorsCh) }()
 	acts.start(engCtx)
+	// The pid file goes last, once every door is closed: whoever waits for
+	// it to disappear (an init script, killproc) then knows shutdown is
+	// complete.
+	var pidWritten string
+	defer func() {
+		if pidWritten != "" {
+			os.Remove(pidWritten)
+		}
+	}()
 	// From here on every return must let the engine and the Actions close
 	// the doors they opened.
 	defer func() { stopEngine(); <-engDone; acts.wait() }()
@@ -144,7 +153,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		if err := writePid(pid); err != nil {
 			log.Logf("could not create pid file %s: %v", pid, err)
 		} else {
-			defer os.Remove(pid)
+			pidWritten = pid
 		}
 	}
 	readCtx, stopReading := context.WithCancel(context.Background())

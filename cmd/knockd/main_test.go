@@ -25,17 +25,22 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			// killpid FILE: the process the pid file names must be
-			// running; send it SIGTERM and wait until it removed the file.
+			// killpid [-QUIT] FILE: the process the pid file names must
+			// be running; send it SIGTERM (or SIGQUIT) and wait until it
+			// removed the file.
 			"killpid": func(ts *testscript.TestScript, neg bool, args []string) {
+				sig := syscall.SIGTERM
+				if len(args) == 2 && args[0] == "-QUIT" {
+					sig, args = syscall.SIGQUIT, args[1:]
+				}
 				if len(args) != 1 || neg {
-					ts.Fatalf("usage: killpid pidfile")
+					ts.Fatalf("usage: killpid [-QUIT] pidfile")
 				}
 				b, err := os.ReadFile(ts.MkAbs(args[0]))
 				ts.Check(err)
 				pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 				ts.Check(err)
-				ts.Check(syscall.Kill(pid, syscall.SIGTERM))
+				ts.Check(syscall.Kill(pid, sig))
 				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 					if _, err := os.Stat(ts.MkAbs(args[0])); os.IsNotExist(err) {
 						return
