@@ -29,7 +29,7 @@ func newPortspan(doors []*knockd.Door, env *Env) (detectors.Detector, error) {
 	if opt.SpentPath != "" && det.SpentSize() > 0 {
 		// Only looked at: the detector opens (creates, resizes) the file
 		// once its config is adopted.
-		if _, err := spent.Check(opt.SpentPath, det.SpentSize(), spent.Options{}); err != nil {
+		if _, err := spent.Check(opt.SpentPath, det.SpentSize(), spent.Options{What: "port-span spent store"}); err != nil {
 			return nil, err
 		}
 	}
