@@ -27,9 +27,10 @@ func newPortspan(doors []*knockd.Door, env *Env) (detectors.Detector, error) {
 	}
 	det := portspan.New(ds, opt)
 	if opt.SpentPath != "" && det.SpentSize() > 0 {
-		// Only looked at: the detector opens (creates, resizes) the file
-		// once its config is adopted.
-		if _, err := spent.Check(opt.SpentPath, det.SpentSize(), spent.Options{}); err != nil {
+		// Only looked at, so a bad store rejects the config off the packet
+		// path: the detector's Commit opens (creates, resizes) the file
+		// once the config is accepted, and fails if it cannot.
+		if _, err := spent.Check(opt.SpentPath, det.SpentSize(), spent.Options{What: "port-span spent store"}); err != nil {
 			return nil, err
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -102,7 +101,13 @@ type forgeryRig struct {
 
 func newForgeryRig(t *testing.T, opt portspan.Options) *forgeryRig {
 	t.Helper()
-	doors, err := fromConfig(t, forgeryConf, 0)
+	return newRig(t, forgeryConf, opt)
+}
+
+// newRig is newForgeryRig for another config.
+func newRig(t *testing.T, conf string, opt portspan.Options) *forgeryRig {
+	t.Helper()
+	doors, err := fromConfig(t, conf, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +225,9 @@ func TestSpentAcrossRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), portspan.SpentFile)
 
 	r := newForgeryRig(t, portspan.Options{SpentPath: path})
+	if err := commit(t, r); err != nil {
+		t.Fatal(err)
+	}
 	r.send(owner, spell(captured))
 	if len(r.opened) != 1 {
 		t.Fatalf("the legitimate knock opened %d times", len(r.opened))
@@ -228,51 +236,14 @@ func TestSpentAcrossRestart(t *testing.T) {
 
 	r = newForgeryRig(t, portspan.Options{SpentPath: path})
 	defer r.det.Close()
+	if err := commit(t, r); err != nil {
+		t.Fatal(err)
+	}
 	checkForgeries(t, r, forgeries(captured, plain, attacker), attacker, owner)
 	r.opened = nil
 	r.send(owner, spell(enc.seal(plain, [8]byte{8, 7, 6, 5, 4, 3, 2, 1})))
 	if len(r.opened) != 1 {
 		t.Errorf("a fresh knock after the restart opened %d times", len(r.opened))
-	}
-}
-
-// TestSpentUntouchedUntilAdopted: building a detector (a config check, a
-// reload that is then rejected) creates no file; the first tick of the
-// adopted detector does, and a reload's detector takes the running store
-// over instead of opening the file a second time.
-func TestSpentUntouchedUntilAdopted(t *testing.T) {
-	path := filepath.Join(t.TempDir(), portspan.SpentFile)
-	r := newForgeryRig(t, portspan.Options{SpentPath: path})
-	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Fatalf("New created the spent store: %v", err)
-	}
-	r.det.Expire(r.now)
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatalf("the adopted detector did not open the store: %v", err)
-	}
-	if want := int64(portspan.DefaultSpentKnocks * 2 * 24); fi.Size() != want {
-		t.Errorf("store is %d bytes, want %d", fi.Size(), want)
-	}
-	enc := newIndep(t, "my_secret_phrase")
-	owner := netip.MustParseAddr("10.1.1.1")
-	captured := enc.seal(record(owner, 22, 2, 1), [8]byte{9})
-
-	reload := newForgeryRig(t, portspan.Options{SpentPath: path})
-	reload.det.Adopt(r.det)
-	reload.send(owner, spell(captured))
-	if len(reload.opened) != 1 {
-		t.Fatalf("knock after reload opened %d times", len(reload.opened))
-	}
-	reload.opened = nil
-	reload.send(owner, spell(captured))
-	if len(reload.opened) != 0 {
-		t.Errorf("replay after reload opened")
-	}
-	reload.det.Close()
-	fi2, _ := os.Stat(path)
-	if !os.SameFile(fi, fi2) {
-		t.Error("the reload replaced the store's file")
 	}
 }
 

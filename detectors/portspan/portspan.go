@@ -55,8 +55,8 @@ type Options struct {
 	// SpentPath is the spent store's file, shared by every door: the
 	// ciphertext of each accepted knock, so that no replay and no forgery
 	// made of it is accepted again, across restarts. "" keeps it in
-	// memory (replay, tests). The file is opened only once the detector is
-	// put to work (see activate), never while a config is merely checked.
+	// memory (replay, --check, tests). The file is opened by Commit, once
+	// the config is accepted, never while it is built or checked.
 	SpentPath string
 }
 
@@ -70,7 +70,7 @@ type Detector struct {
 	lim   *ratelimit.Limiter
 
 	// The spent store: its file and size as configured, and the store
-	// once activated (nil before). spentSize 0: no door uses one.
+	// (nil until Commit opens the file). spentSize 0: no door uses one.
 	spentPath string
 	spentSize int
 	spent     *spent.Store
@@ -158,75 +158,15 @@ func New(doors []Door, opt Options) *Detector {
 		}
 		d.spentSize = max(d.spentSize, cfg.SpentKnocks*cfg.Codec.SpentKeysPerKnock())
 	}
+	if d.spentPath == "" && d.spentSize > 0 {
+		d.spent = spent.NewMemory(d.spentSize, spentOptions)
+	}
 	return d
 }
 
 // SpentSize is the number of records the spent store needs (0: none), for
 // a configuration check.
 func (d *Detector) SpentSize() int { return d.spentSize }
-
-// activate opens the spent store, once: at the first packet, tick or
-// reload that puts the detector to work. A detector built for a config
-// that is only checked, or rejected, never gets there, so it never
-// creates, resizes or writes the file. If the file cannot be opened the
-// store is kept in memory (replays are still refused until a restart) and
-// the error is logged.
-func (d *Detector) activate() {
-	if d.spent != nil || d.spentSize == 0 {
-		return
-	}
-	if d.spentPath == "" {
-		d.spent = spent.NewMemory(d.spentSize, spentOptions)
-		return
-	}
-	s, info, err := spent.Open(d.spentPath, d.spentSize, spentOptions)
-	if err != nil {
-		d.logf("error: %v: port-span knocks are remembered in memory only until a restart", err)
-		d.spent = spent.NewMemory(d.spentSize, spentOptions)
-		return
-	}
-	d.spent = s
-	d.logSpent(info)
-}
-
-func (d *Detector) logSpent(info spent.OpenInfo) {
-	switch {
-	case info.Created:
-		d.logf("created port-span spent store %s (%d records)", d.spentPath, d.spentSize)
-	case info.Resized:
-		d.logf("resized port-span spent store %s from %d to %d records, %d kept", d.spentPath, info.From, d.spentSize, info.Kept)
-	}
-}
-
-// spend records the knock dr's codec just accepted in the spent store and
-// returns "", or says why the knock is refused: a part of its ciphertext
-// was accepted before (a replay, or a forgery made of a captured knock),
-// or it could not be recorded durably. The record is on disk (fsynced)
-// before spend returns, so before any action runs.
-func (d *Detector) spend(dr *door, at time.Time) string {
-	d.activate()
-	d.keys = dr.Codec.AppendSpentKeys(d.keys[:0])
-	for _, k := range d.keys {
-		if _, ok := d.spent.Lookup(spent.Digest(k)); ok {
-			return "reuses the ciphertext of a knock already accepted (a replay or a forgery)"
-		}
-	}
-	now := at.UnixNano()
-	var err error
-	for _, k := range d.keys {
-		if err == nil {
-			err = d.spent.Add(spent.Digest(k), now)
-		}
-	}
-	if err == nil {
-		err = d.spent.Sync()
-	}
-	if err != nil {
-		d.logf("error: %v", err)
-		return "could not be recorded as spent"
-	}
-	return ""
-}
 
 // Rules asks for every port of each door's span: TCP with the door's flag
 // filter, or UDP. A 32768-port span is a few ranges, which the capture
@@ -495,7 +435,6 @@ func (l *srcList) remove(s *source) {
 // port scan on the internet leaves a few hits in it, and a knock that
 // timed out shows as a knock that never arrived.
 func (d *Detector) Expire(now time.Time) {
-	d.activate()
 	t := now.UnixNano()
 	for _, dr := range d.doors {
 		for _, src := range dr.sources {
@@ -542,12 +481,8 @@ func (d *Detector) Stats(key string) Stats {
 }
 
 // Adopt takes over old's queues for doors whose directives did not change,
-// so a reload does not cost a knocker the hits already sent.
-//
-// It also takes over the running spent store when the file is the same
-// (resized in place if the doors now need another size), or opens the new
-// one and copies the old one's records into it: a reload neither forgets
-// a spent knock nor leaves two stores writing one file.
+// so a reload does not cost a knocker the hits already sent, and the
+// knocks old's spent store recorded (see adoptSpent).
 func (d *Detector) Adopt(prev detectors.Detector) {
 	old, ok := prev.(*Detector)
 	if !ok {
@@ -563,40 +498,6 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 			od.sources, od.free, od.byHits = map[netip.Addr]*source{}, nil, make([]srcList, od.size+1)
 		}
 	}
-}
-
-func (d *Detector) adoptSpent(old *Detector) {
-	if old.spent == nil || d.spent != nil {
-		return
-	}
-	prev := old.spent
-	old.spent = nil
-	if d.spentSize == 0 {
-		prev.Close()
-		return
-	}
-	if old.spentPath == d.spentPath {
-		d.spent = prev
-		info, err := prev.Resize(d.spentSize)
-		if err != nil {
-			d.logf("error: %v", err)
-		}
-		d.logSpent(info)
-		return
-	}
-	d.activate()
-	if err := d.spent.Merge(prev); err != nil {
-		d.logf("error: %v", err)
-	}
-	prev.Close()
-}
-
-// Close closes the spent store's file.
-func (d *Detector) Close() error {
-	if d.spent == nil {
-		return nil
-	}
-	return d.spent.Close()
 }
 
 // String describes a door for logs: "ssh: port span 1024-1279, 8 bits a

@@ -361,14 +361,42 @@ func (s *Store) forget(d Digest, i int) {
 	s.where[d] = sl
 }
 
-// Merge adds every digest of old that s is missing, oldest first, with
-// its stamp: after a reload opened a new Store on the same file, the knocks
-// the old one accepted meanwhile are not lost.
+// Merge adds the digests of old that s is missing, with their stamps:
+// after a reload opened a new Store on the same file, the knocks the old
+// one accepted meanwhile are not lost.
+//
+// A slot policy adds them oldest first. A ring keeps the newest records of
+// both stores, laid out in stamp order as a resize does (the file is
+// rewritten if any of old's records is kept): adding them one by one would
+// write old records over newer ones when s is smaller (a reload that shrank
+// the store) and leave them at the wrong end of the eviction order.
 func (s *Store) Merge(old *Store) error {
+	if old == s {
+		return nil
+	}
+	missing := slices.DeleteFunc(old.Records(), func(r Record) bool {
+		_, have := s.where[r.Digest]
+		return have || r.empty()
+	})
+	if len(missing) == 0 {
+		return nil
+	}
+	if s.opt.Slot == nil {
+		recs, _ := s.resized(append(s.Records(), missing...), len(s.recs))
+		added := make(map[Digest]bool, len(missing))
+		for _, r := range missing {
+			added[r.Digest] = true
+		}
+		for _, r := range recs {
+			if added[r.Digest] {
+				return s.install(recs)
+			}
+		}
+		return nil // every missing record is older than all s keeps
+	}
 	var errs []error
-	recs := slices.DeleteFunc(old.Records(), Record.empty)
-	slices.SortStableFunc(recs, func(a, b Record) int { return cmp.Compare(a.Stamp, b.Stamp) })
-	for _, r := range recs {
+	slices.SortStableFunc(missing, func(a, b Record) int { return cmp.Compare(a.Stamp, b.Stamp) })
+	for _, r := range missing {
 		if _, ok := s.where[r.Digest]; ok {
 			continue
 		}
@@ -392,22 +420,28 @@ func (s *Store) Resize(size int) (OpenInfo, error) {
 	}
 	recs, kept := s.resized(s.recs, size)
 	info.Kept = kept
+	return info, s.install(recs)
+}
+
+// install makes recs the store's slots: the file is rewritten atomically
+// and reopened, the index rebuilt. On error the store is unchanged.
+func (s *Store) install(recs []Record) error {
 	prev := s.recs
 	s.recs = recs
 	if s.f != nil {
 		if err := s.rewrite(); err != nil {
 			s.recs = prev
-			return info, err
+			return err
 		}
 		f, err := trust.OpenFile(s.path, os.O_RDWR, 0)
 		if err != nil {
-			return info, fmt.Errorf("%s: %w", s.opt.what(), err)
+			return fmt.Errorf("%s: %w", s.opt.what(), err)
 		}
 		s.f.Close()
 		s.f = f
 	}
 	s.index()
-	return info, nil
+	return nil
 }
 
 // Sync flushes the inserts so far to stable storage: a caller that adds

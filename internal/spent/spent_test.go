@@ -3,6 +3,7 @@ package spent
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -87,5 +88,58 @@ func TestCheckTouchesNothing(t *testing.T) {
 	}
 	if _, err := Check(filepath.Join(dir, "no", "such"), 10, Options{}); err == nil {
 		t.Error("Check accepted a missing directory")
+	}
+}
+
+// TestRingMerge: merging into a ring keeps the newest records of both
+// stores, as a resize does. It used to add every record missing, oldest
+// first, so merging a bigger store into a smaller one (a reload that
+// shrank the store: the new one opened the file resized to its newest
+// records) wrote the oldest records over the newest.
+func TestRingMerge(t *testing.T) {
+	ring := func(size int, stamps ...int) *Store {
+		s := NewMemory(size, Options{})
+		for _, i := range stamps {
+			s.Add(dg(i), int64(i))
+		}
+		return s
+	}
+	seq := func(from, to int) []int {
+		var out []int
+		for i := from; i <= to; i++ {
+			out = append(out, i)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		into     *Store
+		old      *Store
+		want     []int // the digests s holds after
+		thenNext int   // a digest added after the merge evicts the oldest of want
+	}{
+		{"old has nothing newer", ring(4, seq(5, 8)...), ring(8, seq(1, 8)...), seq(5, 8), 5},
+		{"old has newer records", ring(4, seq(5, 8)...), ring(16, seq(1, 10)...), seq(7, 10), 7},
+		{"room for older records", ring(4, 5, 6), ring(8, seq(1, 4)...), seq(3, 6), 3},
+		{"disjoint, into a bigger ring", ring(8, 2, 4), ring(4, 1, 3), seq(1, 4), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.into.Merge(tc.old); err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= 16; i++ {
+				_, ok := tc.into.Lookup(dg(i))
+				if want := slices.Contains(tc.want, i); ok != want {
+					t.Errorf("digest %d found = %v, want %v", i, ok, want)
+				}
+			}
+			if tc.thenNext == 0 {
+				return
+			}
+			tc.into.Add(dg(100), 0)
+			if _, ok := tc.into.Lookup(dg(tc.thenNext)); ok {
+				t.Errorf("the next Add kept digest %d, the oldest", tc.thenNext)
+			}
+		})
 	}
 }
