@@ -18,6 +18,7 @@ type fileModeRun struct {
 	conf    string
 	out     interface{ String() string }
 	ran     chan string
+	limits  chan time.Duration // each command's time left when it started
 	hup     chan os.Signal
 	done    chan int
 	cancel  context.CancelFunc
@@ -31,7 +32,7 @@ func startFileMode(t *testing.T, extra string, o Options) *fileModeRun {
 	t.Helper()
 	dir := t.TempDir()
 	r := &fileModeRun{t: t, logPath: filepath.Join(dir, "firewall.log"), conf: filepath.Join(dir, "knockd.conf"),
-		ran: make(chan string, 10), hup: make(chan os.Signal, 1), done: make(chan int, 1)}
+		ran: make(chan string, 10), limits: make(chan time.Duration, 10), hup: make(chan os.Signal, 1), done: make(chan int, 1)}
 	if err := os.WriteFile(r.logPath, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,16 @@ func startFileMode(t *testing.T, extra string, o Options) *fileModeRun {
 	}
 	r.out = o.Stdout.(interface{ String() string })
 	o.Config = r.conf
-	o.Runner = func(ctx context.Context, line string) (int, error) { r.ran <- line; return 0, nil }
+	o.Runner = func(ctx context.Context, line string) (int, error) {
+		if dl, ok := ctx.Deadline(); ok {
+			select {
+			case r.limits <- time.Until(dl):
+			default:
+			}
+		}
+		r.ran <- line
+		return 0, nil
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	t.Cleanup(cancel)

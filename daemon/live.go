@@ -78,7 +78,9 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	}
 
 	bg := context.WithoutCancel(ctx)
-	run := o.runner(cfg)
+	limit := new(cmdLimit) // Command_Timeout, which a reload may change
+	limit.set(cfg)
+	run := limit.runner(o.Runner)
 	eng := engine.New(run, jr, log.Logf)
 	eng.SetLogRate(float64(cfg.Options.LogRate))
 	// A SIGTERM while recovering leaves the recovery its budget too.
@@ -125,7 +127,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	// the doors they opened.
 	defer func() { stopEngine(); <-engDone; acts.wait() }()
 
-	l := &live{o: o, log: log, env: env, route: route, pkts: make(chan *detectors.Packet, slots), free: make(chan *detectors.Packet, slots)}
+	l := &live{o: o, log: log, env: env, route: route, limit: limit, pkts: make(chan *detectors.Packet, slots), free: make(chan *detectors.Packet, slots)}
 	for range slots {
 		l.free <- &detectors.Packet{Payload: make([]byte, 0, maxPayload)}
 	}
@@ -309,6 +311,7 @@ type live struct {
 	pkts    chan *detectors.Packet
 	free    chan *detectors.Packet
 	plan    atomic.Pointer[plan]
+	limit   *cmdLimit
 }
 
 // rulesFor limits rules without a Target to the interface's addresses, read
@@ -420,6 +423,7 @@ func (l *live) swap(old, np *plan) *plan {
 		np.adopt(old)
 		old.close()
 		l.plan.Store(np)
+		l.limit.set(np.cfg)
 		return np
 	}
 	np.close()

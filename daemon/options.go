@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"strings"
+	"sync/atomic"
 
 	"fmt"
 	"github.com/doorward/doorward/actions"
@@ -54,6 +55,16 @@ func (o *Options) defaults() {
 // daemon runs goes through it.
 func (o *Options) runner(cfg *knockd.Config) command.Runner {
 	return command.WithTimeout(o.Runner, cfg.Options.CommandTimeout)
+}
+
+// cmdLimit is the live daemon's Command_Timeout: set at start and by every
+// accepted reload, read as each command starts.
+type cmdLimit struct{ d atomic.Int64 }
+
+func (c *cmdLimit) set(cfg *knockd.Config) { c.d.Store(int64(cfg.Options.CommandTimeout)) }
+func (c *cmdLimit) get() time.Duration     { return time.Duration(c.d.Load()) }
+func (c *cmdLimit) runner(run command.Runner) command.Runner {
+	return command.WithLimit(run, c.get)
 }
 
 // load reads the config and prints every error with its file:line.

@@ -64,10 +64,17 @@ func Shell(ctx context.Context, line string) (int, error) {
 // [options] Command_Timeout, so a test's fake runner is bounded the same
 // way as the shell.
 func WithTimeout(run Runner, d time.Duration) Runner {
-	if d <= 0 {
-		d = DefaultTimeout
-	}
+	return WithLimit(run, func() time.Duration { return d })
+}
+
+// WithLimit is WithTimeout with the limit read at each command's start, so
+// a reload that changes Command_Timeout applies to the next command.
+func WithLimit(run Runner, limit func() time.Duration) Runner {
 	return func(ctx context.Context, line string) (int, error) {
+		d := limit()
+		if d <= 0 {
+			d = DefaultTimeout
+		}
 		ctx, cancel := context.WithTimeoutCause(ctx, d, fmt.Errorf("%w after %v", ErrTimeout, d))
 		defer cancel()
 		st, err := run(ctx, line)
