@@ -61,8 +61,14 @@ func (o *Options) runner(cfg *knockd.Config) command.Runner {
 // accepted reload, read as each command starts.
 type cmdLimit struct{ d atomic.Int64 }
 
-func (c *cmdLimit) set(cfg *knockd.Config) { c.d.Store(int64(cfg.Options.CommandTimeout)) }
-func (c *cmdLimit) get() time.Duration     { return time.Duration(c.d.Load()) }
+// set takes cfg's limit; a nil cmdLimit (a test's bare live) ignores it.
+func (c *cmdLimit) set(cfg *knockd.Config) {
+	if c != nil {
+		c.d.Store(int64(cfg.Options.CommandTimeout))
+	}
+}
+
+func (c *cmdLimit) get() time.Duration { return time.Duration(c.d.Load()) }
 func (c *cmdLimit) runner(run command.Runner) command.Runner {
 	return command.WithLimit(run, c.get)
 }
