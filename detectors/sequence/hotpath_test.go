@@ -63,6 +63,17 @@ func stepFrames(n int) []pcaptest.Frame {
 	return out
 }
 
+// stepFrames2 are spoofed sources making two hits each, more of them than
+// the table holds.
+func stepFrames2(n int) []pcaptest.Frame {
+	var out []pcaptest.Frame
+	for i := range n {
+		src := netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)})
+		out = append(out, syn(src, 7000), syn(src, 8000))
+	}
+	return out
+}
+
 // floodFrames are spoofed first knocks from many sources: the attack.
 func floodFrames(n int) []pcaptest.Frame {
 	out := make([]pcaptest.Frame, n)
@@ -84,6 +95,9 @@ var cases = []struct {
 	// A spoofed flood at the first port, 4× the table: every packet makes
 	// or evicts an attempt.
 	{"flood-first-port", floodFrames(4096), false},
+	// Spoofed sources making the first two hits each, 4× the table: every
+	// source makes progress, so the table fills with two-hit sources.
+	{"flood-two-step", stepFrames2(4096), false},
 	// A whole knock, again and again, from one source.
 	{"knock-steps", stepFrames(512), false},
 	{"knock", []pcaptest.Frame{syn(netip.MustParseAddr("10.0.0.2"), 7000), syn(netip.MustParseAddr("10.0.0.2"), 8000), syn(netip.MustParseAddr("10.0.0.2"), 9000)}, true},

@@ -301,6 +301,10 @@ func (t *Table[V, E]) Hit(r Ref, now, dead int64, progress bool) {
 	}
 }
 
+// SetDeadline changes r's deadline without counting it as activity (a
+// sweep dropped some of its attempts).
+func (t *Table[V, E]) SetDeadline(r Ref, dead int64) { t.ents[r].dead = dead }
+
 // Delete removes r.
 func (t *Table[V, E]) Delete(r Ref) {
 	e := &t.ents[r]
