@@ -82,8 +82,8 @@ type pending struct {
 
 // Detector owns every doorman door. Not safe for concurrent use.
 type Detector struct {
-	doors      []*Door
-	svc        []uint16 // TCP ports guests may open: where the SYNs go
+	doors    []*Door
+	svc      []uint16 // TCP ports guests may open: where the SYNs go
 	pending  *srctable.Table[pending, struct{}]
 	logf     actions.Logf
 	lim      *ratelimit.Limiter

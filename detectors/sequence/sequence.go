@@ -476,9 +476,6 @@ func (d *Detector) Expire(now time.Time) {
 	var gone []expired
 	t := now.UnixNano()
 	for ref := range d.sources.All() {
-		if d.sources.Deadline(ref) > t {
-			continue // no attempt of it is due
-		}
 		src := d.sources.Val(ref)
 		kept := d.sources.Slab(ref)[:0]
 		for _, a := range d.sources.Slab(ref)[:src.n] {

@@ -288,6 +288,13 @@ func (t *Table[V, E]) evict(now int64) Eviction {
 func (t *Table[V, E]) Hit(r Ref, now, dead int64, progress bool) {
 	e := &t.ents[r]
 	e.last, e.dead = now, dead
+	seg := uint8(probation)
+	if progress {
+		seg = protected
+	}
+	if e.seg == seg && t.lists[seg].tail == r {
+		return // already the most recent of its list: a new source's first hit
+	}
 	t.unlink(r)
 	if !progress {
 		t.push(probation, r)
@@ -398,17 +405,5 @@ func (t *Table[V, E]) All() iter.Seq[Ref] {
 				return
 			}
 		}
-	}
-}
-
-// Clear empties the table, keeping its memory.
-func (t *Table[V, E]) Clear() {
-	clear(t.index)
-	t.ents = t.ents[:0]
-	t.slabs = t.slabs[:0]
-	t.free = nilRef
-	t.live = 0
-	for i := range t.lists {
-		t.lists[i] = list{head: nilRef, tail: nilRef}
 	}
 }
