@@ -36,10 +36,6 @@ const floodConf = `[ssh]
 func TestFreshSenderBetweenHitsDoesNotLockOut(t *testing.T) {
 	server := netip.MustParseAddr("10.0.0.1")
 	knocker := netip.MustParseAddr("10.0.0.2")
-	spoofed := func(i int) netip.Addr {
-		x := uint32(i+1) * 2654435761
-		return netip.AddrFrom4([4]byte{byte(x>>24) | 1, byte(x >> 16), byte(x >> 8), byte(x)})
-	}
 	at := t0
 	var frames []pcaptest.Frame
 	hit := func(src netip.Addr, port uint16) {
@@ -48,11 +44,11 @@ func TestFreshSenderBetweenHitsDoesNotLockOut(t *testing.T) {
 			Dst: netip.AddrPortFrom(server, port), Proto: detectors.TCP, Flags: detectors.SYN})
 	}
 	for i := range floodMax { // a full table of two-hit senders
-		hit(spoofed(i), 1024+uint16(i%256))
-		hit(spoofed(i), 1024+uint16((i*7)%256))
+		hit(pcaptest.Spoofed(i), 1024+uint16(i%256))
+		hit(pcaptest.Spoofed(i), 1024+uint16((i*7)%256))
 	}
 	for i, port := range floodKnock {
-		hit(spoofed(floodMax+i), 1024+uint16((i*13)%256))
+		hit(pcaptest.Spoofed(floodMax+i), 1024+uint16((i*13)%256))
 		hit(knocker, port)
 	}
 

@@ -32,14 +32,6 @@ var (
 	knocker = netip.MustParseAddr("10.9.9.9")
 )
 
-// spoofed is the i-th spoofed source: spread over all of IPv4 (a
-// multiplicative hash of i), as a flood with random sources is, so no
-// prefix holds more than a few of them.
-func spoofed(i int) netip.Addr {
-	x := uint32(i+1) * 2654435761
-	return netip.AddrFrom4([4]byte{byte(x>>24) | 1, byte(x >> 16), byte(x >> 8), byte(x)})
-}
-
 func synAt(at time.Time, src netip.Addr, port uint16) pcaptest.Frame {
 	return pcaptest.Frame{Time: at, Src: netip.AddrPortFrom(src, 40000), Dst: netip.AddrPortFrom(server, port),
 		Proto: detectors.TCP, Flags: detectors.SYN}
@@ -106,7 +98,7 @@ func TestTwoStepFloodDoesNotLockOut(t *testing.T) {
 	var frames []pcaptest.Frame
 	for i := range n {
 		at := t0.Add(time.Duration(i) * perSource)
-		frames = append(frames, synAt(at, spoofed(i), 7000), synAt(at.Add(perSource/2), spoofed(i), 8000))
+		frames = append(frames, synAt(at, pcaptest.Spoofed(i), 7000), synAt(at.Add(perSource/2), pcaptest.Spoofed(i), 8000))
 	}
 	// The knocker comes when the table has been full for a while, and
 	// takes half a second per hit.
@@ -123,7 +115,7 @@ func TestFirstHitFloodDoesNotLockOut(t *testing.T) {
 	const n = pps / 4 // a quarter of a second
 	frames := make([]pcaptest.Frame, n)
 	for i := range frames {
-		frames[i] = synAt(t0.Add(time.Duration(i)*time.Second/pps), spoofed(i), 7000)
+		frames[i] = synAt(t0.Add(time.Duration(i)*time.Second/pps), pcaptest.Spoofed(i), 7000)
 	}
 	frames = knockDuring(frames, t0.Add(100*time.Millisecond), 20*time.Millisecond)
 	wantOnly(t, floodRun(t, sequence.DefaultMaxSources, frames))
