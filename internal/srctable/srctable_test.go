@@ -260,3 +260,38 @@ func BenchmarkTable(b *testing.B) {
 		}
 	})
 }
+
+// TestGrowth: a table that starts small and grows to its bound keeps
+// every source, its value and its slab.
+func TestGrowth(t *testing.T) {
+	const max = 5000
+	tb := srctable.New[int, uint16](max, 2)
+	for i := range max {
+		r, ev := tb.Insert(srctable.AddrKey(v4(i)), int64(i), 1<<40)
+		if ev != srctable.None {
+			t.Fatalf("source %d: evicted with room", i)
+		}
+		*tb.Val(r) = i
+		tb.Slab(r)[1] = uint16(i)
+	}
+	check := func(what string, gone func(i int) bool) {
+		for i := range max {
+			r, ok := tb.Find(srctable.AddrKey(v4(i)))
+			switch {
+			case ok == gone(i):
+				t.Fatalf("%s: source %d found %v", what, i, ok)
+			case ok && (*tb.Val(r) != i || tb.Slab(r)[1] != uint16(i)):
+				t.Fatalf("%s: source %d holds %d %v", what, i, *tb.Val(r), tb.Slab(r))
+			}
+		}
+	}
+	check("grown", func(int) bool { return false })
+	for i := 0; i < max; i += 2 {
+		r, _ := tb.Find(srctable.AddrKey(v4(i)))
+		tb.Delete(r)
+	}
+	check("half deleted", func(i int) bool { return i%2 == 0 })
+	if tb.Len() != max/2 {
+		t.Fatalf("Len %d, want %d", tb.Len(), max/2)
+	}
+}
