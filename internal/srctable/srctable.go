@@ -123,6 +123,7 @@ const (
 type entry[V any] struct {
 	key        Key
 	seg        uint8
+	h          uint32 // hash(key), to find its index slot without hashing
 	prev, next Ref
 	last, dead int64
 	val        V
@@ -186,7 +187,7 @@ func (t *Table[V, E]) reserve(n int) {
 	t.mask = uint64(size - 1)
 	for r := range t.ents {
 		if t.ents[r].seg != free {
-			t.place(t.hash(&t.ents[r].key), Ref(r))
+			t.place(t.ents[r].h, Ref(r))
 		}
 	}
 }
@@ -214,25 +215,20 @@ func (t *Table[V, E]) place(h uint32, r Ref) {
 }
 
 // slot finds k: its index slot and entry, or ok false.
-func (t *Table[V, E]) slot(k *Key) (i uint64, r Ref, ok bool) {
-	h := t.hash(k)
-	for i = uint64(h) & t.mask; ; i = (i + 1) & t.mask {
+// Find returns k's entry.
+func (t *Table[V, E]) Find(k Key) (Ref, bool) {
+	h := t.hash(&k)
+	for i := uint64(h) & t.mask; ; i = (i + 1) & t.mask {
 		s := t.index[i]
 		if s == 0 {
-			return i, nilRef, false
+			return nilRef, false
 		}
 		if uint32(s>>32) == h {
-			if r = Ref(uint32(s) - 1); t.ents[r].key == *k {
-				return i, r, true
+			if r := Ref(uint32(s) - 1); t.ents[r].key == k {
+				return r, true
 			}
 		}
 	}
-}
-
-// Find returns k's entry.
-func (t *Table[V, E]) Find(k Key) (Ref, bool) {
-	_, r, ok := t.slot(&k)
-	return r, ok
 }
 
 // Insert adds k, which must not be in the table, as a source without
@@ -257,8 +253,8 @@ func (t *Table[V, E]) Insert(k Key, now, dead int64) (Ref, Eviction) {
 	}
 	e := &t.ents[r]
 	var zero V
-	*e = entry[V]{key: k, last: now, dead: dead, val: zero}
-	t.place(t.hash(&k), r)
+	*e = entry[V]{key: k, h: t.hash(&k), last: now, dead: dead, val: zero}
+	t.place(e.h, r)
 	t.push(probation, r)
 	t.live++
 	return r, ev
@@ -315,7 +311,11 @@ func (t *Table[V, E]) SetDeadline(r Ref, dead int64) { t.ents[r].dead = dead }
 // Delete removes r.
 func (t *Table[V, E]) Delete(r Ref) {
 	e := &t.ents[r]
-	i, _, _ := t.slot(&e.key)
+	want := uint64(e.h)<<32 | uint64(r+1)
+	i := uint64(e.h) & t.mask
+	for t.index[i] != want {
+		i = (i + 1) & t.mask
+	}
 	t.unindex(i)
 	t.unlink(r)
 	e.seg = free
