@@ -376,10 +376,11 @@ func (t *Table[V, E]) unlink(r Ref) {
 	l.n--
 }
 
-// Val is r's value, valid until r is deleted or evicted.
+// Val is r's value. The pointer is valid until the next Insert (which may
+// grow the table) or until r is deleted.
 func (t *Table[V, E]) Val(r Ref) *V { return &t.ents[r].val }
 
-// Slab is r's slab, valid until r is deleted or evicted.
+// Slab is r's slab, valid as Val's pointer is.
 func (t *Table[V, E]) Slab(r Ref) []E {
 	i := int(r) * t.slab
 	return t.slabs[i : i+t.slab : i+t.slab]
