@@ -32,6 +32,14 @@ func WritePcap(t testing.TB, script string, t0 time.Time) string {
 	if err != nil {
 		t.Fatalf("%s: %v", script, err)
 	}
+	return WriteFrames(t, frames)
+}
+
+// WriteFrames writes frames to a pcap file in a temporary directory and
+// returns its path: for captures a test generates (a flood of thousands of
+// spoofed sources) rather than reads from a script.
+func WriteFrames(t testing.TB, frames []pcaptest.Frame) string {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := pcaptest.WritePcap(&buf, decode.Ethernet, frames); err != nil {
 		t.Fatal(err)
@@ -49,12 +57,22 @@ func WritePcap(t testing.TB, script string, t0 time.Time) string {
 // attempt times out.
 func Replay(t testing.TB, pcap string, disp *detectors.Dispatcher, now *time.Time, afterPacket func()) {
 	t.Helper()
+	ReplayEvery(t, pcap, disp, now, 0, afterPacket)
+}
+
+// ReplayEvery is Replay with attempts expired at most once every interval
+// of packet time, as the live daemon does (once a second), rather than
+// before each packet: for floods of many thousand sources, where a sweep
+// per packet would be quadratic.
+func ReplayEvery(t testing.TB, pcap string, disp *detectors.Dispatcher, now *time.Time, every time.Duration, afterPacket func()) {
+	t.Helper()
 	src, err := replay.Open(pcap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
 	var p detectors.Packet
+	var last time.Time
 	for {
 		err := src.ReadPacket(&p)
 		if errors.Is(err, io.EOF) {
@@ -64,7 +82,10 @@ func Replay(t testing.TB, pcap string, disp *detectors.Dispatcher, now *time.Tim
 			t.Fatal(err)
 		}
 		*now = p.Time
-		disp.Expire(*now)
+		if last.IsZero() || now.Sub(last) >= every {
+			disp.Expire(*now)
+			last = *now
+		}
 		disp.Dispatch(&p)
 		if afterPacket != nil {
 			afterPacket()

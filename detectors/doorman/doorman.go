@@ -33,6 +33,7 @@ import (
 	"github.com/doorward/doorward/formats/doorman"
 
 	"github.com/doorward/doorward/internal/ratelimit"
+	"github.com/doorward/doorward/internal/srctable"
 )
 
 // Door is one doorman door as the detector needs it.
@@ -56,7 +57,9 @@ const (
 	DefaultLogRate  = 20 // lines per second
 	DefaultLogBurst = 100
 	// DefaultMaxPending bounds the (address, port) pairs waiting for their
-	// SYN. Only authenticated knocks create one.
+	// SYN. Only authenticated knocks create one; when the table is full
+	// the next one takes the place of an expired one, else of the oldest
+	// (internal/srctable's policy: none of them makes progress).
 	DefaultMaxPending = 4096
 	// synSlack is how much longer than Waitfor the detector still
 	// reports a SYN: the action's Waitfor starts when the broad rule is
@@ -76,34 +79,31 @@ type Options struct {
 	MaxPending int
 }
 
-type pendKey struct {
-	addr netip.Addr
-	port uint16
-}
-
+// pending is a knock waiting for its SYN, keyed by address and port. The
+// deadline is the table entry's.
 type pending struct {
-	door     *Door
-	deadline time.Time
+	door int // index in Detector.doors
 }
 
 // Detector owns every doorman door. Not safe for concurrent use.
 type Detector struct {
-	doors      []*Door
-	svc        []uint16 // TCP ports guests may open: where the SYNs go
-	pending    map[pendKey]pending
-	logf       actions.Logf
-	lim        *ratelimit.Limiter
-	maxPending int
-	overflow   uint64
+	doors    []*Door
+	svc      []uint16 // TCP ports guests may open: where the SYNs go
+	pending  *srctable.Table[pending, struct{}]
+	logf     actions.Logf
+	lim      *ratelimit.Limiter
+	overflow uint64
 }
 
 // New builds the detector. Door knock ports must be distinct (FromDoors
 // checks it).
 func New(doors []*Door, opt Options) *Detector {
-	d := &Detector{doors: doors, pending: map[pendKey]pending{}, logf: opt.Logf, maxPending: opt.MaxPending}
-	if d.maxPending <= 0 {
-		d.maxPending = DefaultMaxPending
+	d := &Detector{doors: doors, logf: opt.Logf}
+	maxPending := opt.MaxPending
+	if maxPending <= 0 {
+		maxPending = DefaultMaxPending
 	}
+	d.pending = srctable.New[pending, struct{}](maxPending, 0)
 	if d.logf == nil {
 		d.logf = actions.Discard
 	}
@@ -163,16 +163,16 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 		if p.Flags&(detectors.SYN|detectors.ACK) != detectors.SYN {
 			return
 		}
-		k := pendKey{p.Src, p.DstPort}
-		pe, ok := d.pending[k]
+		ref, ok := d.pending.Find(srctable.AddrPortKey(p.Src, p.DstPort))
 		if !ok {
 			return
 		}
-		delete(d.pending, k)
-		if p.Time.After(pe.deadline) {
+		door, deadline := d.doors[d.pending.Val(ref).door], d.pending.Deadline(ref)
+		d.pending.Delete(ref)
+		if p.Time.UnixNano() > deadline {
 			return
 		}
-		emit(actions.Event{Kind: actions.Connect, Door: pe.door.Key, Addr: p.Src, Port: p.DstPort, SrcPort: p.SrcPort, Time: p.Time})
+		emit(actions.Event{Kind: actions.Connect, Door: door.Key, Addr: p.Src, Port: p.DstPort, SrcPort: p.SrcPort, Time: p.Time})
 	}
 }
 
@@ -250,31 +250,34 @@ func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Even
 
 // expect remembers that src may now send its SYN to port.
 func (d *Detector) expect(door *Door, src netip.Addr, port uint16, now time.Time) {
-	k := pendKey{src, port}
-	if _, ok := d.pending[k]; !ok && len(d.pending) >= d.maxPending {
-		d.Expire(now)
-		if len(d.pending) >= d.maxPending {
+	k := srctable.AddrPortKey(src, port)
+	t, deadline := now.UnixNano(), now.Add(door.Waitfor+synSlack).UnixNano()
+	ref, ok := d.pending.Find(k)
+	if !ok {
+		var ev srctable.Eviction
+		if ref, ev = d.pending.Insert(k, t, deadline); ev == srctable.Live {
 			d.overflow++
 			if d.overflow&(d.overflow-1) == 0 {
-				d.log(door, cfg.Error, "%d valid knocks are waiting for their SYN; not watching for %s's (%d times so far)", d.maxPending, src, d.overflow)
+				d.log(door, cfg.Error, "%d valid knocks are waiting for their SYN; stopped watching for the oldest to watch for %s's (%d times so far)", d.pending.Max(), src, d.overflow)
 			}
-			return
 		}
 	}
-	d.pending[k] = pending{door: door, deadline: now.Add(door.Waitfor + synSlack)}
+	d.pending.Val(ref).door = slices.Index(d.doors, door)
+	d.pending.Hit(ref, t, deadline, false)
 }
 
 // Expire forgets knocks whose SYN did not come in time.
 func (d *Detector) Expire(now time.Time) {
-	for k, pe := range d.pending {
-		if now.After(pe.deadline) {
-			delete(d.pending, k)
+	t := now.UnixNano()
+	for ref := range d.pending.All() {
+		if t > d.pending.Deadline(ref) {
+			d.pending.Delete(ref)
 		}
 	}
 }
 
 // Pending is how many knocks wait for their SYN (for tests).
-func (d *Detector) Pending() int { return len(d.pending) }
+func (d *Detector) Pending() int { return d.pending.Len() }
 
 // Adopt takes over a previous detector's state after a reload: knocks
 // waiting for their SYN (for doors that still exist), and the archives'
@@ -285,14 +288,22 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 	if !ok {
 		return
 	}
-	byKey := map[string]*Door{}
-	for _, door := range d.doors {
-		byKey[door.Key] = door
+	byKey := map[string]int{}
+	for i, door := range d.doors {
+		byKey[door.Key] = i
 	}
-	for k, pe := range old.pending {
-		if door := byKey[pe.door.Key]; door != nil {
-			d.pending[k] = pending{door: door, deadline: pe.deadline}
+	for oref := range old.pending.All() {
+		i, ok := byKey[old.doors[old.pending.Val(oref).door].Key]
+		if !ok {
+			continue
 		}
+		k, deadline := old.pending.Key(oref), old.pending.Deadline(oref)
+		ref, found := d.pending.Find(k)
+		if !found {
+			ref, _ = d.pending.Insert(k, deadline, deadline)
+		}
+		d.pending.Val(ref).door = i
+		d.pending.Hit(ref, deadline, deadline, false)
 	}
 	merged := map[*doorman.Archive]bool{nil: true} // nil: old was never committed
 	for _, od := range old.doors {

@@ -17,6 +17,7 @@ import (
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/formats/doorman"
+	"github.com/doorward/doorward/internal/srctable"
 
 	"github.com/doorward/doorward/internal/ratelimit"
 )
@@ -373,15 +374,16 @@ func TestSetupErrors(t *testing.T) {
 }
 
 // TestPendingBound: the table of knocks waiting for a SYN is bounded; a
-// knock past the bound still opens (the event is emitted) but its SYN is
-// not watched, and that is logged.
+// knock past the bound still opens (the event is emitted) and its SYN is
+// watched in place of the oldest knock's, and that is logged.
 func TestPendingBound(t *testing.T) {
 	h := newHarness(t, t.TempDir())
-	h.det.maxPending = 2
+	h.det.pending = srctable.New[pending, struct{}](2, 0)
 	h.takeLog()
-	for i, src := range []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"} {
+	srcs := []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3"), netip.MustParseAddr("10.0.0.4")}
+	for i, src := range srcs {
 		payload := string(doorman.Format(22, "martink", uint32(i), []byte("hushhush")))
-		h.udp(time.Duration(i)*time.Millisecond, netip.MustParseAddr(src), 1001, payload)
+		h.udp(time.Duration(i)*time.Millisecond, src, 1001, payload)
 	}
 	if n := len(h.takeEvents()); n != 3 {
 		t.Errorf("%d knocks accepted, want 3", n)
@@ -389,7 +391,11 @@ func TestPendingBound(t *testing.T) {
 	if h.det.Pending() != 2 {
 		t.Errorf("%d pending, want 2", h.det.Pending())
 	}
-	if !slices.Contains(h.takeLog(), "dm: error: 2 valid knocks are waiting for their SYN; not watching for 10.0.0.4's (1 times so far)") {
+	if !slices.Contains(h.takeLog(), "dm: error: 2 valid knocks are waiting for their SYN; stopped watching for the oldest to watch for 10.0.0.4's (1 times so far)") {
 		t.Error("overflow not logged")
 	}
+	for _, src := range srcs {
+		h.syn(time.Second, src, 50000, 22, detectors.SYN)
+	}
+	h.check("SYNs", nil, []string{"connect dm 10.0.0.3 port=22 sport=50000 values=map[]", "connect dm 10.0.0.4 port=22 sport=50000 values=map[]"})
 }

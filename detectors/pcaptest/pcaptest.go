@@ -251,3 +251,12 @@ func WritePcapNG(w io.Writer, link decode.LinkType, frames []Frame) error {
 	}
 	return nw.Flush()
 }
+
+// Spoofed is the i-th address of a spoofed flood: spread over all of IPv4
+// (a multiplicative hash of i, never 0.x.x.x), as a flood with random
+// sources is, so that no prefix holds more than a few of them, and
+// reproducible.
+func Spoofed(i int) netip.Addr {
+	x := uint32(i+1) * 2654435761
+	return netip.AddrFrom4([4]byte{byte(x>>24) | 1, byte(x >> 16), byte(x >> 8), byte(x)})
+}

@@ -7,8 +7,9 @@
 //
 // The Perl prototype kept one unbounded queue per address. Here every
 // queue holds at most L hits, hits older than Hit_Timeout expire, and at
-// most Max_Sources senders are tracked per door, with an eviction rule a
-// flood cannot turn against a knock in progress (see newSource).
+// most Max_Sources senders are tracked per door, in an internal/srctable
+// table whose eviction rule keeps a real knock working under spoofed floods
+// (see that package; a sender with two hits or more has made progress).
 //
 // The address to admit is the record's IP field, which may differ from the
 // sender by design (knocking on behalf of another host, NAT); the sender is
@@ -32,6 +33,7 @@ import (
 	wire "github.com/doorward/doorward/formats/portspan"
 	"github.com/doorward/doorward/internal/ratelimit"
 	"github.com/doorward/doorward/internal/spent"
+	"github.com/doorward/doorward/internal/srctable"
 )
 
 // retransmitWindow is how long after a hit an exact repeat of it (same
@@ -86,11 +88,7 @@ type door struct {
 	lengths []int // knock lengths in hits, longest first
 	size    int   // hits kept per sender: lengths[0]
 
-	sources map[netip.Addr]*source
-	free    []*source
-	// byHits[n] lists the senders with n queued hits, least recently hit
-	// first: the eviction order.
-	byHits []srcList
+	sources *srctable.Table[queue, queued]
 
 	rec     wire.Record
 	scratch []uint16
@@ -99,31 +97,26 @@ type door struct {
 	// saltedHits counts the hits that made it grow.
 	saltedSeen, saltedHits uint64
 
-	// Evicted counts senders dropped to make room; Retransmits the hits
+	// Evicted counts senders dropped to make room while their hits were
+	// still fresh; Retransmits the hits
 	// dropped as SYN retransmissions; Refused the decoded knocks refused
 	// (Require_IP_Match, an address no firewall rule should name, spent).
 	Evicted, Retransmits, Refused uint64
 }
 
-// source is one sender's queue: a ring of the last size hits, each kept as
-// its index in the span.
-type source struct {
-	addr  netip.Addr
-	idx   []uint16
-	times []int64 // UnixNano of each hit
-	head  int     // index of the oldest hit
-	n     int
+// queue is one sender's entry: a ring of the last size hits in its slab.
+type queue struct {
+	head, n int // index of the oldest hit; hits queued
 	// The last hit, to recognise its retransmission.
 	lastSrc, lastDst uint16
 	lastTime         int64
-
-	// list is the index in byHits of the list holding the source: its hit
-	// count when it was last listed.
-	list       int
-	prev, next *source
 }
 
-type srcList struct{ head, tail *source }
+// queued is one hit: its index in the span and its time (UnixNano).
+type queued struct {
+	idx uint16
+	t   int64
+}
 
 // New builds a detector for doors, as FromDoors returns them.
 func New(doors []Door, opt Options) *Detector {
@@ -139,12 +132,12 @@ func New(doors []Door, opt Options) *Detector {
 		d.lim = ratelimit.New(rate, max(burst, 1))
 	}
 	for _, cfg := range doors {
-		dr := &door{Door: cfg, lengths: cfg.Codec.Lengths(), sources: map[netip.Addr]*source{}}
+		dr := &door{Door: cfg, lengths: cfg.Codec.Lengths()}
 		if dr.MaxSources <= 0 {
 			dr.MaxSources = DefaultMaxSources
 		}
 		dr.size = dr.lengths[0]
-		dr.byHits = make([]srcList, dr.size+1)
+		dr.sources = srctable.New[queue, queued](dr.MaxSources, dr.size)
 		dr.scratch = make([]uint16, dr.size)
 		d.doors = append(d.doors, dr)
 		d.logf("%s", dr)
@@ -198,12 +191,13 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 // last hits as a knock.
 func (d *Detector) hit(dr *door, p *detectors.Packet, idx uint16, emit func(actions.Event)) {
 	now := p.Time.UnixNano()
-	src := dr.sources[p.Src]
-	if src == nil {
-		if src = d.newSource(dr, p.Src, p.Time); src == nil {
-			return
-		}
-	} else {
+	k := srctable.AddrKey(p.Src)
+	ref, ok := dr.sources.Find(k)
+	if !ok {
+		ref = d.newSource(dr, k, p.Time)
+	}
+	src, hits := dr.sources.Val(ref), dr.sources.Slab(ref)
+	if ok {
 		if src.n > 0 && src.lastSrc == p.SrcPort && src.lastDst == p.DstPort && now-src.lastTime < int64(retransmitWindow) {
 			// The same SYN again (same source port, same destination):
 			// the kernel retransmitting a hit, not a new one. A real knock
@@ -211,17 +205,16 @@ func (d *Detector) hit(dr *door, p *detectors.Packet, idx uint16, emit func(acti
 			dr.Retransmits++
 			return
 		}
-		dr.expireHits(src, now)
+		dr.expireHits(src, hits, now)
 	}
 	if src.n == dr.size {
 		src.head = (src.head + 1) % dr.size
 		src.n--
 	}
-	i := (src.head + src.n) % dr.size
-	src.idx[i], src.times[i] = idx, now
+	hits[(src.head+src.n)%dr.size] = queued{idx, now}
 	src.n++
 	src.lastSrc, src.lastDst, src.lastTime = p.SrcPort, p.DstPort, now
-	dr.requeue(src)
+	dr.sources.Hit(ref, now, now+int64(dr.HitTimeout), src.n > 1)
 
 	for _, l := range dr.lengths {
 		if src.n < l {
@@ -229,14 +222,14 @@ func (d *Detector) hit(dr *door, p *detectors.Packet, idx uint16, emit func(acti
 		}
 		w := dr.scratch[:l]
 		for j := range w {
-			w[j] = src.idx[(src.head+src.n-l+j)%dr.size]
+			w[j] = hits[(src.head+src.n-l+j)%dr.size].idx
 		}
 		layout, ok := dr.Codec.DecodeIndexes(w, &dr.rec)
 		if !ok {
 			continue
 		}
 		// The queue is spent whatever happens next: its hits were a knock.
-		dr.release(src)
+		dr.sources.Delete(ref)
 		d.knock(dr, layout, p, emit)
 		return
 	}
@@ -314,120 +307,25 @@ func describe(l wire.Layout, vals map[string]string) string {
 }
 
 // expireHits drops the sender's hits older than the door's HitTimeout.
-func (dr *door) expireHits(src *source, now int64) {
+func (dr *door) expireHits(src *queue, hits []queued, now int64) {
 	cut := now - int64(dr.HitTimeout)
-	before := src.n
-	for src.n > 0 && src.times[src.head] <= cut {
+	for src.n > 0 && hits[src.head].t <= cut {
 		src.head = (src.head + 1) % dr.size
 		src.n--
 	}
-	if src.n != before {
-		// Fewer hits: to the front of its new list, the first to go. A
-		// sender whose hits go stale is as good a victim as any.
-		dr.byHits[src.list].remove(src)
-		dr.push(src, true)
-	}
 }
 
-// newSource starts a queue for addr. When the door's table is full it
-// evicts the sender with the fewest queued hits, the least recently hit of
-// those. A spoofed flood is made of one-hit senders, so it only ever evicts
-// its own packets; a knock in progress, with two hits or more, is displaced
-// only once every other tracked sender has more hits than it, which a
-// flood has to build up hit by hit for Max_Sources addresses within
-// Hit_Timeout. Each new sender starts with one hit and is the next victim,
-// so a table full of one-hit senders costs nothing but the oldest of them.
-func (d *Detector) newSource(dr *door, addr netip.Addr, now time.Time) *source {
-	if len(dr.sources) >= dr.MaxSources {
-		victim := dr.victim()
-		if victim == nil {
-			return nil // a table of size 0 cannot happen; be safe
-		}
-		dr.release(victim)
+// newSource starts a queue for a sender; a full table makes room as
+// internal/srctable says. Its deadline is set by the hit that follows.
+func (d *Detector) newSource(dr *door, k srctable.Key, now time.Time) srctable.Ref {
+	ref, ev := dr.sources.Insert(k, now.UnixNano(), now.UnixNano())
+	if ev == srctable.Live {
 		dr.Evicted++
 		if dr.Evicted&(dr.Evicted-1) == 0 && d.allow(now) {
 			d.logf("%s: too many senders at once (%d), evicted %d unfinished port-span knocks", dr.Name, dr.MaxSources, dr.Evicted)
 		}
 	}
-	var s *source
-	if n := len(dr.free); n > 0 {
-		s, dr.free = dr.free[n-1], dr.free[:n-1]
-	} else {
-		s = &source{idx: make([]uint16, dr.size), times: make([]int64, dr.size)}
-	}
-	s.addr = addr
-	dr.sources[addr] = s
-	dr.push(s, false)
-	return s
-}
-
-func (dr *door) victim() *source {
-	for i := range dr.byHits {
-		if h := dr.byHits[i].head; h != nil {
-			return h
-		}
-	}
-	return nil
-}
-
-// requeue moves src to the back of the list for its hit count, after a hit.
-func (dr *door) requeue(src *source) {
-	dr.byHits[src.list].remove(src)
-	dr.push(src, false)
-}
-
-// push lists src by its hit count, at the back (just hit) or the front
-// (first to go).
-func (dr *door) push(src *source, front bool) {
-	src.list = src.n
-	if front {
-		dr.byHits[src.n].pushFront(src)
-	} else {
-		dr.byHits[src.n].pushBack(src)
-	}
-}
-
-func (dr *door) release(src *source) {
-	dr.byHits[src.list].remove(src)
-	delete(dr.sources, src.addr)
-	src.n, src.head, src.addr = 0, 0, netip.Addr{}
-	if len(dr.free) < 1024 {
-		dr.free = append(dr.free, src)
-	}
-}
-
-func (l *srcList) pushBack(s *source) {
-	s.prev, s.next = l.tail, nil
-	if l.tail != nil {
-		l.tail.next = s
-	} else {
-		l.head = s
-	}
-	l.tail = s
-}
-
-func (l *srcList) pushFront(s *source) {
-	s.prev, s.next = nil, l.head
-	if l.head != nil {
-		l.head.prev = s
-	} else {
-		l.tail = s
-	}
-	l.head = s
-}
-
-func (l *srcList) remove(s *source) {
-	if s.prev != nil {
-		s.prev.next = s.next
-	} else {
-		l.head = s.next
-	}
-	if s.next != nil {
-		s.next.prev = s.prev
-	} else {
-		l.tail = s.prev
-	}
-	s.prev, s.next = nil, nil
+	return ref
 }
 
 // Expire drops hits older than each door's HitTimeout and the senders left
@@ -437,10 +335,10 @@ func (l *srcList) remove(s *source) {
 func (d *Detector) Expire(now time.Time) {
 	t := now.UnixNano()
 	for _, dr := range d.doors {
-		for _, src := range dr.sources {
-			dr.expireHits(src, t)
-			if src.n == 0 {
-				dr.release(src)
+		for ref := range dr.sources.All() {
+			src := dr.sources.Val(ref)
+			if dr.expireHits(src, dr.sources.Slab(ref), t); src.n == 0 {
+				dr.sources.Delete(ref)
 			}
 		}
 	}
@@ -459,7 +357,7 @@ func (d *Detector) allow(now time.Time) bool {
 func (d *Detector) Sources() int {
 	n := 0
 	for _, dr := range d.doors {
-		n += len(dr.sources)
+		n += dr.sources.Len()
 	}
 	return n
 }
@@ -474,7 +372,7 @@ type Stats struct {
 func (d *Detector) Stats(key string) Stats {
 	for _, dr := range d.doors {
 		if dr.Key == key {
-			return Stats{len(dr.sources), dr.Evicted, dr.Retransmits, dr.Refused}
+			return Stats{dr.sources.Len(), dr.Evicted, dr.Retransmits, dr.Refused}
 		}
 	}
 	return Stats{}
@@ -494,8 +392,7 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 			if od.Key != dr.Key || od.sig != dr.sig || od.size != dr.size || od.MaxSources != dr.MaxSources {
 				continue
 			}
-			dr.sources, dr.free, dr.byHits = od.sources, od.free, od.byHits
-			od.sources, od.free, od.byHits = map[netip.Addr]*source{}, nil, make([]srcList, od.size+1)
+			dr.sources, od.sources = od.sources, dr.sources
 		}
 	}
 }

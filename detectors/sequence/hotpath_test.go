@@ -52,12 +52,13 @@ func syn(src netip.Addr, port uint16) pcaptest.Frame {
 	return pcaptest.Frame{Src: netip.AddrPortFrom(src, 40000), Dst: netip.AddrPortFrom(server, port), Proto: detectors.TCP, Flags: detectors.SYN}
 }
 
-// stepFrames are knocks in progress from many sources (two hits each),
-// none completing: the legitimate per-packet path.
-func stepFrames(n int) []pcaptest.Frame {
+// stepFrames are n sources from the /16 net making the first two hits
+// each, none completing: knocks in progress (the legitimate per-packet
+// path) or, with more sources than the table holds, a two-step flood.
+func stepFrames(n int, net [2]byte) []pcaptest.Frame {
 	var out []pcaptest.Frame
 	for i := range n {
-		src := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		src := netip.AddrFrom4([4]byte{net[0], net[1], byte(i >> 8), byte(i)})
 		out = append(out, syn(src, 7000), syn(src, 8000))
 	}
 	return out
@@ -84,8 +85,11 @@ var cases = []struct {
 	// A spoofed flood at the first port, 4× the table: every packet makes
 	// or evicts an attempt.
 	{"flood-first-port", floodFrames(4096), false},
+	// Spoofed sources making the first two hits each, 4× the table: every
+	// source makes progress, so the table fills with two-hit sources.
+	{"flood-two-step", stepFrames(4096, [2]byte{198, 19}), false},
 	// A whole knock, again and again, from one source.
-	{"knock-steps", stepFrames(512), false},
+	{"knock-steps", stepFrames(512, [2]byte{10, 1}), false},
 	{"knock", []pcaptest.Frame{syn(netip.MustParseAddr("10.0.0.2"), 7000), syn(netip.MustParseAddr("10.0.0.2"), 8000), syn(netip.MustParseAddr("10.0.0.2"), 9000)}, true},
 	{"knock-v6", []pcaptest.Frame{syn(netip.MustParseAddr("fd00::2"), 7000), syn(netip.MustParseAddr("fd00::2"), 8000), syn(netip.MustParseAddr("fd00::2"), 9000)}, true},
 }

@@ -12,6 +12,12 @@
 //   - timeouts use the packets' full time resolution, not whole seconds, and
 //     are also swept by Expire, so "sequence timeout" is logged when it
 //     happens rather than at the next packet (knockd #71).
+//
+// Attempts live in an internal/srctable table of Options.MaxSources
+// sources, whose eviction rule keeps a real knocker working under spoofed
+// floods (see that package). A source has at most one attempt per door and
+// at most maxAttempts at once; a first hit beyond that replaces the
+// attempt with the least progress, the oldest of those.
 package sequence
 
 import (
@@ -25,6 +31,7 @@ import (
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/internal/ratelimit"
+	"github.com/doorward/doorward/internal/srctable"
 )
 
 // Step is one element of a sequence.
@@ -79,6 +86,11 @@ func (s Step) is(p *detectors.Packet) bool {
 // DefaultMaxSources bounds the per-source table.
 const DefaultMaxSources = 1 << 16
 
+// maxAttempts bounds the attempts a source has at once: the doors whose
+// sequence it is in the middle of. Each source reserves room for
+// min(maxAttempts, multi-step doors).
+const maxAttempts = 8
+
 // Defaults for Options.LogRate and LogBurst: enough for every line of any
 // real knock, far too few for a flood to fill a disk.
 const (
@@ -101,33 +113,29 @@ type Options struct {
 	RulesChanged func()
 }
 
+// attempt is one door's sequence in progress from one source. No pointer
+// (a time.Time has one), so the table's slabs are not scanned by the GC.
 type attempt struct {
-	door  int
-	stage int // elements matched so far
-	start time.Time
+	door  int32
+	stage int32 // elements matched so far
+	start int64 // UnixNano of the first hit
 }
 
-type source struct {
-	attempts []attempt
-}
+// source is a source's entry in the table: how many of its slab's
+// attempts are in use.
+type source struct{ n int32 }
 
 // Detector holds every sequence door and the attempts in progress.
 type Detector struct {
 	doors   []Door
 	first   map[uint32][]int // (proto, port) → doors whose first element it is
-	sources map[netip.Addr]*source
-	free    []*source
-	max     int
+	sources *srctable.Table[source, attempt]
 	logf    actions.Logf
 	lim     *ratelimit.Limiter
 	changed func()
-	// ring lists sources in creation order, for evictFresh: ringLen
-	// entries from ringHead, wrapping.
-	ring              []fresh
-	ringHead, ringLen int
-	// Evicted counts unfinished first knocks dropped to make room;
-	// Refused counts first knocks dropped because no room could be made.
-	Evicted, Refused uint64
+	// Evicted counts sources dropped to make room while they could still
+	// have completed a knock.
+	Evicted uint64
 }
 
 func key(proto detectors.Proto, port uint16) uint32 { return uint32(proto)<<16 | uint32(port) }
@@ -138,8 +146,6 @@ func New(doors []Door, opt Options) *Detector {
 	d := &Detector{
 		doors:   doors,
 		first:   map[uint32][]int{},
-		sources: map[netip.Addr]*source{},
-		max:     opt.MaxSources,
 		logf:    opt.Logf,
 		changed: opt.RulesChanged,
 	}
@@ -153,9 +159,17 @@ func New(doors []Door, opt Options) *Detector {
 	default:
 		d.lim = ratelimit.New(rate, max(burst, 1))
 	}
-	if d.max <= 0 {
-		d.max = DefaultMaxSources
+	maxSources := opt.MaxSources
+	if maxSources <= 0 {
+		maxSources = DefaultMaxSources
 	}
+	multi := 0
+	for _, door := range doors {
+		if len(door.Seq) > 1 || door.OneTime != nil {
+			multi++
+		}
+	}
+	d.sources = srctable.New[source, attempt](maxSources, min(max(multi, 1), maxAttempts))
 	if d.logf == nil {
 		d.logf = actions.Discard
 	}
@@ -236,19 +250,23 @@ func (d *Detector) Rules() []detectors.Rule {
 // Observe advances, ignores or invalidates the source's attempts, then tries
 // the packet as a first knock for every door it has no attempt for.
 func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
-	src := d.sources[p.Src]
+	sk := srctable.AddrKey(p.Src)
+	now := p.Time.UnixNano()
+	ref, found := d.sources.Find(sk)
+	var atts []attempt // the source's attempts, in its slab
 	// Doors this packet completed must not restart on the same packet (a
 	// sequence like "1,1" would otherwise open and restart at once).
 	var doneBuf [4]int
 	done := doneBuf[:0]
-	if src != nil {
-		kept := src.attempts[:0]
-		for _, a := range src.attempts {
+	if found {
+		atts = d.sources.Slab(ref)[:d.sources.Val(ref).n]
+		kept := atts[:0]
+		for _, a := range atts {
 			door := &d.doors[a.door]
 			switch {
 			case !door.targetOK(p.Dst):
 				kept = append(kept, a)
-			case p.Time.Sub(a.start) >= door.Timeout:
+			case now-a.start >= int64(door.Timeout):
 				if d.allow(p.Time) {
 					d.logf("%s: %s: sequence timeout (stage %d)", p.Src, door.Name, a.stage)
 				}
@@ -260,9 +278,9 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 				if d.allow(p.Time) {
 					d.logf("%s: %s: Stage %d", p.Src, door.Name, a.stage)
 				}
-				if a.stage == len(door.Seq) {
-					done = append(done, a.door)
-					d.open(a.door, p, emit)
+				if int(a.stage) == len(door.Seq) {
+					done = append(done, int(a.door))
+					d.open(int(a.door), p, emit)
 					continue
 				}
 				kept = append(kept, a)
@@ -273,11 +291,11 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 				// Wrong port: the attempt is invalidated, silently as in knockd.
 			}
 		}
-		src.attempts = kept
+		atts = kept
 	}
 	for _, di := range d.first[key(p.Proto, p.DstPort)] {
 		door := &d.doors[di]
-		if !door.targetOK(p.Dst) || !door.flagsOK(p) || src.has(di) || contains(done, di) {
+		if !door.targetOK(p.Dst) || !door.flagsOK(p) || has(atts, di) || contains(done, di) {
 			continue
 		}
 		if len(door.Seq) == 1 {
@@ -288,18 +306,17 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			done = append(done, di)
 			continue
 		}
-		if src == nil {
-			if src = d.newSource(p.Src, p.Time); src == nil {
-				return
-			}
+		if !found {
+			ref, found = d.newSource(sk, p.Time), true
+			atts = d.sources.Slab(ref)[:0]
 		}
 		if d.allow(p.Time) {
 			d.logf("%s: %s: Stage 1", p.Src, door.Name)
 		}
-		src.attempts = append(src.attempts, attempt{door: di, stage: 1, start: p.Time})
+		atts = addAttempt(atts, attempt{door: int32(di), stage: 1, start: now})
 	}
-	if src != nil && len(src.attempts) == 0 {
-		d.release(p.Src, src)
+	if found {
+		d.store(ref, atts, now)
 	}
 	// One-time doors that opened move to their next sequence only now, so
 	// the loops above saw one consistent set of doors.
@@ -309,6 +326,46 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			d.setSeq(di, d.current(door))
 		}
 	}
+}
+
+// addAttempt appends a to atts, which lives in a slab; when the slab is
+// full a replaces the attempt with the least progress, the oldest of those.
+func addAttempt(atts []attempt, a attempt) []attempt {
+	if len(atts) < cap(atts) {
+		return append(atts, a)
+	}
+	v := 0
+	for i, b := range atts {
+		if b.stage < atts[v].stage || b.stage == atts[v].stage && b.start < atts[v].start {
+			v = i
+		}
+	}
+	atts[v] = a
+	return atts
+}
+
+// store writes back a source's attempts after a packet from it: its entry
+// goes when none is left, otherwise it counts as active now, with the
+// deadline of its last attempt to time out and progress if any attempt is
+// past its first hit.
+func (d *Detector) store(ref srctable.Ref, atts []attempt, now int64) {
+	if len(atts) == 0 {
+		d.sources.Delete(ref)
+		return
+	}
+	d.sources.Val(ref).n = int32(len(atts))
+	dead, progress := d.window(atts)
+	d.sources.Hit(ref, now, dead, progress)
+}
+
+// window is when the last of atts times out, and whether any made
+// progress.
+func (d *Detector) window(atts []attempt) (dead int64, progress bool) {
+	for _, a := range atts {
+		dead = max(dead, a.start+int64(d.doors[a.door].Timeout))
+		progress = progress || a.stage > 1
+	}
+	return dead, progress
 }
 
 // open completes a knock. For a one-time door the sequence is marked used
@@ -335,10 +392,11 @@ func (d *Detector) open(di int, p *detectors.Packet, emit func(actions.Event)) {
 // one: their stages mean nothing for the new ports.
 func (d *Detector) setSeq(di int, seq []Step) {
 	d.doors[di].Seq = seq
-	for addr, src := range d.sources {
-		src.attempts = slices.DeleteFunc(src.attempts, func(a attempt) bool { return a.door == di })
-		if len(src.attempts) == 0 {
-			d.release(addr, src)
+	for ref := range d.sources.All() {
+		src := d.sources.Val(ref)
+		atts := slices.DeleteFunc(d.sources.Slab(ref)[:src.n], func(a attempt) bool { return int(a.door) == di })
+		if src.n = int32(len(atts)); src.n == 0 {
+			d.sources.Delete(ref)
 		}
 	}
 	d.index()
@@ -383,12 +441,9 @@ func formatSteps(seq []Step) string {
 	return b.String()
 }
 
-func (s *source) has(door int) bool {
-	if s == nil {
-		return false
-	}
-	for _, a := range s.attempts {
-		if a.door == door {
+func has(atts []attempt, door int) bool {
+	for _, a := range atts {
+		if int(a.door) == door {
 			return true
 		}
 	}
@@ -404,100 +459,17 @@ func contains(s []int, v int) bool {
 	return false
 }
 
-// newSource starts tracking addr. When the table is full it gives up the
-// oldest source that has made only its first hit: a spoofed flood at a
-// first port fills the table with exactly those, while a knocker who got
-// past the first hit can only be displaced by knocking correctly.
-func (d *Detector) newSource(addr netip.Addr, now time.Time) *source {
-	if len(d.sources) >= d.max && !d.evictFresh() {
-		d.Refused++
-		if d.Refused&(d.Refused-1) == 0 && d.allow(now) {
-			d.logf("too many sources knocking at once (%d), refused %d first knocks", d.max, d.Refused)
-		}
-		return nil
-	}
-	var s *source
-	if n := len(d.free); n > 0 {
-		s, d.free = d.free[n-1], d.free[:n-1]
-	} else {
-		s = &source{attempts: make([]attempt, 0, 2)}
-	}
-	d.sources[addr] = s
-	d.pushFresh(addr, now)
-	return s
-}
-
-// fresh is a ring of sources in the order they were created.
-type fresh struct {
-	addr  netip.Addr
-	start time.Time
-}
-
-// pushFresh appends to the ring; when it is full the oldest entry is
-// overwritten (it is stale, or as old as any).
-func (d *Detector) pushFresh(addr netip.Addr, now time.Time) {
-	e := fresh{addr, now}
-	if d.ring == nil {
-		// Full size at once (48 bytes a source): a ring that grew while
-		// wrapped would reorder itself.
-		d.ring = make([]fresh, d.max)
-	}
-	if d.ringLen == len(d.ring) {
-		d.ringHead = d.wrap(d.ringHead + 1)
-		d.ringLen--
-	}
-	d.ring[d.wrap(d.ringHead+d.ringLen)] = e
-	d.ringLen++
-}
-
-// wrap maps i in [0, 2·len) into the ring (cheaper than %, on the flood
-// path).
-func (d *Detector) wrap(i int) int {
-	if i >= len(d.ring) {
-		i -= len(d.ring)
-	}
-	return i
-}
-
-// evictFresh releases the oldest source that has made only its first hit,
-// skipping ring entries that went stale (the source moved on or left).
-func (d *Detector) evictFresh() bool {
-	for d.ringLen > 0 {
-		e := d.ring[d.ringHead]
-		d.ringHead = d.wrap(d.ringHead + 1)
-		d.ringLen--
-		s := d.sources[e.addr]
-		if s == nil || !s.onlyFirstHit(e.start) {
-			continue
-		}
-		d.release(e.addr, s)
+// newSource starts tracking a source; a full table makes room as
+// internal/srctable says. Its deadline is set by store.
+func (d *Detector) newSource(k srctable.Key, now time.Time) srctable.Ref {
+	ref, ev := d.sources.Insert(k, now.UnixNano(), now.UnixNano())
+	if ev == srctable.Live {
 		d.Evicted++
-		if d.Evicted&(d.Evicted-1) == 0 && d.allow(e.start) {
-			d.logf("too many sources knocking at once (%d), dropped %d unfinished first knocks", d.max, d.Evicted)
-		}
-		return true
-	}
-	return false
-}
-
-// onlyFirstHit reports whether the source has made just the first hit of
-// each attempt, all since start (the ring entry's time), so a source that
-// was released and came back is not taken for its older self.
-func (s *source) onlyFirstHit(start time.Time) bool {
-	for _, a := range s.attempts {
-		if a.stage != 1 || a.start.Before(start) {
-			return false
+		if d.Evicted&(d.Evicted-1) == 0 && d.allow(now) {
+			d.logf("too many sources knocking at once (%d), dropped %d unfinished knocks", d.sources.Max(), d.Evicted)
 		}
 	}
-	return len(s.attempts) > 0
-}
-
-func (d *Detector) release(addr netip.Addr, s *source) {
-	delete(d.sources, addr)
-	s.attempts = s.attempts[:0]
-	if len(d.free) < 1024 {
-		d.free = append(d.free, s)
-	}
+	return ref
 }
 
 // Expire drops attempts whose timeout passed by now, logging each as knockd
@@ -506,19 +478,23 @@ func (d *Detector) release(addr netip.Addr, s *source) {
 // reproducible whatever the map order.
 func (d *Detector) Expire(now time.Time) {
 	var gone []expired
-	for addr, src := range d.sources {
-		kept := src.attempts[:0]
-		for _, a := range src.attempts {
+	t := now.UnixNano()
+	for ref := range d.sources.All() {
+		src := d.sources.Val(ref)
+		kept := d.sources.Slab(ref)[:0]
+		for _, a := range d.sources.Slab(ref)[:src.n] {
 			door := &d.doors[a.door]
-			if due := a.start.Add(door.Timeout); !due.After(now) {
-				gone = append(gone, expired{due, addr, door.Name, a.stage})
+			if due := a.start + int64(door.Timeout); due <= t {
+				gone = append(gone, expired{time.Unix(0, due), d.sources.Key(ref).Addr(), door.Name, int(a.stage)})
 				continue
 			}
 			kept = append(kept, a)
 		}
-		src.attempts = kept
-		if len(kept) == 0 {
-			d.release(addr, src)
+		if src.n = int32(len(kept)); src.n == 0 {
+			d.sources.Delete(ref)
+		} else {
+			dead, _ := d.window(kept)
+			d.sources.SetDeadline(ref, dead)
 		}
 	}
 	slices.SortFunc(gone, func(a, b expired) int {
@@ -555,7 +531,7 @@ func (d *Detector) allow(now time.Time) bool {
 }
 
 // Sources is how many sources have an attempt in progress.
-func (d *Detector) Sources() int { return len(d.sources) }
+func (d *Detector) Sources() int { return d.sources.Len() }
 
 // Adopt takes over old's attempts in progress for doors whose definition did
 // not change, so a reload does not cost a knocker the hits already made
@@ -577,20 +553,31 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 			remap[i] = j
 		}
 	}
-	for addr, os := range old.sources {
-		for _, a := range os.attempts {
+	for oref := range old.sources.All() {
+		var atts []attempt
+		k := old.sources.Key(oref)
+		ref, found := d.sources.Find(k)
+		if found {
+			atts = d.sources.Slab(ref)[:d.sources.Val(ref).n]
+		}
+		for _, a := range old.sources.Slab(oref)[:old.sources.Val(oref).n] {
 			j := remap[a.door]
 			if j < 0 {
 				continue
 			}
-			src := d.sources[addr]
-			if src == nil {
-				if src = d.newSource(addr, a.start); src == nil {
-					return
-				}
+			if !found {
+				ref, found = d.newSource(k, time.Unix(0, a.start)), true
+				atts = d.sources.Slab(ref)[:0]
 			}
-			a.door = j
-			src.attempts = append(src.attempts, a)
+			a.door = int32(j)
+			atts = addAttempt(atts, a)
+		}
+		if found {
+			last := int64(0)
+			for _, a := range atts {
+				last = max(last, a.start)
+			}
+			d.store(ref, atts, last)
 		}
 	}
 }
