@@ -18,7 +18,12 @@ import (
 // Defaults of a port-span door's bounds (spec §7, [chosen] point 8).
 const (
 	DefaultHitTimeout = 30 * time.Second
-	DefaultMaxSources = 4096
+	// DefaultMaxSources lets a knock made at knock span's pace (a hit
+	// every 10 ms) through a flood of 500,000 new spoofed senders a second
+	// into the span: a first hit survives DefaultMaxSources/2 new senders
+	// (16 ms at that rate), a sender past its first hit is protected. At
+	// about 600 bytes a sender, a door flooded that hard takes 10 MiB.
+	DefaultMaxSources = 16384
 	// maxMaxSources keeps a typo from reserving gigabytes.
 	maxMaxSources = 1 << 20
 	// DefaultSpentKnocks is how many accepted knocks the spent store

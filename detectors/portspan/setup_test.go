@@ -54,7 +54,7 @@ func TestFromDoors(t *testing.T) {
 	Portspan = 1024-1279
 	Knock = IP,PORT,FLAG0,CHECKSUM
 	Key = secret
-`, 0, []string{"ssh ssh span=1024-1279 layouts=IP,PORT,FLAG0,CHECKSUM/8|IP,PORT,FLAG0,CHECKSUM/7 crypt=blowfish iv=yes tail=auto sums=256 tcp mask=0x2 want=0x2 timeout=30s max=4096 ipmatch=false"}},
+`, 0, []string{"ssh ssh span=1024-1279 layouts=IP,PORT,FLAG0,CHECKSUM/8|IP,PORT,FLAG0,CHECKSUM/7 crypt=blowfish iv=yes tail=auto sums=256 tcp mask=0x2 want=0x2 timeout=30s max=16384 ipmatch=false"}},
 		{"everything", `
 [a]
 	TYPE = PortSpan
@@ -99,7 +99,7 @@ func TestFromDoors(t *testing.T) {
 	Key = k
 	IV = salted
 	Port_Width = 1
-`, 0, []string{"ssh ssh span=1-2 layouts=PORT/1 crypt=blowfish iv=salted tail=auto sums=256 tcp mask=0x2 want=0x2 timeout=30s max=4096 ipmatch=false"}},
+`, 0, []string{"ssh ssh span=1-2 layouts=PORT/1 crypt=blowfish iv=salted tail=auto sums=256 tcp mask=0x2 want=0x2 timeout=30s max=16384 ipmatch=false"}},
 		{"repeated section", `
 [x]
 	Type = portspan
@@ -112,8 +112,8 @@ func TestFromDoors(t *testing.T) {
 	Knock = FLAG1
 	Encrypt = no
 `, 0, []string{
-			"x x span=1-2 layouts=FLAG1/1 crypt=none tail=auto sums=256 tcp mask=0x2 want=0x2 timeout=30s max=4096 ipmatch=false",
-			"x#2 x span=3-4 layouts=FLAG1/1 crypt=none tail=auto sums=256 tcp mask=0x2 want=0x2 timeout=30s max=4096 ipmatch=false",
+			"x x span=1-2 layouts=FLAG1/1 crypt=none tail=auto sums=256 tcp mask=0x2 want=0x2 timeout=30s max=16384 ipmatch=false",
+			"x#2 x span=3-4 layouts=FLAG1/1 crypt=none tail=auto sums=256 tcp mask=0x2 want=0x2 timeout=30s max=16384 ipmatch=false",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
