@@ -224,8 +224,11 @@ type Source struct {
 	cur     *os.File // the file being read; nil until the path exists
 	curInfo os.FileInfo
 	off     int64 // end of the last complete line taken from cur
+	seen    int64 // cur's size when atEnd last looked
 	lr      lineReader
 	movedAt time.Time // when the path was first seen naming an empty new file
+
+	atEOF func() // tests: runs where a read has just found cur's end
 }
 
 var _ detectors.Source = (*Source)(nil)
@@ -331,6 +334,9 @@ func (s *Source) next() (string, error) {
 			// The end of what is written: a partial last line is read
 			// again, whole, once its writer finishes it.
 			s.lr.reset(s.cur, s.off)
+			if s.atEOF != nil {
+				s.atEOF()
+			}
 			if s.atEnd() {
 				continue
 			}
@@ -367,6 +373,12 @@ func (s *Source) atEnd() bool {
 		// lost, as for any reader.
 		s.opt.Logf("logtail %s: file truncated; reading it from the start", s.path)
 		s.use(s.cur, fi, 0)
+		return true
+	} else if err == nil && fi.Size() > s.seen {
+		// Ours grew since we last looked (lines written just before a
+		// rename land here after the read that found its end): read them
+		// before looking for a new file, or they are lost.
+		s.seen = fi.Size()
 		return true
 	}
 	fi, err := os.Stat(s.path)
@@ -420,7 +432,7 @@ func (s *Source) use(f *os.File, fi os.FileInfo, off int64) bool {
 	if s.cur != nil && s.cur != f {
 		s.cur.Close()
 	}
-	s.cur, s.curInfo, s.off = f, fi, off
+	s.cur, s.curInfo, s.off, s.seen = f, fi, off, off
 	s.lr.skip = false
 	s.lr.reset(f, off)
 	return true

@@ -448,3 +448,30 @@ func TestOpenFile(t *testing.T) {
 		})
 	}
 }
+
+// TestRotationRightAfterEnd: the writer adds a line and the log is rotated
+// in the moment between a read finding the end of the file and the look
+// for a new one. The line in the old file must come out before the new
+// file's (it was lost: the follower switched to the new file unread).
+func TestRotationRightAfterEnd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "firewall.log")
+	history(t, path)
+	src, err := Open(path, Options{Poll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	src.atEOF = func() {
+		once.Do(func() {
+			appendFile(t, path, kernLine(t0.Add(time.Second), "192.0.2.10", 40001, 8000))
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Error(err)
+			}
+			appendFile(t, path, kernLine(t0.Add(2*time.Second), "192.0.2.10", 40002, 9000))
+		})
+	}
+	c := collect(src)
+	c.want(t, knock(1), knock(2))
+	src.Close()
+	<-c.done
+}
