@@ -116,7 +116,7 @@ trap cleanup EXIT
 trap 'echo "flood.sh: interrupted" >&2; exit 130' INT TERM
 
 echo "building knockd and knock-flood (CGO_ENABLED=0)..."
-(cd "$root" && CGO_ENABLED=0 go build -buildvcs=false -o "$work/bin/" ./cmd/knockd ./cmd/knock-flood) || die "build failed"
+(cd "$root" && CGO_ENABLED=0 go build -buildvcs=false -o "$work/bin/" ./cmd/knockd ./bench/knock-flood) || die "build failed"
 FLOOD=$work/bin/knock-flood
 TICK=$(getconf CLK_TCK)
 

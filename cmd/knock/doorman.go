@@ -14,6 +14,7 @@ import (
 	client "github.com/doorward/doorward/client/doorman"
 	cfg "github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/formats/doorman"
+	"github.com/doorward/doorward/internal/getopt"
 )
 
 // "knock doorman ..." is J.B. Ward's doorman client (knock 0.9), with its
@@ -29,15 +30,15 @@ import (
 func init() { modes["doorman"] = runDoorman }
 
 // getopt "?f:g:hp:r:s:v", as knock 0.9.
-var doormanOptions = []option{
-	{short: '?'},
-	{short: 'f', hasArg: true},
-	{short: 'g', hasArg: true},
-	{short: 'h'},
-	{short: 'p', hasArg: true},
-	{short: 'r', hasArg: true},
-	{short: 's', hasArg: true},
-	{short: 'v'},
+var doormanOptions = []getopt.Option{
+	{Short: '?'},
+	{Short: 'f', HasArg: true},
+	{Short: 'g', HasArg: true},
+	{Short: 'h'},
+	{Short: 'p', HasArg: true},
+	{Short: 'r', HasArg: true},
+	{Short: 's', HasArg: true},
+	{Short: 'v'},
 }
 
 const doormanUsage = `Portknocker client V0.9 (doorward)
@@ -64,7 +65,7 @@ Usage :
 const doormanURL = "http://doorman.sourceforge.net/"
 
 func runDoorman(args []string, stdout, stderr io.Writer) int {
-	found, positional, err := getopt(args, doormanOptions)
+	found, positional, err := getopt.Parser{Options: doormanOptions, Abbrev: true}.Parse(args)
 	var (
 		cfgPath, group, run string
 		secret              []byte
@@ -73,28 +74,28 @@ func runDoorman(args []string, stdout, stderr io.Writer) int {
 	)
 	defer func() { client.Zero(secret) }()
 	for _, o := range found {
-		switch o.short {
+		switch o.Short {
 		case 'f':
-			cfgPath = o.arg
+			cfgPath = o.Arg
 		case 'g':
-			group = truncate(o.arg, doorman.MaxGroup)
+			group = truncate(o.Arg, doorman.MaxGroup)
 		case 'h':
 			fmt.Fprint(stderr, doormanUsage)
 			return 0
 		case 'p':
-			n, perr := strconv.Atoi(o.arg)
+			n, perr := strconv.Atoi(o.Arg)
 			if perr != nil || n < 1 || n > 65534 {
-				fmt.Fprintf(stderr, "Invalid port number, '-p %s'\n", o.arg)
+				fmt.Fprintf(stderr, "Invalid port number, '-p %s'\n", o.Arg)
 				return 1
 			}
 			port = n
 		case 'r':
 			runGiven = true
-			runOff = client.RunDisabled(o.arg)
-			run = o.arg
+			runOff = client.RunDisabled(o.Arg)
+			run = o.Arg
 		case 's':
 			client.Zero(secret)
-			secret = []byte(truncate(o.arg, doorman.MaxSecret))
+			secret = []byte(truncate(o.Arg, doorman.MaxSecret))
 		case 'v':
 			fmt.Fprintf(stdout, "Port knocking client V0.9 (doorward %s)\n%s\n\n", doorwardVersion(), doormanURL)
 			return 0

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/client/sequence"
+	"github.com/doorward/doorward/internal/getopt"
 )
 
 // The knockd-compatible default mode: Debian's knock 0.8 command line
@@ -35,14 +36,14 @@ import (
 // reproduces; scripts parse the first line of "knock -V".
 const knockdCompatVersion = "0.8"
 
-var knockdOptions = []option{
-	{short: 'v', long: "verbose"},
-	{short: 'u', long: "udp"},
-	{short: 'd', long: "delay", hasArg: true},
-	{short: 'h', long: "help"},
-	{short: 'V', long: "version"},
-	{short: '4', long: "ipv4"},
-	{short: '6', long: "ipv6"},
+var knockdOptions = []getopt.Option{
+	{Short: 'v', Long: "verbose"},
+	{Short: 'u', Long: "udp"},
+	{Short: 'd', Long: "delay", HasArg: true},
+	{Short: 'h', Long: "help"},
+	{Short: 'V', Long: "version"},
+	{Short: '4', Long: "ipv4"},
+	{Short: '6', Long: "ipv6"},
 }
 
 const knockdUsage = `usage: knock [options] <host> <port[:proto]> [port[:proto]] ...
@@ -90,19 +91,19 @@ func (e *usageError) Error() string {
 // *usageError for bad usage and a plain error for bad values.
 func parseKnockd(args []string) (knockdPlan, error) {
 	var p knockdPlan
-	found, positional, err := getopt(args, knockdOptions)
+	found, positional, err := getopt.Parser{Options: knockdOptions, Abbrev: true}.Parse(args)
 	var udp bool
 	var delay string
 	// Act on options in order, like getopt's loop: the first -h or -V wins,
 	// and a bad option only counts if no -h or -V came before it.
 	for _, o := range found {
-		switch o.short {
+		switch o.Short {
 		case 'v':
 			p.verbose = true
 		case 'u':
 			udp = true
 		case 'd':
-			delay = o.arg // validated after the argument count, as knock 0.8 does
+			delay = o.Arg // validated after the argument count, as knock 0.8 does
 		case '4':
 			p.family = sequence.IPv4
 		case '6':

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/doorward/doorward/daemon"
+	"github.com/doorward/doorward/internal/getopt"
 )
 
 // cli is the parsed command line.
@@ -18,21 +19,24 @@ type cli struct {
 	migrate string // --migrate FILE: print a legacy config as our INI
 }
 
+// flagSpec is an option and what it sets.
 type flagSpec struct {
-	short byte
-	long  string
-	arg   bool
-	set   func(c *cli, v string) error
+	getopt.Option
+	set func(c *cli, v string) error
+}
+
+func spec(short byte, long string, hasArg bool, set func(c *cli, v string) error) flagSpec {
+	return flagSpec{getopt.Option{Short: short, Long: long, HasArg: hasArg}, set}
 }
 
 // knockd's getopt_long set ("4vDdli:c:p:g:hV") plus --check and --replay.
 var flagSpecs = []flagSpec{
-	{'4', "only-ip-v4", false, func(c *cli, _ string) error { c.opts.OnlyIPv4 = true; return nil }},
-	{'v', "verbose", false, func(c *cli, _ string) error { c.opts.Verbose = true; return nil }},
-	{'D', "debug", false, func(c *cli, _ string) error { c.opts.Debug = true; return nil }},
-	{'d', "daemon", false, func(c *cli, _ string) error { c.opts.Daemon = true; return nil }},
-	{'l', "lookup", false, func(c *cli, _ string) error { c.lookup = true; return nil }},
-	{'i', "interface", true, func(c *cli, v string) error {
+	spec('4', "only-ip-v4", false, func(c *cli, _ string) error { c.opts.OnlyIPv4 = true; return nil }),
+	spec('v', "verbose", false, func(c *cli, _ string) error { c.opts.Verbose = true; return nil }),
+	spec('D', "debug", false, func(c *cli, _ string) error { c.opts.Debug = true; return nil }),
+	spec('d', "daemon", false, func(c *cli, _ string) error { c.opts.Daemon = true; return nil }),
+	spec('l', "lookup", false, func(c *cli, _ string) error { c.lookup = true; return nil }),
+	spec('i', "interface", true, func(c *cli, v string) error {
 		for _, f := range strings.Split(v, ",") {
 			if f = strings.TrimSpace(f); f == "" {
 				return fmt.Errorf("empty interface name in %q", v)
@@ -40,94 +44,49 @@ var flagSpecs = []flagSpec{
 			c.opts.Interfaces = append(c.opts.Interfaces, f)
 		}
 		return nil
-	}},
-	{'c', "config", true, func(c *cli, v string) error { c.opts.Config = v; return nil }},
-	{'p', "pidfile", true, func(c *cli, v string) error { c.opts.PidFile = v; return nil }},
-	{'g', "logfile", true, func(c *cli, v string) error { c.opts.LogFile = v; return nil }},
-	{'h', "help", false, func(c *cli, _ string) error { c.help = true; return nil }},
-	{'V', "version", false, func(c *cli, _ string) error { c.version = true; return nil }},
-	{0, "check", false, func(c *cli, _ string) error { c.check = true; return nil }},
-	{0, "replay", true, func(c *cli, v string) error { c.replay = v; return nil }},
-	{0, "state-dir", true, func(c *cli, v string) error { c.opts.StateDir = v; return nil }},
-	{0, "migrate", true, func(c *cli, v string) error { c.migrate = v; return nil }},
+	}),
+	spec('c', "config", true, func(c *cli, v string) error { c.opts.Config = v; return nil }),
+	spec('p', "pidfile", true, func(c *cli, v string) error { c.opts.PidFile = v; return nil }),
+	spec('g', "logfile", true, func(c *cli, v string) error { c.opts.LogFile = v; return nil }),
+	spec('h', "help", false, func(c *cli, _ string) error { c.help = true; return nil }),
+	spec('V', "version", false, func(c *cli, _ string) error { c.version = true; return nil }),
+	spec(0, "check", false, func(c *cli, _ string) error { c.check = true; return nil }),
+	spec(0, "replay", true, func(c *cli, v string) error { c.replay = v; return nil }),
+	spec(0, "state-dir", true, func(c *cli, v string) error { c.opts.StateDir = v; return nil }),
+	spec(0, "migrate", true, func(c *cli, v string) error { c.migrate = v; return nil }),
 }
 
-// parseArgs is a small getopt_long: bundled short flags (-vD), attached or
-// separate values (-ieth0, -i eth0), --long and --long=value, "--" ends
-// options. knockd takes no operands, so any is an error.
+// parser reads knockd's command line: long names only whole (no
+// abbreviations, which knockd has never accepted here), and options end
+// at the first operand, which is an error: knockd takes none.
+var parser = getopt.Parser{Options: options(flagSpecs), InOrder: true}
+
+func options(specs []flagSpec) []getopt.Option {
+	o := make([]getopt.Option, len(specs))
+	for i, s := range specs {
+		o[i] = s.Option
+	}
+	return o
+}
+
+// parseArgs applies the options in command-line order, so the first
+// error is the one reported: a bad value (an empty interface name) before
+// a bad option after it, a bad option before an operand after it.
 func parseArgs(args []string) (*cli, error) {
+	found, operands, err := parser.Parse(args)
 	c := &cli{}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			if i+1 < len(args) {
-				return nil, fmt.Errorf("unexpected argument %q", args[i+1])
-			}
-			return c, nil
-		case strings.HasPrefix(a, "--"):
-			name, val, hasVal := strings.Cut(a[2:], "=")
-			spec := findLong(name)
-			if spec == nil {
-				return nil, fmt.Errorf("unrecognized option '--%s'", name)
-			}
-			if spec.arg && !hasVal {
-				if i+1 >= len(args) {
-					return nil, fmt.Errorf("option '--%s' requires an argument", name)
-				}
-				i++
-				val = args[i]
-			} else if !spec.arg && hasVal {
-				return nil, fmt.Errorf("option '--%s' doesn't allow an argument", name)
-			}
-			if err := spec.set(c, val); err != nil {
-				return nil, err
-			}
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			for j := 1; j < len(a); j++ {
-				spec := findShort(a[j])
-				if spec == nil {
-					return nil, fmt.Errorf("invalid option -- '%c'", a[j])
-				}
-				val := ""
-				if spec.arg {
-					if j+1 < len(a) {
-						val = a[j+1:]
-					} else if i+1 < len(args) {
-						i++
-						val = args[i]
-					} else {
-						return nil, fmt.Errorf("option requires an argument -- '%c'", a[j])
-					}
-					j = len(a)
-				}
-				if err := spec.set(c, val); err != nil {
-					return nil, err
-				}
-			}
-		default:
-			return nil, fmt.Errorf("unexpected argument %q", a)
+	for _, f := range found {
+		if err := flagSpecs[f.Index].set(c, f.Arg); err != nil {
+			return nil, err
 		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(operands) > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", operands[0])
 	}
 	return c, nil
-}
-
-func findLong(name string) *flagSpec {
-	for i := range flagSpecs {
-		if flagSpecs[i].long == name {
-			return &flagSpecs[i]
-		}
-	}
-	return nil
-}
-
-func findShort(b byte) *flagSpec {
-	for i := range flagSpecs {
-		if flagSpecs[i].short == b && b != 0 {
-			return &flagSpecs[i]
-		}
-	}
-	return nil
 }
 
 const usage = `usage: knockd [options]
