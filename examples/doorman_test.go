@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/doorward/doorward/config/doorman"
+	dmformat "github.com/doorward/doorward/formats/doorman"
 )
 
 // TestDoormanExamples loads the doorman examples as Doorward reads them:
@@ -23,7 +24,7 @@ func TestDoormanExamples(t *testing.T) {
 	if !doorman.IsCF(src) {
 		t.Fatal("doorman/doormand.cf is not recognised as a doormand.cf")
 	}
-	cfg, err := doorman.ToConfig(doorman.ParseCF("doorman/doormand.cf", src), false)
+	cfg, err := doorman.ToConfig(dmformat.ParseCF("doorman/doormand.cf", src), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@
 // Perl knockdaemon did: every enabled action whose Condition holds runs its
 // State statements and System commands in file order, with an optional
 // Delay on its commands; conditions and statements read and change a
-// per-key state store (actions/state) in the language of actions/expr.
+// per-key state store (actions/state) in the language of formats/expr.
 //
 // Order of a knock (all on the daemon's action goroutine):
 //

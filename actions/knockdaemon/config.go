@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/doorward/doorward/actions/expr"
 	"github.com/doorward/doorward/config"
 	"github.com/doorward/doorward/config/knockd"
+	"github.com/doorward/doorward/formats/expr"
 )
 
 // Section types this package reads.

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
-	"github.com/doorward/doorward/actions/expr"
 	"github.com/doorward/doorward/actions/state"
+	"github.com/doorward/doorward/formats/expr"
 )
 
 // knock is one event's values as the expression language sees them.

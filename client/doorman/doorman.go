@@ -15,8 +15,8 @@ import (
 	"strings"
 
 	"github.com/doorward/doorward/client/secret"
-	cfg "github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/formats/doorman"
+	"github.com/doorward/doorward/internal/trust"
 )
 
 // KnockCF is what ~/.knockcf (knockcf(5)) holds. Empty fields were not
@@ -40,10 +40,10 @@ func ReadKnockCF(path string) (kc KnockCF, found bool, err error) {
 	if err != nil {
 		return KnockCF{}, false, nil
 	}
-	if err := cfg.CheckFile(path, cfg.KnockCFRule); err != nil {
+	if err := checkKnockCF(path); err != nil {
 		return KnockCF{}, true, err
 	}
-	cf := cfg.ParseCF(path, src)
+	cf := doorman.ParseCF(path, src)
 	e, ok := cf.First("group")
 	if !ok {
 		// The doorman article's example .knockcf spells the key grp;
@@ -73,6 +73,20 @@ func ReadKnockCF(path string) (kc KnockCF, found bool, err error) {
 		kc.Port = n
 	}
 	return kc, true, nil
+}
+
+// checkKnockCF is knock's check of a .knockcf: it holds a secret, so no
+// group or other permission bit may be set (mode & 077 == 0). Its owner
+// is not checked, as knock does not check it.
+func checkKnockCF(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !trust.PrivateMode(fi.Mode()) {
+		return fmt.Errorf("'%s' must not be readable or writeable by anyone but the owner", path)
+	}
+	return nil
 }
 
 func trunc(s string, n int) string {

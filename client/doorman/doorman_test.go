@@ -38,6 +38,7 @@ func TestReadKnockCF(t *testing.T) {
 		{"group beats grp", "grp article\ngroup real\n", 0o600, KnockCF{Group: "real"}, true, ""},
 		{"group-readable refused", "secret s\n", 0o640, KnockCF{}, true, "must not be readable or writeable by anyone but the owner"},
 		{"other-x refused", "secret s\n", 0o601, KnockCF{}, true, "must not be readable"},
+		{"group-x refused", "secret s\n", 0o610, KnockCF{}, true, "must not be readable or writeable by anyone but the owner"},
 		{"bad port", "port 70000\n", 0o600, KnockCF{}, true, "illegal port number (70000)"},
 		{"long values truncated", "group " + strings.Repeat("g", 40) + "\nsecret " + strings.Repeat("s", 70) + "\n", 0o600,
 			KnockCF{Group: strings.Repeat("g", 32), Secret: []byte(strings.Repeat("s", 64))}, true, ""},

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	client "github.com/doorward/doorward/client/doorman"
-	cfg "github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/formats/doorman"
+	"github.com/doorward/doorward/formats/services"
 	"github.com/doorward/doorward/internal/getopt"
 )
 
@@ -147,7 +147,7 @@ func runDoorman(args []string, stdout, stderr io.Writer) int {
 	}
 
 	svc, err := client.ServicePort(service, func(name string) (int, error) {
-		m, err := cfg.ReadServices(cfg.ServicesFile)
+		m, err := services.Read(services.File)
 		if err != nil {
 			return 0, err
 		}

@@ -2,7 +2,6 @@ package doorman
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/doorward/doorward/config"
 	"github.com/doorward/doorward/config/knockd"
+	dmformat "github.com/doorward/doorward/formats/doorman"
 )
 
 // Defaults doormand uses when it runs as a daemon.
@@ -64,7 +64,7 @@ func LoadConfig(path string, debug bool) (cfg *knockd.Config, isCF bool, err err
 	if err != nil || !IsCF(src) {
 		return nil, false, nil
 	}
-	cfg, err = ToConfig(ParseCF(path, src), debug)
+	cfg, err = ToConfig(dmformat.ParseCF(path, src), debug)
 	return cfg, true, err
 }
 
@@ -78,24 +78,24 @@ func LoadConfig(path string, debug bool) (cfg *knockd.Config, isCF bool, err err
 // later (a guest list that does not parse) still point into the cf.
 //
 // debug is knockd -D, doormand's -D: no file permission checks.
-func ToConfig(cf *CF, debug bool) (*knockd.Config, error) {
+func ToConfig(cf *dmformat.CF, debug bool) (*knockd.Config, error) {
 	cfg := &knockd.Config{File: cf.File, Options: knockd.Options{Pos: map[string]config.Pos{}}}
 	door := &knockd.Door{Name: CFDoorName, Pos: config.Pos{File: cf.File}, Type: "doorman"}
 	var errs config.List
-	pos := func(e CFEntry) config.Pos { return config.Pos{File: cf.File, Line: e.Line} }
-	errorf := func(e CFEntry, format string, args ...any) {
+	pos := func(e dmformat.CFEntry) config.Pos { return config.Pos{File: cf.File, Line: e.Line} }
+	errorf := func(e dmformat.CFEntry, format string, args ...any) {
 		errs.Add(config.Errorf(pos(e), e.Key, format, args...))
 	}
-	param := func(key, value string, e CFEntry) {
+	param := func(key, value string, e dmformat.CFEntry) {
 		door.Params = append(door.Params, config.Param{Key: key, Value: value, Pos: pos(e)})
 	}
-	get := func(keys ...string) (CFEntry, bool) {
+	get := func(keys ...string) (dmformat.CFEntry, bool) {
 		for _, k := range keys {
 			if e, ok := cf.First(k); ok {
 				return e, true
 			}
 		}
-		return CFEntry{}, false
+		return dmformat.CFEntry{}, false
 	}
 
 	if e, ok := get("interface"); !ok {
@@ -117,7 +117,7 @@ func ToConfig(cf *CF, debug bool) (*knockd.Config, error) {
 		cfg.Options.Pos["PidFile"] = pos(e)
 	}
 
-	atoi := func(e CFEntry) int { return cAtoi(e.Value) }
+	atoi := func(e dmformat.CFEntry) int { return cAtoi(e.Value) }
 	if e, ok := get("port"); ok {
 		if n := atoi(e); n < 1 || n > 65535 {
 			errorf(e, "illegal port number (%s)", e.Value)
@@ -209,13 +209,4 @@ func cAtoi(s string) int {
 		n = -n
 	}
 	return n
-}
-
-// Dump prints a doormand.cf's reading for tests and --check style tools.
-func (cf *CF) Dump() string {
-	var b strings.Builder
-	for _, e := range cf.Entries {
-		fmt.Fprintf(&b, "%d: %s = %q\n", e.Line, e.Key, e.Value)
-	}
-	return b.String()
 }

@@ -190,9 +190,6 @@ func TestCheckFile(t *testing.T) {
 		{"script 0746", mk("s746", 0o746), ScriptRule, me, "must be writable and executable only by root"},
 		{"script setuid", mk("s4700", fs.ModeSetuid|0o700), ScriptRule, me, "must be writable and executable only by root"},
 		{"script missing", filepath.Join(dir, "nope"), ScriptRule, me, "no such file"},
-		{"knockcf 0600", mk("k600", 0o600), KnockCFRule, me + 1, ""},
-		{"knockcf 0700", mk("k700", 0o700), KnockCFRule, me, ""},
-		{"knockcf 0610", mk("k610", 0o610), KnockCFRule, me, "must not be readable or writeable by anyone but the owner"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -145,19 +145,6 @@ func TestGuestlistMatch(t *testing.T) {
 	}
 }
 
-func TestReadServices(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "services")
-	os.WriteFile(path, []byte("ssh 22/tcp # SSH\nssh 22/udp\nhttp 80/tcp www # WWW\nbad x/tcp\nfoo 70000/tcp\nSSH 9/tcp\n"), 0o644)
-	m, err := ReadServices(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]int{"ssh": 22, "http": 80, "www": 80, "SSH": 9}
-	if fmt.Sprint(m) != fmt.Sprint(want) {
-		t.Errorf("got %v, want %v", m, want)
-	}
-}
-
 // FuzzGuestlist: the lexer never panics or hangs, and whatever it accepts
 // obeys guestlist(5)'s limits.
 func FuzzGuestlist(f *testing.F) {

@@ -21,8 +21,8 @@ const (
 	// file, not setuid or setgid, not writable or executable by others.
 	// Group bits are allowed (doormand's installer uses 0744).
 	ScriptRule
-	// KnockCFRule (~/.knockcf): mode & 077 == 0; ownership is not checked.
-	KnockCFRule
+	// The client's ~/.knockcf rule (mode & 077 == 0, any owner) is
+	// client/doorman's: the client does not import a config dialect.
 )
 
 // CheckFile applies rule to the file at path (following symbolic links, as
@@ -37,12 +37,6 @@ func checkFile(path string, rule FileRule, owner uint32) error {
 		return fmt.Errorf("%s: %w", path, unwrapPath(err))
 	}
 	mode := fi.Mode()
-	if rule == KnockCFRule {
-		if !trust.PrivateMode(mode) {
-			return fmt.Errorf("'%s' must not be readable or writeable by anyone but the owner", path)
-		}
-		return nil
-	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != owner {
 		return fmt.Errorf("%s must be owned by root", path)
 	}

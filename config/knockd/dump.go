@@ -3,6 +3,8 @@ package knockd
 import (
 	"fmt"
 	"strings"
+
+	"github.com/doorward/doorward/formats/sequence"
 )
 
 // Dump prints c in a stable, line-oriented form: every field of every door,
@@ -44,7 +46,7 @@ func (c *Config) Dump() string {
 		if len(d.Sequence) == 0 {
 			b.WriteString("  Sequence = (none)\n")
 		} else {
-			fmt.Fprintf(&b, "  Sequence = %s\n", FormatSequence(d.Sequence))
+			fmt.Fprintf(&b, "  Sequence = %s\n", sequence.Format(d.Sequence))
 		}
 		fmt.Fprintf(&b, "  One_Time_Sequences = %q\n", d.OneTimeSequences)
 		fmt.Fprintf(&b, "  Seq_Timeout = %v\n", d.SeqTimeout)
@@ -60,19 +62,6 @@ func (c *Config) Dump() string {
 		fmt.Fprintf(&b, "  Cmd_Timeout = %v\n", d.CmdTimeout)
 		fmt.Fprintf(&b, "  Target = %q\n", d.Target)
 		fmt.Fprintf(&b, "  Cooldown = %v\n", d.Cooldown)
-	}
-	return b.String()
-}
-
-// FormatSequence writes seq back in knockd syntax with explicit protocols,
-// so ParseSequence(FormatSequence(s)) == s.
-func FormatSequence(seq []Knock) string {
-	var b strings.Builder
-	for i, k := range seq {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, "%d:%s", k.Port, k.Proto)
 	}
 	return b.String()
 }

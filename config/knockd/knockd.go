@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/formats/sequence"
 )
 
 // Defaults from knockd.c (SEQ_TIMEOUT, CMD_TIMEOUT).
@@ -17,30 +18,20 @@ const (
 	DefaultInterface  = "eth0"
 	DefaultStateDir   = "/var/lib/doorward"
 	// MaxSequence is knockd's SEQ_MAX.
-	MaxSequence = 32
+	MaxSequence = sequence.MaxLen
 )
 
-// Proto numbers match detectors.Proto (IANA), so a conversion is a cast;
-// config does not import detectors.
-type Proto uint8
+// Knock, Proto, TCP and UDP are the sequence grammar's (formats/sequence),
+// named here too because a Door's Sequence is made of them.
+type (
+	Knock = sequence.Knock
+	Proto = sequence.Proto
+)
 
 const (
-	TCP Proto = 6
-	UDP Proto = 17
+	TCP = sequence.TCP
+	UDP = sequence.UDP
 )
-
-func (p Proto) String() string {
-	if p == UDP {
-		return "udp"
-	}
-	return "tcp"
-}
-
-// Knock is one element of a sequence.
-type Knock struct {
-	Port  uint16
-	Proto Proto
-}
 
 // Flags is a door's TCPFlags filter. A packet matches when every bit of Set
 // is set and no bit of Clear is; bits in neither are "don't care". Bit values

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/formats/sequence"
 )
 
 // maxLine is what knockd's fgets(line, PATH_MAX) holds. knockd silently
@@ -356,7 +357,7 @@ func (p *parser) doorDirective(key, val string) {
 	switch canon {
 	case "Sequence":
 		p.hasSeq = true
-		seq, err := ParseSequence(val)
+		seq, err := sequence.Parse(val)
 		if err != nil {
 			p.errorf(key, "%v", err)
 			return
@@ -423,57 +424,6 @@ func inferType(params []config.Param) string {
 		}
 	}
 	return ""
-}
-
-// ParseSequence parses knockd's "port[:proto],…" syntax. It is exported for
-// one-time sequence files, whose lines use the same syntax.
-//
-// Where knockd's atoi silently turns "abc", "", "-1" or "7000:tcp:junk" into
-// ports 0, 0, 65535 or 7000, this returns an error: such a door could never
-// be knocked as the admin meant.
-func ParseSequence(s string) ([]Knock, error) {
-	s = strings.Trim(s, space)
-	if s == "" {
-		return nil, errors.New("empty knock sequence")
-	}
-	elems := strings.Split(s, ",")
-	if len(elems) > MaxSequence {
-		return nil, fmt.Errorf("too many ports in knock sequence (max %d)", MaxSequence)
-	}
-	seq := make([]Knock, 0, len(elems))
-	for _, e := range elems {
-		portField, protoField, hasProto := strings.Cut(e, ":")
-		port := strings.Trim(portField, space)
-		if port == "" {
-			if strings.Trim(e, space) == "" {
-				return nil, errors.New("empty element in knock sequence")
-			}
-			return nil, fmt.Errorf("missing port in %q", strings.Trim(e, space))
-		}
-		n, err := strconv.ParseUint(port, 10, 64)
-		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return nil, fmt.Errorf("port %q is not a number", port)
-		}
-		if err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("port %s is invalid (must be 1-65535)", port)
-		}
-		k := Knock{Port: uint16(n), Proto: TCP}
-		if hasProto {
-			proto, extra, hasExtra := strings.Cut(protoField, ":")
-			if hasExtra {
-				return nil, fmt.Errorf("unexpected %q after the protocol in %q", ":"+extra, strings.Trim(e, space))
-			}
-			switch asciiUpper(strings.Trim(proto, space)) {
-			case "TCP":
-			case "UDP":
-				k.Proto = UDP
-			default:
-				return nil, fmt.Errorf("unknown protocol %q in knock sequence", strings.Trim(proto, space))
-			}
-		}
-		seq = append(seq, k)
-	}
-	return seq, nil
 }
 
 // parseSeconds is strict where knockd's atoi is not: "1o" would be 1 second

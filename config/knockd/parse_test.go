@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -224,52 +223,6 @@ func TestPartial(t *testing.T) {
 	}
 }
 
-func TestParseSequence(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		want []Knock
-		err  string
-	}{
-		{"single", "7000", []Knock{{7000, TCP}}, ""},
-		{"protocols", "1:udp,2:TCP,3:Udp", []Knock{{1, UDP}, {2, TCP}, {3, UDP}}, ""},
-		{"spaces", " 8000 : udp , 9000", []Knock{{8000, UDP}, {9000, TCP}}, ""},
-		{"repeated ports", "1,1,2", []Knock{{1, TCP}, {1, TCP}, {2, TCP}}, ""},
-		{"leading zeros", "0080", []Knock{{80, TCP}}, ""},
-		{"bounds", "1,65535", []Knock{{1, TCP}, {65535, TCP}}, ""},
-		{"empty", "", nil, "empty knock sequence"},
-		{"blank", " \t", nil, "empty knock sequence"},
-		{"empty element", "7000,,8000", nil, "empty element in knock sequence"},
-		{"trailing comma", "7000,", nil, "empty element in knock sequence"},
-		{"only protocol", ":udp", nil, `missing port in ":udp"`},
-		{"letters", "abc", nil, `port "abc" is not a number`},
-		{"atoi junk", "7000x", nil, `port "7000x" is not a number`},
-		{"trailing comment", "7000,8000 # x", nil, `port "8000 # x" is not a number`},
-		{"negative", "-1", nil, `port "-1" is not a number`},
-		{"plus", "+1", nil, `port "+1" is not a number`},
-		{"zero", "0", nil, "port 0 is invalid (must be 1-65535)"},
-		{"too big", "70000", nil, "port 70000 is invalid (must be 1-65535)"},
-		{"overflow", "18446744073709551616", nil, "port 18446744073709551616 is invalid (must be 1-65535)"},
-		{"icmp", "7000:icmp", nil, `unknown protocol "icmp" in knock sequence`},
-		{"empty protocol", "7000:", nil, `unknown protocol "" in knock sequence`},
-		{"third field", "7000:tcp:junk", nil, `unexpected ":junk" after the protocol in "7000:tcp:junk"`},
-		{"max", strings.Repeat("1,", MaxSequence-1) + "1", slices.Repeat([]Knock{{1, TCP}}, MaxSequence), ""},
-		{"too many", strings.Repeat("1,", MaxSequence) + "1", nil, "too many ports in knock sequence (max 32)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseSequence(tt.in)
-			var gotErr string
-			if err != nil {
-				gotErr = err.Error()
-			}
-			if !reflect.DeepEqual(got, tt.want) || gotErr != tt.err {
-				t.Errorf("ParseSequence(%q) = %v, %q; want %v, %q", tt.in, got, gotErr, tt.want, tt.err)
-			}
-		})
-	}
-}
-
 func TestParseSeconds(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -400,45 +353,6 @@ func FuzzParse(f *testing.F) {
 			if d.SeqTimeout < 0 || d.CmdTimeout < 0 {
 				t.Fatalf("door %q: negative timeout", d.Name)
 			}
-		}
-	})
-}
-
-func FuzzParseSequence(f *testing.F) {
-	// The spec's §4.1 and §16 cases, then every sequence line of the fixtures.
-	for _, s := range []string{
-		"7000,8000,9000", "2222:udp,3333:tcp,4444:udp", " 8000 : udp ",
-		"-1,abc,,7000:tcp:junk", "70000", "7000,8000 # x", "7000:tcp # x",
-		"1:icmp,2", "1,1,2", "", strings.Repeat("1,", 33),
-	} {
-		f.Add(s)
-	}
-	for _, src := range fixtures(f) {
-		for line := range strings.Lines(string(src)) {
-			if k, v, ok := strings.Cut(line, "="); ok && strings.EqualFold(strings.TrimSpace(k), "sequence") {
-				f.Add(v)
-			}
-		}
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		seq, err := ParseSequence(s)
-		if err != nil {
-			if seq != nil {
-				t.Fatalf("ParseSequence(%q) = %v with error %v", s, seq, err)
-			}
-			return
-		}
-		if len(seq) == 0 || len(seq) > MaxSequence {
-			t.Fatalf("ParseSequence(%q): %d knocks", s, len(seq))
-		}
-		for _, k := range seq {
-			if k.Port == 0 || k.Proto != TCP && k.Proto != UDP {
-				t.Fatalf("ParseSequence(%q): bad knock %+v", s, k)
-			}
-		}
-		again, err := ParseSequence(FormatSequence(seq))
-		if err != nil || !slices.Equal(again, seq) {
-			t.Fatalf("round trip of %q: %v, %v; want %v", s, again, err, seq)
 		}
 	})
 }

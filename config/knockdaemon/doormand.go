@@ -8,6 +8,7 @@ import (
 
 	"github.com/doorward/doorward/config"
 	dmconfig "github.com/doorward/doorward/config/doorman"
+	dmformat "github.com/doorward/doorward/formats/doorman"
 )
 
 // IsDoormandCF reports whether src is a doormand.cf rather than a
@@ -55,7 +56,7 @@ var doormanDoorKeys = []struct{ key, def string }{
 // doormand's default where the cf has none, so the result says what runs.
 func MigrateDoormand(name string, src []byte) *Result {
 	m := &migration{}
-	cf := dmconfig.ParseCF(name, src)
+	cf := dmformat.ParseCF(name, src)
 	cfg, err := dmconfig.ToConfig(cf, false)
 	pos := func(line int) config.Pos { return config.Pos{File: name, Line: line} }
 

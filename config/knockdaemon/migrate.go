@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/doorward/doorward/actions/expr"
 	"github.com/doorward/doorward/config"
 	"github.com/doorward/doorward/config/knockd"
+	"github.com/doorward/doorward/formats/expr"
 	"github.com/doorward/doorward/formats/fwlog"
 )
 
@@ -57,7 +57,7 @@ func MigrateFile(path string) (*Result, error) {
 //     state and system lines in order, Delay in seconds, Use);
 //   - statecache with usecache = yes: [options] StateCache.
 //
-// Conditions, statements and commands are checked with actions/expr, the
+// Conditions, statements and commands are checked with formats/expr, the
 // language Doorward runs them in; an action with a part that does not
 // carry over is written with Use = no and a note, never half-migrated. It
 // returns an error only when the file cannot be read as Config::General
@@ -796,7 +796,7 @@ func usesCalendar(e string) bool {
 }
 
 // templateSteps returns a template's state and system lines in block
-// order, each checked against actions/expr.
+// order, each checked against formats/expr.
 func (m *migration) templateSteps(t *Node, fail func(config.Pos, string, ...any)) []step {
 	var out []step
 	for _, it := range t.Items {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/doorward/doorward/config"
-	"github.com/doorward/doorward/config/knockd"
+	"github.com/doorward/doorward/formats/sequence"
 )
 
 // seed adds every fixture and the spec's §16 OTS files.
@@ -51,7 +51,7 @@ func FuzzParse(f *testing.F) {
 		for i, l := range lines {
 			trimmed := strings.Trim(l, " \t\n\v\f\r")
 			if trimmed != "" && trimmed[0] != '#' {
-				seq, err := knockd.ParseSequence(trimmed)
+				seq, err := sequence.Parse(trimmed)
 				if err == nil && len(l) <= MaxLineLen {
 					want = append(want, entry{line: i + 1, off: int64(off), raw: l, seq: seq})
 				} else {
@@ -100,7 +100,7 @@ func FuzzFile(f *testing.F) {
 			}
 			start := lineStart(before, line)
 			raw, _, _ := bytes.Cut(before[start:], []byte("\n"))
-			if got, err := knockd.ParseSequence(string(raw)); err != nil || !slices.Equal(got, seq) {
+			if got, err := sequence.Parse(string(raw)); err != nil || !slices.Equal(got, seq) {
 				t.Fatalf("line %d %q parses to %v, %v; Current said %v", line, raw, got, err, seq)
 			}
 			if err := file.Use(seq); err != nil {

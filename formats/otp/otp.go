@@ -41,7 +41,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/config"
-	"github.com/doorward/doorward/config/knockd"
+	"github.com/doorward/doorward/formats/sequence"
 	"github.com/doorward/doorward/internal/trust"
 )
 
@@ -72,7 +72,7 @@ type entry struct {
 	line int    // 1-based line number
 	off  int64  // offset of the line's first byte, where the '#' goes
 	raw  string // the line as on disk, without its '\n' (a CR is kept)
-	seq  []knockd.Knock
+	seq  []sequence.Knock
 }
 
 // File is a one-time sequence file. Its methods are safe for concurrent use.
@@ -121,7 +121,7 @@ func (f *File) Path() string { return f.path }
 // Current returns the active sequence, the first valid unused line, and its
 // 1-based line number. ok is false when the file has no unused sequence: the
 // door can then never open until lines are added.
-func (f *File) Current() (seq []knockd.Knock, line int, ok bool) {
+func (f *File) Current() (seq []sequence.Knock, line int, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.entries) == 0 {
@@ -193,7 +193,7 @@ func (f *File) Changed() (bool, error) {
 // the file as it is now on disk (Current moves to the next unused line, or
 // wherever the admin's edits put it) and Changed does not report the write.
 // On error f is unchanged.
-func (f *File) Use(seq []knockd.Knock) error {
+func (f *File) Use(seq []sequence.Knock) error {
 	return f.use(seq, nil)
 }
 
@@ -209,7 +209,7 @@ const (
 
 // use is Use with a hook called at each step (nil in production; the crash
 // test kills the process from it).
-func (f *File) use(seq []knockd.Knock, hook func(step string)) error {
+func (f *File) use(seq []sequence.Knock, hook func(step string)) error {
 	step := func(s string) {
 		if hook != nil {
 			hook(s)
@@ -218,7 +218,7 @@ func (f *File) use(seq []knockd.Knock, hook func(step string)) error {
 	if len(seq) == 0 {
 		return ErrNoSequence
 	}
-	name := knockd.FormatSequence(seq)
+	name := sequence.Format(seq)
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -274,7 +274,7 @@ func (f *File) use(seq []knockd.Knock, hook func(step string)) error {
 // choose reads the open file and returns the index, in its fresh entries, of
 // the line to mark for seq: last's line if the file still holds it at the
 // same offset, byte for byte, else the first line that parses to seq.
-func choose(path string, fd *os.File, last *entry, seq []knockd.Knock) (int, []entry, []error, error) {
+func choose(path string, fd *os.File, last *entry, seq []sequence.Knock) (int, []entry, []error, error) {
 	data, _, err := readAll(fd)
 	if err != nil {
 		return 0, nil, nil, err
@@ -333,8 +333,8 @@ func parse(path string, data []byte) ([]entry, []error) {
 		case len(raw) > MaxLineLen:
 			err = fmt.Errorf("line is %d bytes long, more than %d", len(raw), MaxLineLen)
 		default:
-			var seq []knockd.Knock
-			if seq, err = knockd.ParseSequence(string(trimmed)); err == nil {
+			var seq []sequence.Knock
+			if seq, err = sequence.Parse(string(trimmed)); err == nil {
 				entries = append(entries, entry{line: n, off: int64(off), raw: string(raw), seq: seq})
 			}
 		}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/doorward/doorward/config/knockd"
+	"github.com/doorward/doorward/formats/sequence"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the package's output")
@@ -45,7 +45,7 @@ func current(f *File) string {
 	if !ok {
 		return "none"
 	}
-	return fmt.Sprintf("line %d %s", line, knockd.FormatSequence(seq))
+	return fmt.Sprintf("line %d %s", line, sequence.Format(seq))
 }
 
 func problems(f *File) []string {
@@ -65,9 +65,9 @@ func readString(t *testing.T, path string) string {
 	return string(b)
 }
 
-func mustSeq(t *testing.T, s string) []knockd.Knock {
+func mustSeq(t *testing.T, s string) []sequence.Knock {
 	t.Helper()
-	seq, err := knockd.ParseSequence(s)
+	seq, err := sequence.Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestGolden(t *testing.T) {
 				fmt.Fprintf(&b, "problem: %s\n", p)
 			}
 			fmt.Fprintf(&b, "current: %s\n", current(f))
-			var first []knockd.Knock
+			var first []sequence.Knock
 			for range 20 {
 				seq, _, ok := f.Current()
 				if !ok {
@@ -127,12 +127,12 @@ func TestGolden(t *testing.T) {
 				if first == nil {
 					first = seq
 				}
-				fmt.Fprintf(&b, "use %s: %s\n", knockd.FormatSequence(seq), errKind(f.Use(seq)))
+				fmt.Fprintf(&b, "use %s: %s\n", sequence.Format(seq), errKind(f.Use(seq)))
 				fmt.Fprintf(&b, "file: %q\n", readString(t, path))
 				fmt.Fprintf(&b, "current: %s\n", current(f))
 			}
 			if first != nil {
-				fmt.Fprintf(&b, "replay %s: %s\n", knockd.FormatSequence(first), errKind(f.Use(first)))
+				fmt.Fprintf(&b, "replay %s: %s\n", sequence.Format(first), errKind(f.Use(first)))
 			}
 			got := b.String()
 			if *update {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/doorward/doorward/config/knockd"
+	"github.com/doorward/doorward/formats/sequence"
 )
 
 func TestOpenErrors(t *testing.T) {
@@ -151,7 +151,7 @@ func TestHelperProcess(t *testing.T) {
 	if err != nil {
 		fail("Use: %v", err)
 	}
-	if err := os.WriteFile(os.Getenv(envOpened), []byte("OPENED "+knockd.FormatSequence(seq)), 0o600); err != nil {
+	if err := os.WriteFile(os.Getenv(envOpened), []byte("OPENED "+sequence.Format(seq)), 0o600); err != nil {
 		fail("%v", err)
 	}
 	os.Exit(0)
@@ -209,7 +209,7 @@ func TestKill(t *testing.T) {
 					t.Fatalf("child: %v\n%s", err, out)
 				}
 				if b, err := os.ReadFile(opened); err == nil {
-					if want := "OPENED " + knockd.FormatSequence(seq); string(b) != want {
+					if want := "OPENED " + sequence.Format(seq); string(b) != want {
 						t.Fatalf("side file %q, want %q", b, want)
 					}
 					got.Opened = true

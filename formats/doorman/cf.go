@@ -3,12 +3,14 @@ package doorman
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strings"
 )
 
 // CF is a file in doormand's key-value format: doormand.cf, and the
-// client's ~/.knockcf. Its lexer is doormand's cfg_next_ascii_value, kept
+// client's ~/.knockcf. It is here, with the wire format, because both
+// sides read it: the server's config reader (config/doorman) and the
+// knock client, which must not import a config dialect (arch_test.go).
+// Its lexer is doormand's cfg_next_ascii_value, kept
 // exactly because admins' files depend on its quirks:
 //
 //   - a line is read with fgets(buf, 128): a line longer than 127 bytes is
@@ -117,11 +119,11 @@ func (cf *CF) First(key string) (CFEntry, bool) {
 	return CFEntry{}, false
 }
 
-// LoadCF reads and lexes the file at path.
-func LoadCF(path string) (*CF, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open %s: %w", path, unwrapPath(err))
+// Dump prints a doormand.cf's reading for tests and --check style tools.
+func (cf *CF) Dump() string {
+	var b strings.Builder
+	for _, e := range cf.Entries {
+		fmt.Fprintf(&b, "%d: %s = %q\n", e.Line, e.Key, e.Value)
 	}
-	return ParseCF(path, src), nil
+	return b.String()
 }

@@ -9,6 +9,13 @@
 // keywords and the state store, so a condition costs at most a few
 // operations per byte of its source.
 //
+// It is a format, beside the other grammars in formats/, because two
+// layers read it: config/knockdaemon checks every condition, statement and
+// command while migrating a knockdaemon.conf (so --migrate reports
+// file:line:column), and actions/knockdaemon evaluates them. A config
+// reader must not import an action (arch_test.go), and the language needs
+// nothing from either: only positions (config) and an Env to evaluate in.
+//
 // Grammar (loosest binding first; all binary operators left-associative):
 //
 //	expr      = or
