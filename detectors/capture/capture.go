@@ -1,9 +1,9 @@
 //go:build linux
 
 // Package capture reads packets live from an interface through an AF_PACKET
-// socket with a TPACKET_V3 ring (gopacket/afpacket, no cgo), with a kernel
-// BPF filter built from the detectors' rules so the host's other traffic
-// never reaches userspace.
+// socket with a TPACKET_V3 ring of its own (ring.go, golang.org/x/sys/unix,
+// no cgo), with a kernel BPF filter built from the detectors' rules so the
+// host's other traffic never reaches userspace.
 //
 // The socket is SOCK_DGRAM ("cooked"): the kernel hands over every packet
 // starting at its IP header whatever the interface's link layer, so
@@ -16,12 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gopacket/gopacket/afpacket"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
@@ -61,18 +59,16 @@ var ErrInterfaceGone = errors.New("interface is gone")
 type Source struct {
 	name    string // interface name, or "any"
 	ifindex int    // 0 for "any"
-	tp      *afpacket.TPacket
-	fd      int // the socket, for error handling afpacket does not expose; -1 if unknown
+	r       *ring
 	poll    time.Duration
 
-	// mu is held for reading around every use of tp and for writing only by
-	// Close, because TPacket.Close unmaps the ring that a concurrent read
-	// would be looking at.
+	// mu is held for reading around every use of r and for writing only by
+	// Close, because closing unmaps the ring that a concurrent read would be
+	// looking at.
 	mu     sync.RWMutex
 	closed atomic.Bool
-	done   chan struct{}
 	match  atomic.Pointer[matcher]
-	buf    []byte // payload copy: the ring slot is reused and unmapped on Close
+	buf    []byte // payload copy: the ring block is reused and unmapped on Close
 }
 
 var _ detectors.Source = (*Source)(nil)
@@ -101,52 +97,23 @@ func Open(iface string, rules []detectors.Rule, opt Options) (*Source, error) {
 	if opt.BlockTimeout <= 0 {
 		opt.BlockTimeout = defaultBlockTimeout
 	}
-	fs := min(frameSize, opt.BlockSize)
-	args := []any{
-		afpacket.OptSocketType(afpacket.SocketDgram),
-		afpacket.TPacketVersion3,
-		afpacket.OptFrameSize(fs),
-		afpacket.OptBlockSize(opt.BlockSize),
-		afpacket.OptNumBlocks(opt.NumBlocks),
-		afpacket.OptPollTimeout(opt.PollTimeout),
-		afpacket.OptBlockTimeout(opt.BlockTimeout),
-	}
 	ifindex := 0
 	if name != "any" {
-		args = append(args, afpacket.OptInterface(name))
 		ifi, err := net.InterfaceByName(name)
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: %w", name, err)
 		}
 		ifindex = ifi.Index
 	}
-	// The socket receives from the moment it exists, before the filter is
-	// attached. The matcher in ReadPacket drops what slips through then,
-	// except this host's own outgoing packets that happen to match a rule
-	// without Dst: afpacket does not expose the packet type to check.
-	tp, err := afpacket.NewTPacket(args...)
+	r, err := openRing(ifindex, raw, opt)
 	if err != nil {
 		return nil, fmt.Errorf("capture %s: %w", name, err)
 	}
-	if err := tp.SetBPF(raw); err != nil {
-		tp.Close()
-		return nil, fmt.Errorf("capture %s: attach filter: %w", name, err)
-	}
-	fd := socketFD(tp)
-	if fd >= 0 { // what the socket is bound to, should the name have moved meanwhile
-		if sa, err := unix.Getsockname(fd); err == nil {
-			if ll, ok := sa.(*unix.SockaddrLinklayer); ok {
-				ifindex = ll.Ifindex
-			}
-		}
-	}
 	s := &Source{
 		name:    name,
-		ifindex: ifindex,
-		tp:      tp,
-		fd:      fd,
+		ifindex: r.ifindex,
+		r:       r,
 		poll:    opt.PollTimeout,
-		done:    make(chan struct{}),
 		buf:     make([]byte, 0, 2048),
 	}
 	s.match.Store(m)
@@ -175,19 +142,9 @@ func buildFilter(rules []detectors.Rule) (*matcher, []bpf.RawInstruction, error)
 	return m, raw, nil
 }
 
-// socketFD digs the descriptor out of the TPacket, which does not export
-// it, so a poll error can be read and cleared. Without it ReadPacket still
-// works but falls back to a slower check (see checkInterface).
-func socketFD(tp *afpacket.TPacket) int {
-	f := reflect.ValueOf(tp).Elem().FieldByName("fd")
-	if !f.IsValid() || f.Kind() != reflect.Int {
-		return -1
-	}
-	return int(f.Int())
-}
-
 // ReadPacket blocks until a packet matching the rules arrives and fills p.
 // p.Payload is a copy owned by the Source, valid until the next ReadPacket.
+// Only one goroutine may call it at a time.
 //
 // After Close it returns detectors.ErrClosed. If the interface is deleted it
 // returns an error wrapping ErrInterfaceGone (within PollTimeout); the
@@ -195,51 +152,53 @@ func socketFD(tp *afpacket.TPacket) int {
 // socket stays bound to the old one. An interface that merely goes down and
 // up again needs nothing: reading resumes by itself.
 func (s *Source) ReadPacket(p *detectors.Packet) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var f frame
 	for {
-		s.mu.RLock()
 		if s.closed.Load() {
-			s.mu.RUnlock()
 			return detectors.ErrClosed
 		}
-		data, ci, err := s.tp.ZeroCopyReadPacketData()
-		if err == nil {
-			ok := decode.Decode(decode.Raw, data, p) && s.match.Load().match(p)
-			if ok {
-				p.Time = ci.Timestamp
-				s.buf = append(s.buf[:0], p.Payload...)
-				p.Payload = s.buf
-			}
-			s.mu.RUnlock()
-			if ok {
+		for s.r.blk.next(&f) {
+			if s.accept(&f, p) {
 				return nil
 			}
+		}
+		s.r.release()
+		if s.r.take() {
+			continue
+		}
+		ready, pollErr, err := s.r.poll(s.poll)
+		if err != nil {
+			return fmt.Errorf("capture %s: %w", s.name, err)
+		}
+		if ready {
 			continue
 		}
 		// A bound interface that goes away shows up as a poll error, or
-		// (when it went down first) as silence: check on both.
-		var gone error
-		if errors.Is(err, afpacket.ErrPoll) || errors.Is(err, afpacket.ErrTimeout) {
-			gone = s.checkInterface(errors.Is(err, afpacket.ErrPoll))
-		}
-		s.mu.RUnlock()
-		switch {
-		case gone != nil:
+		// (when it went down first) as silence: check on both. A link
+		// that is merely down has nothing to read until it is up again.
+		if gone := s.checkInterface(pollErr); gone != nil {
 			return fmt.Errorf("capture %s: %w", s.name, gone)
-		case errors.Is(err, afpacket.ErrTimeout):
-		case errors.Is(err, afpacket.ErrPoll):
-			// Link down: nothing to read until it is up again. The error is
-			// cleared when the descriptor is known; otherwise poll keeps
-			// reporting it, so wait instead of spinning.
-			if s.fd < 0 {
-				select {
-				case <-s.done:
-				case <-time.After(s.poll):
-				}
-			}
-		default:
-			return fmt.Errorf("capture %s: %w", s.name, err)
 		}
 	}
+}
+
+// accept decodes f into p and reports whether it is a packet for the
+// rules. The filter already dropped this host's own outgoing packets and
+// all the rules do not want; the matcher checks again for the packets a
+// coarse filter, or the filter before a SetFilter, let through.
+func (s *Source) accept(f *frame, p *detectors.Packet) bool {
+	if f.pktType == unix.PACKET_OUTGOING {
+		return false
+	}
+	if !decode.Decode(decode.Raw, f.data, p) || !s.match.Load().match(p) {
+		return false
+	}
+	p.Time = time.Unix(int64(f.sec), int64(f.nsec))
+	s.buf = append(s.buf[:0], p.Payload...)
+	p.Payload = s.buf
+	return true
 }
 
 // checkInterface reports whether the bound interface was deleted. The
@@ -248,23 +207,13 @@ func (s *Source) ReadPacket(p *detectors.Packet) error {
 // is unregistered. Reading SO_ERROR clears the error, without which every
 // later poll would fail at once.
 func (s *Source) checkInterface(pollErr bool) error {
+	if pollErr {
+		s.r.clearError()
+	}
 	if s.ifindex == 0 {
 		return nil
 	}
-	if s.fd >= 0 {
-		if pollErr {
-			unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		}
-		sa, err := unix.Getsockname(s.fd)
-		if ll, ok := sa.(*unix.SockaddrLinklayer); err == nil && ok && ll.Ifindex != s.ifindex {
-			return ErrInterfaceGone
-		}
-		return nil
-	}
-	// Less exact without the socket: looks in the namespace of the calling
-	// thread, and misses an interface deleted and recreated under the same
-	// index.
-	if ifi, err := net.InterfaceByIndex(s.ifindex); err != nil || ifi.Name != s.name {
+	if n, err := s.r.boundTo(); err == nil && n != s.ifindex {
 		return ErrInterfaceGone
 	}
 	return nil
@@ -285,7 +234,7 @@ func (s *Source) SetFilter(rules []detectors.Rule) error {
 		return detectors.ErrClosed
 	}
 	old := s.match.Swap(m)
-	if err := s.tp.SetBPF(raw); err != nil {
+	if err := s.r.setFilter(raw); err != nil {
 		s.match.Store(old)
 		return fmt.Errorf("capture %s: attach filter: %w", s.name, err)
 	}
@@ -301,11 +250,11 @@ func (s *Source) Stats() (received, dropped uint64, err error) {
 	if s.closed.Load() {
 		return 0, 0, detectors.ErrClosed
 	}
-	_, v3, err := s.tp.SocketStats()
+	received, dropped, err = s.r.stats()
 	if err != nil {
 		return 0, 0, fmt.Errorf("capture %s: stats: %w", s.name, err)
 	}
-	return uint64(v3.Packets()), uint64(v3.Drops()), nil
+	return received, dropped, nil
 }
 
 // Close stops the capture. A ReadPacket blocked in another goroutine
@@ -315,10 +264,9 @@ func (s *Source) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	close(s.done)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tp.Close()
+	s.r.close()
 	return nil
 }
 
