@@ -385,7 +385,7 @@ func (d *Detector) open(di int, p *detectors.Packet, emit func(actions.Event)) {
 	if d.allow(p.Time) {
 		d.logf("%s: %s: OPEN SESAME", p.Src, door.Name)
 	}
-	emit(actions.Event{Door: door.Key, Addr: p.Src, Time: p.Time})
+	emit(actions.Event{Door: door.Key, Addr: p.Src, Time: p.Time, Sender: p.Src})
 }
 
 // setSeq gives door di a new sequence and drops every attempt at the old
