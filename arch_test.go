@@ -78,11 +78,11 @@ var rules = []rule{
 		why:    "knock shares only the wire formats with the server; a config dialect, a detector or an action in the client is server code shipped to every user's laptop (and the knockd.conf parser reachable from knock's input)",
 	},
 	{
-		name:   "contract: detectors imports only the standard library, actions and config",
+		name:   "contract: detectors imports only the standard library, actions, config and formats/proto",
 		from:   "detectors",
 		forbid: "!std",
-		allow:  "actions config",
-		why:    "contracts are what every implementation imports; one way only (detectors → actions for Event, detectors → config for positions), so they never form a cycle and never pull a dependency into an implementation",
+		allow:  "actions config formats/proto",
+		why:    "contracts are what every implementation imports; one way only (detectors → actions for Event, detectors → config for positions, detectors → formats/proto for the protocol and flag types a door's config shares), so they never form a cycle and never pull a dependency into an implementation",
 	},
 	{
 		name:   "contract: actions imports only the standard library",
@@ -321,16 +321,16 @@ func TestRulesCatchWrongArrows(t *testing.T) {
 		t.Fatalf("clean graph: %v", vs)
 	}
 	wrong := map[string][2]string{ // rule name → the arrow it must catch
-		"internal is below every protocol layer":                                    {"internal/trust", "config/knockd"},
-		"formats import no config dialect, action, detector or runtime":             {"formats/otp", "config/knockd"},
-		"config reads files: no actions, detectors or runtime":                      {"config/knockdaemon", "actions/knockdaemon"},
-		"actions never see packets":                                                 {"actions/journal", "github.com/gopacket/gopacket/layers"},
-		"detectors are below the runtime":                                           {"detectors/sequence", "daemon"},
-		"the client speaks formats, not the server's config":                        {"client/doorman", "config/doorman"},
-		"contract: detectors imports only the standard library, actions and config": {"detectors", "formats/otp"},
-		"contract: actions imports only the standard library":                       {"actions", "config"},
-		"contract: config imports only the standard library":                        {"config", "internal/trust"},
-		"nothing imports a command":                                                 {"daemon", "cmd/knockd/internal/x"},
+		"internal is below every protocol layer":                                                   {"internal/trust", "config/knockd"},
+		"formats import no config dialect, action, detector or runtime":                            {"formats/otp", "config/knockd"},
+		"config reads files: no actions, detectors or runtime":                                     {"config/knockdaemon", "actions/knockdaemon"},
+		"actions never see packets":                                                                {"actions/journal", "github.com/gopacket/gopacket/layers"},
+		"detectors are below the runtime":                                                          {"detectors/sequence", "daemon"},
+		"the client speaks formats, not the server's config":                                       {"client/doorman", "config/doorman"},
+		"contract: detectors imports only the standard library, actions, config and formats/proto": {"detectors", "formats/otp"},
+		"contract: actions imports only the standard library":                                      {"actions", "config"},
+		"contract: config imports only the standard library":                                       {"config", "internal/trust"},
+		"nothing imports a command":                                                                {"daemon", "cmd/knockd/internal/x"},
 	}
 	for _, r := range rules {
 		arrow, ok := wrong[r.name]

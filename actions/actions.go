@@ -21,7 +21,9 @@ const (
 )
 
 // Event is a completed knock, or a later step of one. It is the only thing
-// detectors and actions share.
+// detectors and actions share. Every field is typed (addresses as
+// netip.Addr, numbers as integers): the detector decoded and validated the
+// knock, and no action parses a field of it again.
 type Event struct {
 	Kind    EventKind
 	Door    string     // unique door key (section name, "#n" for repeats)
@@ -29,11 +31,50 @@ type Event struct {
 	Port    uint16     // requested or connected port; 0 when the door fixes it
 	SrcPort uint16     // Connect: the client's source port
 	Time    time.Time  // time of the completing packet; the clock in replay
-	// Values are a protocol's decoded fields (knockdaemon's IP, PORT,
-	// FLAG0…, LOGIP), already validated and rendered: integers and
-	// addresses only, never raw payload bytes. nil for most events.
-	Values map[string]string
+	// Sender is the source of the packet that completed the knock. It is
+	// Addr unless the knock names another host to open for (a knockdaemon
+	// record's IP field); knockdaemon's actions call it LOGIP.
+	Sender netip.Addr
+	// Dst is the address the knock was sent to (doorman: the knocked
+	// address, its scripts' $4); invalid when the detector does not say.
+	Dst netip.Addr
+	// Guest is the doorman guest whose secret signed the knock, as the
+	// guest list spells it; "" for other protocols.
+	Guest string
+	// Record is the knock's decoded payload, for protocols whose knock
+	// carries one (knockdaemon); nil for most events. Actions only read it.
+	Record *Record
 }
+
+// MaxFlags bounds a Record's FLAGn fields: FLAG0 to FLAG31.
+const MaxFlags = 32
+
+// Record is the content of a knock that carries one: knockdaemon's record
+// (IP, PORT, TIME, FLAG0…FLAG31, CHECKSUM), decoded and verified by the
+// detector: numbers and an address, never payload bytes. Has says which
+// fields the knock's layout had; the others are zero and mean nothing.
+type Record struct {
+	Has      RecordFields
+	IP       netip.Addr // IPv4
+	Port     uint16
+	Time     uint32
+	Flags    [MaxFlags]uint8
+	Checksum uint8
+}
+
+// RecordFields is a set of a Record's fields.
+type RecordFields uint64
+
+const (
+	HasIP RecordFields = 1 << iota
+	HasPort
+	HasTime
+	HasChecksum
+	hasFlag0 // FLAGn is hasFlag0 << n: see HasFlag
+)
+
+// HasFlag is FLAGn's bit, for 0 <= n < MaxFlags.
+func HasFlag(n int) RecordFields { return hasFlag0 << n }
 
 // Logf is the logging seam injected into every component. Messages are
 // knockd-compatible texts without timestamp or trailing newline.

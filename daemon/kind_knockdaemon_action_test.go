@@ -123,7 +123,7 @@ func TestKnockdaemonActionLive(t *testing.T) {
 	}
 	ctx := context.Background()
 	a.Handle(ctx, actions.Event{Kind: actions.Knock, Door: "ssh", Addr: netip.MustParseAddr("10.1.1.1"), Time: time.Now(),
-		Values: map[string]string{"IP": "10.1.1.1", "LOGIP": "10.0.0.2"}})
+		Sender: netip.MustParseAddr("10.0.0.2"), Record: &actions.Record{Has: actions.HasIP, IP: netip.MustParseAddr("10.1.1.1")}})
 	data, err := os.ReadFile(cache)
 	if err != nil || !strings.Contains(string(data), `"key":["10.1.1.1","seen"],"value":"1"`) {
 		t.Errorf("state cache after a knock: %q, %v", data, err)

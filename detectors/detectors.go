@@ -12,38 +12,29 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/formats/proto"
 )
 
-// Proto is the transport protocol of a Packet. Values are IANA numbers so a
-// decoder can store the IP header's protocol byte directly.
-type Proto uint8
-
-const (
-	ProtoNone Proto = 0 // not a knock candidate
-	TCP       Proto = 6
-	UDP       Proto = 17
+// Proto is the transport protocol of a Packet, and TCPFlags its TCP flag
+// bits: the one definition is formats/proto's, which the sequence grammar
+// (and so a door's config) shares; they are named here too because a
+// Packet and a Rule are made of them.
+type (
+	Proto    = proto.Proto
+	TCPFlags = proto.TCPFlags
 )
 
-func (p Proto) String() string {
-	switch p {
-	case TCP:
-		return "tcp"
-	case UDP:
-		return "udp"
-	}
-	return "none"
-}
-
-// TCPFlags are the low six TCP header flag bits, as on the wire.
-type TCPFlags uint8
-
 const (
-	FIN TCPFlags = 1 << iota
-	SYN
-	RST
-	PSH
-	ACK
-	URG
+	ProtoNone = proto.None // not a knock candidate
+	TCP       = proto.TCP
+	UDP       = proto.UDP
+
+	FIN = proto.FIN
+	SYN = proto.SYN
+	RST = proto.RST
+	PSH = proto.PSH
+	ACK = proto.ACK
+	URG = proto.URG
 )
 
 // Packet is one decoded observation, from the wire or a firewall log line.

@@ -219,7 +219,7 @@ func (a *Action) knock(ctx context.Context, ev actions.Event) {
 		// knocked: another guest behind the same address (a NAT) takes
 		// the wait over, and the SYN is logged under its name.
 		l.due = a.clock().Add(d.Waitfor)
-		guest := ev.Values["guest"]
+		guest := ev.Guest
 		if guest == l.guest {
 			a.logf(d, lvDebug, "%s@%s knocked again for port %d; still waiting for the SYN", guest, ev.Addr, ev.Port)
 			return
@@ -234,12 +234,12 @@ func (a *Action) knock(ctx context.Context, ev actions.Event) {
 		}
 		return
 	}
-	dst, err := netip.ParseAddr(ev.Values["dst"])
-	if err != nil || !dst.Is4() || !ev.Addr.Is4() {
+	dst := ev.Dst
+	if !dst.Is4() || !ev.Addr.Is4() {
 		a.logf(d, lvError, "knock from %s: no IPv4 destination address; ignored", ev.Addr)
 		return
 	}
-	l := &life{key: key, door: d, guest: ev.Values["guest"], dst: dst, iface: a.iface(d, dst)}
+	l := &life{key: key, door: d, guest: ev.Guest, dst: dst, iface: a.iface(d, dst)}
 	l.broad = a.newRule(l, 0)
 	if !a.add(ctx, l, l.broad) {
 		return

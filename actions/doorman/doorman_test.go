@@ -146,7 +146,7 @@ func (w *world) run(ctx context.Context, a *Action, events <-chan actions.Event)
 
 func knockEv(port uint16) actions.Event {
 	return actions.Event{Kind: actions.Knock, Door: "ssh", Addr: client, Port: port, Time: time.Now(),
-		Values: map[string]string{"guest": "martink", "dst": server.String()}}
+		Sender: client, Guest: "martink", Dst: server}
 }
 
 func synEv(port, sport uint16) actions.Event {
@@ -250,7 +250,7 @@ func TestSecondGuest(t *testing.T) {
 		send(knockEv(22))
 		time.Sleep(time.Second)
 		ev := knockEv(22)
-		ev.Values["guest"] = "jbward"
+		ev.Guest = "jbward"
 		send(ev)
 		send(synEv(22, 50000))
 		time.Sleep(time.Second)

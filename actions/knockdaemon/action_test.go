@@ -33,8 +33,10 @@ const openClose = spanDoor + `
 `
 
 func knockEv(ip string, flag0 int, at time.Time) actions.Event {
-	return actions.Event{Kind: actions.Knock, Door: "ssh", Addr: netip.MustParseAddr(ip), Time: at,
-		Values: map[string]string{"IP": ip, "PORT": "22", "FLAG0": fmt.Sprint(flag0), "CHECKSUM": "1", "LOGIP": ip}}
+	a := netip.MustParseAddr(ip)
+	r := &actions.Record{Has: actions.HasIP | actions.HasPort | actions.HasFlag(0) | actions.HasChecksum, IP: a, Port: 22, Checksum: 1}
+	r.Flags[0] = uint8(flag0)
+	return actions.Event{Kind: actions.Knock, Door: "ssh", Addr: a, Time: at, Sender: a, Record: r}
 }
 
 // recorder is a Runner that records what ran, safe across goroutines.
@@ -256,8 +258,9 @@ func TestPendingBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	// FLAG0 is one byte: the knocks differ in their address.
 	for i := range MaxPending + 1 {
-		a.Handle(ctx, knockEv("10.1.1.1", i+1, r.t0))
+		a.Handle(ctx, knockEv(fmt.Sprintf("10.1.%d.%d", i>>8, i&0xff), 1, r.t0))
 	}
 	if a.Pending() != MaxPending || st.Len() != MaxPending {
 		t.Errorf("pending %d, state %d, want %d", a.Pending(), st.Len(), MaxPending)

@@ -1,7 +1,7 @@
 package knockdaemon
 
 import (
-	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/doorward/doorward/actions"
@@ -25,27 +25,46 @@ type knock struct {
 
 var bucketNames = [4]string{"THISYEAR", "THISMONTH", "THISDAY", "THISHOUR"}
 
+// flagNames are the record's FLAGn fields by n.
+var flagNames = func() (names [actions.MaxFlags]string) {
+	for n := range names {
+		names[n] = "FLAG" + strconv.Itoa(n)
+	}
+	return names
+}()
+
 func newKnock(ev actions.Event, loc *time.Location) *knock {
-	k := &knock{fields: make(map[string]expr.Value, len(ev.Values)+4), now: ev.Time}
-	for name, v := range ev.Values {
-		if expr.IsName(name) {
-			k.fields[name] = expr.FromText(v)
+	k := &knock{fields: make(map[string]expr.Value, 8), now: ev.Time}
+	ip := ev.Addr.WithZone("")
+	if r := ev.Record; r != nil {
+		if r.Has&actions.HasIP != 0 {
+			ip = r.IP
+		}
+		if r.Has&actions.HasPort != 0 {
+			k.fields["PORT"] = expr.Int(int64(r.Port))
+		}
+		// The record's TIME field is KNOCKTIME; TIME is decided per context.
+		if r.Has&actions.HasTime != 0 {
+			k.fields["KNOCKTIME"] = expr.Int(int64(r.Time))
+		}
+		if r.Has&actions.HasChecksum != 0 {
+			k.fields["CHECKSUM"] = expr.Int(int64(r.Checksum))
+		}
+		for n, v := range r.Flags {
+			if r.Has&actions.HasFlag(n) != 0 {
+				k.fields[flagNames[n]] = expr.Int(int64(v))
+			}
 		}
 	}
-	// The record's TIME field is KNOCKTIME; TIME is decided per context.
-	if t, ok := k.fields["TIME"]; ok {
-		k.fields["KNOCKTIME"] = t
-		delete(k.fields, "TIME")
+	if ip.IsValid() {
+		k.fields["IP"] = expr.Str(ip.String())
+		k.ip = ip.String()
 	}
-	if _, ok := k.fields["IP"]; !ok && ev.Addr.IsValid() {
-		k.fields["IP"] = expr.Str(ev.Addr.WithZone("").String())
+	if ev.Sender.IsValid() {
+		k.fields["LOGIP"] = expr.Str(ev.Sender.String())
 	}
 	if _, ok := k.fields["PORT"]; !ok && ev.Port != 0 {
 		k.fields["PORT"] = expr.Int(int64(ev.Port))
-	}
-	k.ip = k.fields["IP"].String()
-	if a, err := netip.ParseAddr(k.ip); err == nil {
-		k.ip = a.String()
 	}
 	now := ev.Time.Unix()
 	k.fields["NOW"] = expr.Int(now)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,8 @@ var t0 = time.Date(2024, 11, 5, 10, 0, 0, 0, time.UTC)
 //
 // events lines:
 //
-//	OFFSET DOOR NAME=VALUE…   a knock decoded at t0+OFFSET with these Values
+//	OFFSET DOOR NAME=VALUE…   a knock decoded at t0+OFFSET: record fields
+//	                          (IP, PORT, TIME, FLAGn, CHECKSUM), LOGIP the sender
 //	OFFSET restart            the daemon stops (Close) and starts again
 //	OFFSET crash              the daemon dies and starts again
 //	OFFSET fail TEXT          commands containing TEXT fail from now on
@@ -172,12 +174,12 @@ func runScript(t *testing.T, conf []byte, events string) string {
 		case "fail":
 			s.fail = strings.Join(f[2:], " ")
 		default:
-			ev := actions.Event{Kind: actions.Knock, Door: f[1], Time: s.now, Values: map[string]string{}}
+			ev := actions.Event{Kind: actions.Knock, Door: f[1], Time: s.now, Record: &actions.Record{}}
 			for _, kv := range f[2:] {
-				k, v, _ := strings.Cut(kv, "=")
-				ev.Values[k] = v
+				if err := setField(&ev, kv); err != nil {
+					t.Fatalf("events:%d: %v", n+1, err)
+				}
 			}
-			ev.Addr, _ = netip.ParseAddr(ev.Values["IP"])
 			s.a.Handle(ctx, ev)
 		}
 	}
@@ -188,4 +190,42 @@ func runScript(t *testing.T, conf []byte, events string) string {
 		fmt.Fprintf(&s.out, "state %s = %s (set at %v)\n", strings.Join(e.Key, ","), e.Value, e.Updated.Sub(t0))
 	}
 	return s.out.String()
+}
+
+// setField sets one NAME=VALUE of a script's knock line: a record field,
+// or LOGIP (the sender). IP is also the address to open for.
+func setField(ev *actions.Event, kv string) error {
+	name, v, _ := strings.Cut(kv, "=")
+	r := ev.Record
+	if name == "IP" || name == "LOGIP" {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return err
+		}
+		if name == "LOGIP" {
+			ev.Sender = a
+		} else {
+			ev.Addr, r.IP, r.Has = a, a, r.Has|actions.HasIP
+		}
+		return nil
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return fmt.Errorf("%s: %v", kv, err)
+	}
+	switch name {
+	case "PORT":
+		r.Port, r.Has = uint16(n), r.Has|actions.HasPort
+	case "TIME":
+		r.Time, r.Has = uint32(n), r.Has|actions.HasTime
+	case "CHECKSUM":
+		r.Checksum, r.Has = uint8(n), r.Has|actions.HasChecksum
+	default:
+		i, err := strconv.Atoi(strings.TrimPrefix(name, "FLAG"))
+		if !strings.HasPrefix(name, "FLAG") || err != nil || i < 0 || i >= actions.MaxFlags {
+			return fmt.Errorf("%s: not a record field", kv)
+		}
+		r.Flags[i], r.Has = uint8(n), r.Has|actions.HasFlag(i)
+	}
+	return nil
 }

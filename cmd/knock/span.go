@@ -218,12 +218,7 @@ func describeRecord(k *span.Knock) (plain []byte, desc string) {
 	plain, _ = l.Append(nil, &k.Record, k.Codec.Sums) // Plan checked it fits
 	parsed := k.Record
 	l.Parse(plain, &parsed, k.Codec.Sums)
-	vals := l.Values(&parsed)
-	var parts []string
-	for _, f := range l.Fields() {
-		parts = append(parts, f.Name()+"="+vals[f.Name()])
-	}
-	return plain, strings.Join(parts, " ")
+	return plain, l.Describe(&parsed)
 }
 
 func joinPorts(ports []uint16) string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/formats/proto"
 	"github.com/doorward/doorward/formats/sequence"
 )
 
@@ -35,13 +36,13 @@ const (
 
 // Flags is a door's TCPFlags filter. A packet matches when every bit of Set
 // is set and no bit of Clear is; bits in neither are "don't care". Bit values
-// are the TCP header's (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32).
+// are the TCP header's (formats/proto: FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32).
 type Flags struct {
-	Set, Clear uint8
+	Set, Clear proto.TCPFlags
 }
 
 // Match reports whether TCP flags f satisfy the filter.
-func (fl Flags) Match(f uint8) bool {
+func (fl Flags) Match(f proto.TCPFlags) bool {
 	return f&fl.Set == fl.Set && f&fl.Clear == 0
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/formats/proto"
 	"github.com/doorward/doorward/formats/sequence"
 )
 
@@ -443,9 +444,9 @@ func parseSeconds(s string) (time.Duration, error) {
 // order Dump prints them in.
 var tcpFlagBits = [...]struct {
 	name string
-	bit  uint8
+	bit  proto.TCPFlags
 }{
-	{"FIN", 1}, {"SYN", 2}, {"RST", 4}, {"PSH", 8}, {"ACK", 16}, {"URG", 32},
+	{"FIN", proto.FIN}, {"SYN", proto.SYN}, {"RST", proto.RST}, {"PSH", proto.PSH}, {"ACK", proto.ACK}, {"URG", proto.URG},
 }
 
 // ParseTCPFlags reads a TCPFlags value ("syn,!ack") with knockd's syntax,
@@ -459,7 +460,7 @@ func parseTCPFlags(fl Flags, val string) (Flags, error) {
 	for tok := range strings.SplitSeq(val, ",") {
 		tok = strings.Trim(tok, space)
 		name, not := strings.CutPrefix(asciiUpper(tok), "!")
-		var bit uint8
+		var bit proto.TCPFlags
 		for _, f := range tcpFlagBits {
 			if f.name == name {
 				bit = f.bit

@@ -172,7 +172,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 		if p.Time.UnixNano() > deadline {
 			return
 		}
-		emit(actions.Event{Kind: actions.Connect, Door: door.Key, Addr: p.Src, Port: p.DstPort, SrcPort: p.SrcPort, Time: p.Time})
+		emit(actions.Event{Kind: actions.Connect, Door: door.Key, Addr: p.Src, Port: p.DstPort, SrcPort: p.SrcPort, Time: p.Time, Sender: p.Src})
 	}
 }
 
@@ -240,11 +240,11 @@ func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Even
 	}
 	d.expect(door, src, uint16(port), p.Time)
 	emit(actions.Event{
-		Kind: actions.Knock, Door: door.Key, Addr: src, Port: uint16(port), Time: p.Time,
+		Kind: actions.Knock, Door: door.Key, Addr: src, Port: uint16(port), Time: p.Time, Sender: src,
 		// The guest's name as the guest list spells it (the packet's
 		// token matched it exactly) and the knocked address, for the
 		// action's log lines and its scripts' $4.
-		Values: map[string]string{"guest": g.Name, "dst": p.Dst.String()},
+		Guest: g.Name, Dst: p.Dst,
 	})
 }
 

@@ -104,7 +104,11 @@ func (h *harness) takeEvents() []string {
 		if ev.Kind == actions.Connect {
 			kind = "connect"
 		}
-		out = append(out, fmt.Sprintf("%s %s %s port=%d sport=%d values=%v", kind, ev.Door, ev.Addr, ev.Port, ev.SrcPort, ev.Values))
+		line := fmt.Sprintf("%s %s %s port=%d sport=%d", kind, ev.Door, ev.Addr, ev.Port, ev.SrcPort)
+		if ev.Guest != "" || ev.Dst.IsValid() {
+			line += fmt.Sprintf(" guest=%s dst=%s", ev.Guest, ev.Dst)
+		}
+		out = append(out, line)
 	}
 	h.events = nil
 	return out
@@ -145,7 +149,7 @@ func TestVectors(t *testing.T) {
 		h.check(payload, []string{
 			fmt.Sprintf("dm: info: knock from 10.0.0.2 : %s", payload),
 			"dm: debug: knock from 10.0.0.2 was valid.",
-		}, []string{fmt.Sprintf("knock dm 10.0.0.2 port=%s sport=0 values=map[dst:10.0.0.1 guest:%s]", fs[0], fs[1])})
+		}, []string{fmt.Sprintf("knock dm 10.0.0.2 port=%s sport=0 guest=%s dst=10.0.0.1", fs[0], fs[1])})
 		h.udp(at+time.Second/2, client, 1001, payload+"\n")
 		h.check(payload+" again", []string{
 			fmt.Sprintf("dm: info: knock from 10.0.0.2 : %s", payload),
@@ -220,7 +224,7 @@ func TestSYN(t *testing.T) {
 	h.syn(2*time.Second, client, 50000, 22, detectors.SYN|detectors.ACK) // not an initial SYN
 	h.check("strays", nil, nil)
 	h.syn(3*time.Second, client, 50001, 22, detectors.SYN)
-	h.check("first SYN", nil, []string{"connect dm 10.0.0.2 port=22 sport=50001 values=map[]"})
+	h.check("first SYN", nil, []string{"connect dm 10.0.0.2 port=22 sport=50001"})
 	h.syn(4*time.Second, client, 50001, 22, detectors.SYN) // retransmission: the action has it
 	h.check("second SYN", nil, nil)
 	if h.det.Pending() != 0 {
@@ -276,7 +280,7 @@ func TestAdopt(t *testing.T) {
 	nw.det.Adopt(old.det)
 	nw.takeLog()
 	nw.syn(time.Second, client, 50000, 22, detectors.SYN)
-	nw.check("SYN after reload", nil, []string{"connect dm 10.0.0.2 port=22 sport=50000 values=map[]"})
+	nw.check("SYN after reload", nil, []string{"connect dm 10.0.0.2 port=22 sport=50000"})
 	nw.udp(2*time.Second, client, 1001, valid)
 	if got := nw.takeLog(); len(got) != 2 || !strings.Contains(got[1], "PROBABLE REPLAY") {
 		t.Errorf("replay after reload: %q", got)
@@ -397,5 +401,5 @@ func TestPendingBound(t *testing.T) {
 	for _, src := range srcs {
 		h.syn(time.Second, src, 50000, 22, detectors.SYN)
 	}
-	h.check("SYNs", nil, []string{"connect dm 10.0.0.3 port=22 sport=50000 values=map[]", "connect dm 10.0.0.4 port=22 sport=50000 values=map[]"})
+	h.check("SYNs", nil, []string{"connect dm 10.0.0.3 port=22 sport=50000", "connect dm 10.0.0.4 port=22 sport=50000"})
 }

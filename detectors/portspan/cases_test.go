@@ -63,11 +63,7 @@ func run(t *testing.T, cfg *knockd.Config, pcap string) string {
 	}
 	det := portspan.New(doors, portspan.Options{Logf: logf})
 	disp := detectors.NewDispatcher([]detectors.Detector{det}, func(ev actions.Event) {
-		var vals []string
-		for _, k := range slices.Sorted(maps.Keys(ev.Values)) {
-			vals = append(vals, k+"="+ev.Values[k])
-		}
-		logf("event %s %s port %d {%s}", ev.Door, ev.Addr, ev.Port, strings.Join(vals, " "))
+		logf("event %s %s port %d {%s}", ev.Door, ev.Addr, ev.Port, eventFields(ev))
 	})
 	detectortest.Replay(t, pcap, disp, &now, nil)
 	if n := det.Sources(); n != 0 {
@@ -79,4 +75,35 @@ func run(t *testing.T, cfg *knockd.Config, pcap string) string {
 		}
 	}
 	return out.String()
+}
+
+// eventFields lists the fields an action sees by name, sorted: the
+// record's, IP (the address to open for, the record's or the sender) and
+// LOGIP (the sender).
+func eventFields(ev actions.Event) string {
+	vals := map[string]string{"IP": ev.Addr.String(), "LOGIP": ev.Sender.String()}
+	if r := ev.Record; r != nil {
+		if r.Has&actions.HasIP != 0 {
+			vals["IP"] = r.IP.String()
+		}
+		if r.Has&actions.HasPort != 0 {
+			vals["PORT"] = fmt.Sprint(r.Port)
+		}
+		if r.Has&actions.HasTime != 0 {
+			vals["TIME"] = fmt.Sprint(r.Time)
+		}
+		if r.Has&actions.HasChecksum != 0 {
+			vals["CHECKSUM"] = fmt.Sprint(r.Checksum)
+		}
+		for n, v := range r.Flags {
+			if r.Has&actions.HasFlag(n) != 0 {
+				vals[fmt.Sprint("FLAG", n)] = fmt.Sprint(v)
+			}
+		}
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(vals)) {
+		out = append(out, k+"="+vals[k])
+	}
+	return strings.Join(out, " ")
 }

@@ -279,31 +279,32 @@ func (d *Detector) knock(dr *door, l wire.Layout, p *detectors.Packet, emit func
 		}
 		return
 	}
-	vals := l.Values(&dr.rec)
-	if !l.Has(wire.FieldIP) {
-		vals["IP"] = addr.String()
-	}
-	vals["LOGIP"] = sender.String()
-	d.logf("%s: %s: port-span knock: %s", sender, dr.Name, describe(l, vals))
-	ev := actions.Event{Kind: actions.Knock, Door: dr.Key, Addr: addr, Time: p.Time, Values: vals}
+	d.logf("%s: %s: port-span knock: %s", sender, dr.Name, l.Describe(&dr.rec))
+	ev := actions.Event{Kind: actions.Knock, Door: dr.Key, Addr: addr, Time: p.Time, Sender: sender, Record: eventRecord(l, &dr.rec)}
 	if l.Has(wire.FieldPort) {
 		ev.Port = dr.rec.Port
 	}
 	emit(ev)
 }
 
-// describe lists a record's fields in layout order: "IP=10.1.1.1 PORT=22".
-func describe(l wire.Layout, vals map[string]string) string {
-	var b strings.Builder
-	for i, f := range l.Fields() {
-		if i > 0 {
-			b.WriteByte(' ')
+// eventRecord is r as an event carries it: the fields l has, typed.
+func eventRecord(l wire.Layout, r *wire.Record) *actions.Record {
+	er := &actions.Record{IP: r.IP, Port: r.Port, Time: r.Time, Flags: r.Flags, Checksum: r.Checksum}
+	for _, f := range l.Fields() {
+		switch f.Kind {
+		case wire.FieldIP:
+			er.Has |= actions.HasIP
+		case wire.FieldPort:
+			er.Has |= actions.HasPort
+		case wire.FieldTime:
+			er.Has |= actions.HasTime
+		case wire.FieldFlag:
+			er.Has |= actions.HasFlag(f.Flag)
+		case wire.FieldChecksum:
+			er.Has |= actions.HasChecksum
 		}
-		b.WriteString(f.Name())
-		b.WriteByte('=')
-		b.WriteString(vals[f.Name()])
 	}
-	return b.String()
+	return er
 }
 
 // expireHits drops the sender's hits older than the door's HitTimeout.

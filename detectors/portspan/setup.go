@@ -214,7 +214,7 @@ func fromDoor(kd *knockd.Door, defaultMaxSources int) (Door, config.List) {
 		} else if fl, err := knockd.ParseTCPFlags(flags.Value); err != nil {
 			errs.Add(config.Errorf(flags.Pos, "TCPFlags", "%v", err))
 		} else {
-			d.FlagMask, d.FlagWant = detectors.TCPFlags(fl.Set|fl.Clear), detectors.TCPFlags(fl.Set)
+			d.FlagMask, d.FlagWant = fl.Set|fl.Clear, fl.Set
 		}
 	}
 	if d.Proto == detectors.UDP {

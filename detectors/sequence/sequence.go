@@ -207,7 +207,7 @@ func (d *Detector) current(door *Door) []Step {
 func knocks(seq []Step) []knockd.Knock {
 	out := make([]knockd.Knock, len(seq))
 	for i, s := range seq {
-		out[i] = knockd.Knock{Port: s.Port, Proto: knockd.Proto(s.Proto)}
+		out[i] = knockd.Knock{Port: s.Port, Proto: s.Proto}
 	}
 	return out
 }
@@ -215,7 +215,7 @@ func knocks(seq []Step) []knockd.Knock {
 func steps(seq []knockd.Knock) []Step {
 	out := make([]Step, len(seq))
 	for i, k := range seq {
-		out[i] = Step{Port: k.Port, Proto: detectors.Proto(k.Proto)}
+		out[i] = Step{Port: k.Port, Proto: k.Proto}
 	}
 	return out
 }
@@ -385,7 +385,7 @@ func (d *Detector) open(di int, p *detectors.Packet, emit func(actions.Event)) {
 	if d.allow(p.Time) {
 		d.logf("%s: %s: OPEN SESAME", p.Src, door.Name)
 	}
-	emit(actions.Event{Door: door.Key, Addr: p.Src, Time: p.Time})
+	emit(actions.Event{Door: door.Key, Addr: p.Src, Time: p.Time, Sender: p.Src})
 }
 
 // setSeq gives door di a new sequence and drops every attempt at the old

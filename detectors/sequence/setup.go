@@ -6,7 +6,6 @@ import (
 	"net/netip"
 
 	"github.com/doorward/doorward/config/knockd"
-	"github.com/doorward/doorward/detectors"
 )
 
 // FromConfig maps the knockd.conf doors of cfg that are sequence doors
@@ -32,8 +31,8 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, openOneTime 
 			Key:      key(cd),
 			Name:     cd.Name,
 			Timeout:  cd.SeqTimeout,
-			FlagMask: detectors.TCPFlags(cd.TCPFlags.Set | cd.TCPFlags.Clear),
-			FlagWant: detectors.TCPFlags(cd.TCPFlags.Set),
+			FlagMask: cd.TCPFlags.Set | cd.TCPFlags.Clear,
+			FlagWant: cd.TCPFlags.Set,
 		}
 		if cd.Target != "" {
 			d.Target, _ = netip.ParseAddr(cd.Target) // validated by the parser

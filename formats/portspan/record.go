@@ -260,27 +260,30 @@ func (l Layout) Parse(b []byte, r *Record, sums Sums) error {
 	return nil
 }
 
-// Values renders r's fields that l has, by name ("IP" → "10.1.1.1",
-// "PORT" → "22"), for an event: integers and an address only.
-func (l Layout) Values(r *Record) map[string]string {
-	out := make(map[string]string, len(l.fields)+1)
-	for _, f := range l.fields {
-		var v string
+// Describe lists r's fields that l has, in layout order, as the daemon's
+// log and the client's -v show a knock: "IP=10.1.1.1 PORT=22 FLAG0=1".
+func (l Layout) Describe(r *Record) string {
+	b := make([]byte, 0, 16*len(l.fields))
+	for i, f := range l.fields {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, f.Name()...)
+		b = append(b, '=')
 		switch f.Kind {
 		case FieldIP:
-			v = r.IP.String()
+			b = r.IP.AppendTo(b)
 		case FieldPort:
-			v = strconv.Itoa(int(r.Port))
+			b = strconv.AppendUint(b, uint64(r.Port), 10)
 		case FieldTime:
-			v = strconv.FormatUint(uint64(r.Time), 10)
+			b = strconv.AppendUint(b, uint64(r.Time), 10)
 		case FieldFlag:
-			v = strconv.Itoa(int(r.Flags[f.Flag]))
+			b = strconv.AppendUint(b, uint64(r.Flags[f.Flag]), 10)
 		case FieldChecksum:
-			v = strconv.Itoa(int(r.Checksum))
+			b = strconv.AppendUint(b, uint64(r.Checksum), 10)
 		}
-		out[f.Name()] = v
 	}
-	return out
+	return string(b)
 }
 
 func sumOK(b []byte, got byte, sums Sums) bool {

@@ -11,26 +11,21 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/doorward/doorward/formats/proto"
 )
 
 // MaxLen is knockd's SEQ_MAX: the most knocks a sequence may have.
 const MaxLen = 32
 
-// Proto numbers match detectors.Proto (IANA), so a conversion is a cast;
-// a format does not import detectors.
-type Proto uint8
+// Proto, TCP and UDP are formats/proto's, the one definition the packet
+// contract (detectors) shares, named here because a Knock is made of them.
+type Proto = proto.Proto
 
 const (
-	TCP Proto = 6
-	UDP Proto = 17
+	TCP = proto.TCP
+	UDP = proto.UDP
 )
-
-func (p Proto) String() string {
-	if p == UDP {
-		return "udp"
-	}
-	return "tcp"
-}
 
 // Knock is one element of a sequence.
 type Knock struct {
