@@ -46,11 +46,10 @@ var rules = []rule{
 		why:    "internal/ holds mechanisms (locks, trust checks, rate limits, the spent set) that every layer uses; one that knew a protocol layer would tie the layers below that one to it",
 	},
 	{
-		name:   "formats import no config dialect, action, detector or runtime",
+		name:   "formats are leaves: no config, action, detector or runtime",
 		from:   "formats/...",
-		forbid: "config/... actions/... detectors/... client/... daemon cmd/...",
-		allow:  "config",
-		why:    "formats are the wire, file and text grammars both sides share (the sequence syntax, payloads, one-time files, the condition language); config readers, actions and the client build on them, so a format that imported a config dialect would pull that parser into the client. The config contract (positions and positioned errors, standard library only) is allowed",
+		forbid: "config config/... actions/... detectors/... client/... daemon cmd/...",
+		why:    "formats are the wire, file and text grammars both sides share (the sequence syntax, payloads, one-time files, the condition language); config readers, actions and the client build on them, so a format that imported config would pull the server's config layer into the client. Positions live in formats/srcpos, which config re-exports",
 	},
 	{
 		name:   "config reads files: no actions, detectors or runtime",
@@ -91,10 +90,11 @@ var rules = []rule{
 		why:    "the Action and Event contract is imported by every action and every detector; it must not pull anything in",
 	},
 	{
-		name:   "contract: config imports only the standard library",
+		name:   "contract: config imports only the standard library and formats/srcpos",
 		from:   "config",
 		forbid: "!std",
-		why:    "positions and positioned errors are used by every layer, formats included; they must not pull anything in",
+		allow:  "formats/srcpos",
+		why:    "the config contract (positions, positioned errors, raw key = value lines) is used by every config reader and the runtime; it re-exports formats/srcpos and must pull nothing else in",
 	},
 	{
 		name:   "nothing imports a command",
@@ -291,16 +291,17 @@ func cleanGraph() graph {
 		imports: map[string][]string{
 			"internal/trust":        {"os"},
 			"internal/flock":        {"internal/trust", "golang.org/x/sys/unix"},
-			"config":                {"fmt"},
-			"formats/sequence":      {"config", "strings"},
-			"formats/otp":           {"config", "formats/sequence", "internal/trust"},
+			"formats/srcpos":        {"fmt"},
+			"config":                {"formats/srcpos"},
+			"formats/sequence":      {"formats/srcpos", "strings"},
+			"formats/otp":           {"formats/srcpos", "formats/sequence", "internal/trust"},
 			"formats/doorman":       {"internal/flock"},
 			"config/knockd":         {"config", "formats/sequence"},
 			"config/doorman":        {"config", "config/knockd", "formats/doorman"},
 			"actions":               {"net/netip"},
 			"actions/journal":       {"actions", "internal/flock"},
 			"actions/knockdaemon":   {"actions", "config/knockd", "formats/expr"},
-			"formats/expr":          {"config"},
+			"formats/expr":          {"formats/srcpos"},
 			"detectors":             {"actions", "config", "net/netip"},
 			"detectors/capture":     {"detectors", "github.com/gopacket/gopacket/afpacket"},
 			"detectors/sequence":    {"detectors", "actions", "config/knockd", "formats/otp"},
@@ -322,14 +323,14 @@ func TestRulesCatchWrongArrows(t *testing.T) {
 	}
 	wrong := map[string][2]string{ // rule name → the arrow it must catch
 		"internal is below every protocol layer":                                                   {"internal/trust", "config/knockd"},
-		"formats import no config dialect, action, detector or runtime":                            {"formats/otp", "config/knockd"},
+		"formats are leaves: no config, action, detector or runtime":                               {"formats/expr", "config"},
 		"config reads files: no actions, detectors or runtime":                                     {"config/knockdaemon", "actions/knockdaemon"},
 		"actions never see packets":                                                                {"actions/journal", "github.com/gopacket/gopacket/layers"},
 		"detectors are below the runtime":                                                          {"detectors/sequence", "daemon"},
 		"the client speaks formats, not the server's config":                                       {"client/doorman", "config/doorman"},
 		"contract: detectors imports only the standard library, actions, config and formats/proto": {"detectors", "formats/otp"},
 		"contract: actions imports only the standard library":                                      {"actions", "config"},
-		"contract: config imports only the standard library":                                       {"config", "internal/trust"},
+		"contract: config imports only the standard library and formats/srcpos":                    {"config", "internal/trust"},
 		"nothing imports a command":                                                                {"daemon", "cmd/knockd/internal/x"},
 	}
 	for _, r := range rules {

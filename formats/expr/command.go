@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/formats/srcpos"
 )
 
 // Command is a parsed System command template: shell text in which whole
@@ -18,7 +18,7 @@ import (
 // not names (INPUT, ACCEPT, LOG) are left alone.
 type Command struct {
 	parts []part
-	pos   config.Pos
+	pos   srcpos.Pos
 	key   string
 	names []string
 	state bool
@@ -32,9 +32,9 @@ type part struct {
 }
 
 // ParseCommand parses a System command template; errors as for Parse.
-func ParseCommand(src string, pos config.Pos, key string) (*Command, error) {
+func ParseCommand(src string, pos srcpos.Pos, key string) (*Command, error) {
 	if len(src) > MaxCommand {
-		return nil, config.Errorf(pos, key, "longer than %d bytes", MaxCommand)
+		return nil, srcpos.Errorf(pos, key, "longer than %d bytes", MaxCommand)
 	}
 	c := &Command{pos: pos, key: key}
 	in := info{names: map[string]bool{}}
@@ -61,7 +61,7 @@ func ParseCommand(src string, pos config.Pos, key string) (*Command, error) {
 			p := newParser(src, j)
 			var n *stateNode
 			if err := p.run(func() { n = p.stateRef(i) }); err != nil {
-				return nil, config.Errorf(pos, key, "%v", err)
+				return nil, srcpos.Errorf(pos, key, "%v", err)
 			}
 			for name := range p.info.names {
 				in.names[name] = true
@@ -114,7 +114,7 @@ func (c *Command) Render(env Env) (string, error) {
 		case p.name != "":
 			val := env.Lookup(p.name)
 			if !val.Defined() {
-				return "", config.Errorf(c.pos, c.key, "%s is not set for this knock", p.name)
+				return "", srcpos.Errorf(c.pos, c.key, "%s is not set for this knock", p.name)
 			}
 			v, what = val.String(), p.name
 		default:
@@ -122,7 +122,7 @@ func (c *Command) Render(env Env) (string, error) {
 			continue
 		}
 		if i := strings.IndexFunc(v, unsafeRune); i >= 0 {
-			return "", config.Errorf(c.pos, c.key, "value %q of %s has a character unsafe in a shell command (%q)", v, what, v[i:i+1])
+			return "", srcpos.Errorf(c.pos, c.key, "value %q of %s has a character unsafe in a shell command (%q)", v, what, v[i:i+1])
 		}
 		b.WriteString(v)
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/formats/srcpos"
 )
 
 // Env is what evaluation reads and changes. The knockdaemon action
@@ -303,6 +303,6 @@ func (s *Stmt) exec(env Env) error {
 	return env.SetState(key, Int(r))
 }
 
-func fmtErr(pos config.Pos, key string, err error) error {
-	return config.Errorf(pos, key, "%v", err)
+func fmtErr(pos srcpos.Pos, key string, err error) error {
+	return srcpos.Errorf(pos, key, "%v", err)
 }

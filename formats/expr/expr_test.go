@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/formats/srcpos"
 )
 
-var pos = config.Pos{File: "knockd.conf", Line: 7}
+var pos = srcpos.Pos{File: "knockd.conf", Line: 7}
 
 // mapEnv is an Env over maps; state keys are joined with "/".
 type mapEnv struct {
@@ -158,9 +158,9 @@ func TestParseErrors(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), want) {
 				t.Errorf("Parse(%q):\n got %s\nwant %s", tt.src, err, want)
 			}
-			var ce *config.Error
+			var ce *srcpos.Error
 			if !errors.As(err, &ce) || ce.Pos != pos {
-				t.Errorf("error %v is not a *config.Error at %v", err, pos)
+				t.Errorf("error %v is not a *srcpos.Error at %v", err, pos)
 			}
 		})
 	}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/formats/srcpos"
 )
 
 // Bounds. Conditions and statements are one config line each; these keep
@@ -57,7 +57,7 @@ func (in *info) sortedNames() []string {
 // Expr is a parsed condition. It is immutable and safe for concurrent use.
 type Expr struct {
 	root  node
-	pos   config.Pos
+	pos   srcpos.Pos
 	key   string
 	names []string
 	state bool
@@ -66,9 +66,9 @@ type Expr struct {
 // Parse parses a condition written at pos under key (the directive, for
 // messages: "condition"). Errors read "file:line: condition: <problem> at
 // column N" (columns count bytes from 1).
-func Parse(src string, pos config.Pos, key string) (*Expr, error) {
+func Parse(src string, pos srcpos.Pos, key string) (*Expr, error) {
 	if len(src) > MaxLen {
-		return nil, config.Errorf(pos, key, "longer than %d bytes", MaxLen)
+		return nil, srcpos.Errorf(pos, key, "longer than %d bytes", MaxLen)
 	}
 	p := newParser(src, 0)
 	var root node
@@ -77,7 +77,7 @@ func Parse(src string, pos config.Pos, key string) (*Expr, error) {
 		p.end()
 	})
 	if err != nil {
-		return nil, config.Errorf(pos, key, "%v", err)
+		return nil, srcpos.Errorf(pos, key, "%v", err)
 	}
 	return &Expr{root: root, pos: pos, key: key, names: p.info.sortedNames(), state: p.info.state}, nil
 }
@@ -93,7 +93,7 @@ func (e *Expr) Names() []string { return slices.Clone(e.names) }
 func (e *Expr) Eval(env Env) (Value, error) {
 	v, err := e.root.eval(env)
 	if err != nil {
-		return Value{}, config.Errorf(e.pos, e.key, "%v", err)
+		return Value{}, srcpos.Errorf(e.pos, e.key, "%v", err)
 	}
 	return v, nil
 }
@@ -114,15 +114,15 @@ type Stmt struct {
 	target *stateNode
 	op     string
 	rhs    node // nil for ++ and --
-	pos    config.Pos
+	pos    srcpos.Pos
 	key    string
 	names  []string
 }
 
 // ParseStatement parses a State statement; errors as for Parse.
-func ParseStatement(src string, pos config.Pos, key string) (*Stmt, error) {
+func ParseStatement(src string, pos srcpos.Pos, key string) (*Stmt, error) {
 	if len(src) > MaxLen {
-		return nil, config.Errorf(pos, key, "longer than %d bytes", MaxLen)
+		return nil, srcpos.Errorf(pos, key, "longer than %d bytes", MaxLen)
 	}
 	p := newParser(src, 0)
 	s := &Stmt{pos: pos, key: key}
@@ -155,7 +155,7 @@ func ParseStatement(src string, pos config.Pos, key string) (*Stmt, error) {
 		p.fail(t.off, "expected =, ++, --, += or -= after state(…), found %s", t)
 	})
 	if err != nil {
-		return nil, config.Errorf(pos, key, "%v", err)
+		return nil, srcpos.Errorf(pos, key, "%v", err)
 	}
 	s.names = p.info.sortedNames()
 	return s, nil

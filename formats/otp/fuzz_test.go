@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/doorward/doorward/config"
 	"github.com/doorward/doorward/formats/sequence"
+	"github.com/doorward/doorward/formats/srcpos"
 )
 
 // seed adds every fixture and the spec's §16 OTS files.
@@ -67,7 +67,7 @@ func FuzzParse(f *testing.F) {
 		}
 		var gotProblems []int
 		for _, p := range problems {
-			gotProblems = append(gotProblems, p.(*config.Error).Pos.Line)
+			gotProblems = append(gotProblems, p.(*srcpos.Error).Pos.Line)
 		}
 		if !slices.Equal(gotProblems, wantProblems) {
 			t.Fatalf("parse(%q): problems on lines %v, want %v", data, gotProblems, wantProblems)

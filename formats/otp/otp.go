@@ -40,8 +40,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/doorward/doorward/config"
 	"github.com/doorward/doorward/formats/sequence"
+	"github.com/doorward/doorward/formats/srcpos"
 	"github.com/doorward/doorward/internal/trust"
 )
 
@@ -132,7 +132,7 @@ func (f *File) Current() (seq []sequence.Knock, line int, ok bool) {
 }
 
 // Problems returns the lines skipped at the last read because they do not
-// parse or are longer than MaxLineLen. Each is a *config.Error whose message
+// parse or are longer than MaxLineLen. Each is a *srcpos.Error whose message
 // reads "path:line: line skipped: ...".
 func (f *File) Problems() []error {
 	f.mu.Lock()
@@ -339,8 +339,8 @@ func parse(path string, data []byte) ([]entry, []error) {
 			}
 		}
 		if err != nil {
-			problems = append(problems, &config.Error{
-				Pos: config.Pos{File: path, Line: n},
+			problems = append(problems, &srcpos.Error{
+				Pos: srcpos.Pos{File: path, Line: n},
 				Err: fmt.Errorf("line skipped: %w", err),
 			})
 		}
