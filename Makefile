@@ -22,13 +22,20 @@ test: vet
 	$(MAKE) fuzz
 
 # Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
+# A run that ends in "context deadline exceeded" without a failing input is
+# the fuzz engine's own timing on a loaded machine, not a finding: it is run
+# once more; a failing input always fails the build.
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
 	    echo "fuzz $$pkg $$f"; \
 	    out=$$(mktemp); \
-	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg >$$out 2>&1 || { cat $$out; rm -f $$out; exit 1; }; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg >$$out 2>&1 || \
+	    { grep -q 'context deadline exceeded' $$out && ! grep -q 'Failing input written' $$out && \
+	      echo "  (go's fuzz engine missed its own deadline, no failing input: once more)" && \
+	      $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg >$$out 2>&1; } || \
+	    { cat $$out; rm -f $$out; exit 1; }; \
 	    rm -f $$out; \
 	  done; \
 	done
