@@ -5,7 +5,7 @@ import (
 
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
-	"github.com/doorward/doorward/detectors/portspan"
+	kdetect "github.com/doorward/doorward/detectors/knockdaemon"
 	"github.com/doorward/doorward/internal/spent"
 )
 
@@ -17,15 +17,15 @@ func init() {
 }
 
 func newPortspan(doors []*knockd.Door, env *Env) (detectors.Detector, error) {
-	ds, err := portspan.FromDoors(doors, env.Key, env.MaxSources)
+	ds, err := kdetect.FromDoors(doors, env.Key, env.MaxSources)
 	if err != nil {
 		return nil, err
 	}
-	opt := portspan.Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: 10 * env.LogRate}
+	opt := kdetect.Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: 10 * env.LogRate}
 	if !env.Replay && env.StateDir != "" {
-		opt.SpentPath = filepath.Join(env.StateDir, portspan.SpentFile)
+		opt.SpentPath = filepath.Join(env.StateDir, kdetect.SpentFile)
 	}
-	det := portspan.New(ds, opt)
+	det := kdetect.New(ds, opt)
 	if opt.SpentPath != "" && det.SpentSize() > 0 {
 		// Only looked at, so a bad store rejects the config off the packet
 		// path: the detector's Commit opens (creates, resizes) the file

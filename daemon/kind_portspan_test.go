@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/doorward/doorward/detectors/portspan"
+	kdetect "github.com/doorward/doorward/detectors/knockdaemon"
 )
 
 // TestStartFailsWithoutSpentStore: a port-span door whose spent store the
@@ -19,7 +19,7 @@ import (
 func TestStartFailsWithoutSpentStore(t *testing.T) {
 	dir := t.TempDir()
 	logPath, state := filepath.Join(dir, "firewall.log"), filepath.Join(dir, "state")
-	store := filepath.Join(state, portspan.SpentFile)
+	store := filepath.Join(state, kdetect.SpentFile)
 	for _, err := range []error{
 		os.WriteFile(logPath, nil, 0o644),
 		os.Mkdir(state, 0o700),

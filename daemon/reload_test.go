@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
-	"github.com/doorward/doorward/client/span"
+	kclient "github.com/doorward/doorward/client/knockdaemon"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
-	"github.com/doorward/doorward/detectors/portspan"
+	kdetect "github.com/doorward/doorward/detectors/knockdaemon"
 	"github.com/doorward/doorward/formats/doorman"
 	"github.com/doorward/doorward/internal/spent"
 )
@@ -154,7 +154,7 @@ var antiReplay = map[string]struct {
 		door: func(_ string, size int) string {
 			return fmt.Sprintf("[span]\n\tType = portspan\n\t%s\n\tSpent_Knocks = %d\n", strings.ReplaceAll(spanDoor, "\n", "\n\t"), size)
 		},
-		file:        portspan.SpentFile,
+		file:        kdetect.SpentFile,
 		recordBytes: 2 * spent.RecordSize, // two 8-byte blocks of ciphertext
 		knock:       spanKnock,
 	},
@@ -168,7 +168,7 @@ const spanDoor = "Portspan = 1024-1279\nKnock = IP,PORT,FLAG0,CHECKSUM\nKey = my
 // with a fixed IV: one SYN a port, a millisecond apart, from srcPort on.
 func spanKnock(t *testing.T, at time.Time, srcPort uint16) []detectors.Packet {
 	t.Helper()
-	c := span.Conf{"port": "22", "flag0": "1", "client": "10.0.0.2"}
+	c := kclient.Conf{"port": "22", "flag0": "1", "client": "10.0.0.2"}
 	for _, line := range strings.Split(spanDoor, "\n") {
 		k, v, _ := strings.Cut(line, " = ")
 		c[strings.ToLower(k)] = v

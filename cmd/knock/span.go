@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
+	kclient "github.com/doorward/doorward/client/knockdaemon"
 	"github.com/doorward/doorward/client/secret"
 	"github.com/doorward/doorward/client/sequence"
-	"github.com/doorward/doorward/client/span"
 )
 
 // The knockdaemon port-span mode: knockclient's command line.
@@ -66,13 +66,13 @@ options (override the -conf file's keys of the same name):
 // spanArgs is a parsed span-mode command line.
 type spanArgs struct {
 	conf          string
-	set           span.Conf // overrides
+	set           kclient.Conf // overrides
 	test, verbose bool
 	help          bool
 }
 
 func parseSpanArgs(args []string) (spanArgs, error) {
-	a := spanArgs{set: span.Conf{}}
+	a := spanArgs{set: kclient.Conf{}}
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "--" {
@@ -110,7 +110,7 @@ func parseSpanArgs(args []string) (spanArgs, error) {
 			a.set["udp"] = val
 			continue
 		}
-		known, ignored := span.Known(name)
+		known, ignored := kclient.Known(name)
 		if name != "conf" && (!known || ignored || name == "udp") {
 			return a, fmt.Errorf("unknown option %q", arg)
 		}
@@ -141,7 +141,7 @@ func runSpan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, spanUsage)
 		return 0
 	}
-	conf := span.Conf{}
+	conf := kclient.Conf{}
 	if a.conf != "" {
 		f, err := os.Open(a.conf)
 		if err != nil {
@@ -149,7 +149,7 @@ func runSpan(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		var ignored []string
-		conf, ignored, err = span.ReadConf(a.conf, f)
+		conf, ignored, err = kclient.ReadConf(a.conf, f)
 		f.Close()
 		if err != nil {
 			fmt.Fprintf(stderr, "error: %v\n", err)
@@ -166,14 +166,14 @@ func runSpan(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	remote, err := span.Resolve(ctx, conf["remote"])
+	remote, err := kclient.Resolve(ctx, conf["remote"])
 	if err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return 1
 	}
 	var local netip.Addr
 	if _, given := conf["client"]; !given && remote.IsValid() {
-		local, _ = span.LocalAddr(remote) // no route: Plan asks for -client
+		local, _ = kclient.LocalAddr(remote) // no route: Plan asks for -client
 	}
 	k, err := conf.Plan(remote, local, time.Now())
 	if err != nil {
@@ -213,7 +213,7 @@ func runSpan(args []string, stdout, stderr io.Writer) int {
 
 // describeRecord is the record's bytes and its fields by name, with the
 // CHECKSUM the encoder computed.
-func describeRecord(k *span.Knock) (plain []byte, desc string) {
+func describeRecord(k *kclient.Knock) (plain []byte, desc string) {
 	l := k.Codec.Layouts[0]
 	plain, _ = l.Append(nil, &k.Record, k.Codec.Sums) // Plan checked it fits
 	parsed := k.Record
@@ -235,7 +235,7 @@ func joinPorts(ports []uint16) string {
 // given one way on the command line replaces the file's key given either
 // way, and with no key at all on a terminal the passphrase is asked for.
 // A -conf file that holds a key and is readable by others gets a warning.
-func spanSecrets(conf span.Conf, a spanArgs, stderr io.Writer) error {
+func spanSecrets(conf kclient.Conf, a spanArgs, stderr io.Writer) error {
 	for _, name := range []string{"key", "mac_key"} {
 		if conf[name] != "" && a.conf != "" && secret.ReadableByOthers(a.conf) {
 			fmt.Fprintf(stderr, "warning: %s holds the %s and is readable by others (chmod 600 %s)\n", a.conf, strings.ReplaceAll(name, "_", " "), a.conf)

@@ -15,7 +15,7 @@ import (
 	"github.com/doorward/doorward/daemon"
 	"github.com/doorward/doorward/detectors/decode"
 	"github.com/doorward/doorward/detectors/pcaptest"
-	wire "github.com/doorward/doorward/formats/portspan"
+	wire "github.com/doorward/doorward/formats/knockdaemon"
 )
 
 // knock is one knockclient run: a record, sent from an address at a time

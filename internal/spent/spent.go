@@ -1,6 +1,6 @@
 // Package spent is a bounded, durable set of digests of accepted knocks:
 // the anti-replay memory shared by doorman's hash archive (formats/doorman)
-// and the port-span detector's spent store (detectors/portspan).
+// and the port-span detector's spent store (detectors/knockdaemon).
 //
 // A Store is a fixed number of 24-byte slots, on disk exactly as in memory
 // (a 16-byte digest, then a little-endian int64 stamp; an all-zero digest

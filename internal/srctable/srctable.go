@@ -1,6 +1,6 @@
 // Package srctable is the bounded table of per-source state that every
 // detector keeps: knock attempts in progress (detectors/sequence), port-span
-// senders' queued hits (detectors/portspan), knocks waiting for their SYN
+// senders' queued hits (detectors/knockdaemon), knocks waiting for their SYN
 // (detectors/doorman). Sources are whatever the packets say they are, so an
 // attacker can spoof as many as the link carries; the table holds at most
 // MaxSources of them and its eviction rule, below, decides who a flood can

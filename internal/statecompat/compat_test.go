@@ -32,7 +32,7 @@ const v1 = "testdata/state/v1"
 // and the spent store have fixed names in the state directory.
 const (
 	journalFile = journal.FileName    // doors.journal
-	spentFile   = "portspan.spent"    // detectors/portspan.SpentFile
+	spentFile   = "portspan.spent"    // detectors/knockdaemon.SpentFile
 	archiveFile = "doorman.hash"      // Hash_Archive
 	cacheFile   = "knockdaemon.state" // [options] StateCache
 	otpFile     = "one_time_sequences"

@@ -1,4 +1,4 @@
-package span
+package knockdaemon
 
 import (
 	"bytes"
@@ -55,7 +55,7 @@ Flag0    5
 	}
 }
 
-// vector is an entry of formats/portspan/testdata/vectors.json.
+// vector is an entry of formats/knockdaemon/testdata/vectors.json.
 type vector struct {
 	ID       string            `json:"id"`
 	Settings map[string]string `json:"settings"`
@@ -68,7 +68,7 @@ type vector struct {
 // TestVectors: the client's knock for each of the spec's vectors, built from
 // knockclient settings as a user writes them, is the spec's port list.
 func TestVectors(t *testing.T) {
-	b, err := os.ReadFile("../../formats/portspan/testdata/vectors.json")
+	b, err := os.ReadFile("../../formats/knockdaemon/testdata/vectors.json")
 	if err != nil {
 		t.Fatal(err)
 	}

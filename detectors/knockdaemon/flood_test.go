@@ -1,4 +1,4 @@
-package portspan_test
+package knockdaemon_test
 
 import (
 	"net/netip"
@@ -10,8 +10,8 @@ import (
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/detectortest"
+	"github.com/doorward/doorward/detectors/knockdaemon"
 	"github.com/doorward/doorward/detectors/pcaptest"
-	"github.com/doorward/doorward/detectors/portspan"
 )
 
 // floodKnock is the knock of testdata/cases/eviction (Key secret, span
@@ -94,11 +94,11 @@ func floodRun(t *testing.T, conf string, frames []pcaptest.Frame) []netip.Addr {
 		t.Fatal(err)
 	}
 	keys := cfg.Keys()
-	doors, err := portspan.FromDoors(cfg.Doors, func(d *knockd.Door) string { return keys[d] }, 0)
+	doors, err := knockdaemon.FromDoors(cfg.Doors, func(d *knockd.Door) string { return keys[d] }, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	det := portspan.New(doors, portspan.Options{})
+	det := knockdaemon.New(doors, knockdaemon.Options{})
 	var opened []netip.Addr
 	disp := detectors.NewDispatcher([]detectors.Detector{det}, func(ev actions.Event) { opened = append(opened, ev.Addr) })
 	var now time.Time

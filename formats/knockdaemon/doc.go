@@ -1,12 +1,12 @@
-// Package portspan is the wire format of Martin Krzywinski's knockdaemon
+// Package knockdaemon is the wire format of Martin Krzywinski's knockdaemon
 // (the Perl prototype of 2004, ../shared/specs/knockdaemon.md): a small
 // record (the address to admit, the requested port, a time, flags, a
 // checksum) is encrypted as Crypt::CBC 2.12 with Blowfish did it, and the
 // ciphertext is spelled out as a sequence of hits on a span of 2^N closed
 // ports, N bits per hit.
 //
-// It is shared by the client (client/span, which encodes) and the daemon
-// (detectors/portspan, which decodes), and imports neither side.
+// It is shared by the client (client/knockdaemon, which encodes) and the daemon
+// (detectors/knockdaemon, which decodes), and imports neither side.
 //
 // The pieces compose in this order, each usable on its own:
 //
@@ -40,4 +40,4 @@
 //   - Bits are read MSB of byte 0 first, N at a time; a short last group is
 //     padded with zeros on the right (TailPad, reading A) or taken as it is
 //     (TailRaw, reading B); TailAuto encodes A and decodes A, then B.
-package portspan
+package knockdaemon

@@ -1,4 +1,4 @@
-// Package portspan detects knockdaemon's encrypted port-span knocks (spec
+// Package knockdaemon detects knockdaemon's encrypted port-span knocks (spec
 // ../shared/specs/knockdaemon.md §7): each sender's hits on a door's span
 // of closed ports are queued, and the last L of them (L fixed by the
 // door's record layout and encryption) are tried as a knock whenever a hit
@@ -19,8 +19,8 @@
 // be replayed or altered (IV flips, blocks cut out). Every accepted knock
 // is recorded in a spent store (internal/spent, fsynced before the event
 // leaves) and a knock reusing any of its ciphertext is refused; with
-// Mac_Key every knock must also carry a tag (formats/portspan, mac.go).
-package portspan
+// Mac_Key every knock must also carry a tag (formats/knockdaemon, mac.go).
+package knockdaemon
 
 import (
 	"net/netip"
@@ -30,7 +30,7 @@ import (
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/detectors"
-	wire "github.com/doorward/doorward/formats/portspan"
+	wire "github.com/doorward/doorward/formats/knockdaemon"
 	"github.com/doorward/doorward/internal/ratelimit"
 	"github.com/doorward/doorward/internal/spent"
 	"github.com/doorward/doorward/internal/srctable"

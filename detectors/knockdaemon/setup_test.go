@@ -1,4 +1,4 @@
-package portspan_test
+package knockdaemon_test
 
 import (
 	"fmt"
@@ -12,22 +12,22 @@ import (
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/capture"
 	"github.com/doorward/doorward/detectors/decode"
+	"github.com/doorward/doorward/detectors/knockdaemon"
 	"github.com/doorward/doorward/detectors/pcaptest"
-	"github.com/doorward/doorward/detectors/portspan"
 )
 
-func fromConfig(t testing.TB, src string, defMax int) ([]portspan.Door, error) {
+func fromConfig(t testing.TB, src string, defMax int) ([]knockdaemon.Door, error) {
 	t.Helper()
 	cfg, err := knockd.Parse("knockd.conf", []byte(src))
 	if err != nil {
 		t.Fatalf("knockd.Parse: %v", err)
 	}
 	keys := cfg.Keys()
-	return portspan.FromDoors(cfg.Doors, func(d *knockd.Door) string { return keys[d] }, defMax)
+	return knockdaemon.FromDoors(cfg.Doors, func(d *knockd.Door) string { return keys[d] }, defMax)
 }
 
 // summary is what a test compares of a Door: everything FromDoors sets.
-func summary(d portspan.Door) string {
+func summary(d knockdaemon.Door) string {
 	c := d.Codec
 	var layouts []string
 	for _, l := range c.Layouts {
@@ -235,7 +235,7 @@ func TestRulesLongSpan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules := portspan.New(doors, portspan.Options{}).Rules()
+	rules := knockdaemon.New(doors, knockdaemon.Options{}).Rules()
 	if len(rules) != 1 || len(rules[0].Ports) != 32768 || rules[0].Proto != detectors.TCP ||
 		rules[0].FlagMask != detectors.SYN|detectors.ACK || rules[0].FlagWant != detectors.SYN {
 		t.Fatalf("rules = %d, first with %d ports, %v, %#x/%#x", len(rules), len(rules[0].Ports), rules[0].Proto, rules[0].FlagMask, rules[0].FlagWant)

@@ -1,4 +1,4 @@
-package portspan_test
+package knockdaemon_test
 
 import (
 	"net/netip"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/detectors"
-	"github.com/doorward/doorward/detectors/portspan"
+	"github.com/doorward/doorward/detectors/knockdaemon"
 )
 
 // FuzzObserve drives a small detector (four senders at most, a 16-port
@@ -37,7 +37,7 @@ func FuzzObserve(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		det := portspan.New(doors, portspan.Options{})
+		det := knockdaemon.New(doors, knockdaemon.Options{})
 		now := time.Unix(1_000_000, 0)
 		var p detectors.Packet
 		for i := 0; i+4 <= len(data); i += 4 {

@@ -1,8 +1,8 @@
-package portspan_test
+package knockdaemon_test
 
 // Forgeries of a captured port-span knock, built by a small encoder
 // written here from the spec (../shared/specs/knockdaemon.md §4–§6) with
-// x/crypto's Blowfish, independently of formats/portspan: Crypt::CBC 2.12's
+// x/crypto's Blowfish, independently of formats/knockdaemon: Crypt::CBC 2.12's
 // key stretch, CBC with PKCS#5 padding and a "RandomIV" header, the
 // byte-sum checksum, and a 256-port span, one byte a hit.
 
@@ -19,10 +19,10 @@ import (
 	"golang.org/x/crypto/blowfish"
 
 	"github.com/doorward/doorward/actions"
-	"github.com/doorward/doorward/client/span"
+	kclient "github.com/doorward/doorward/client/knockdaemon"
 	"github.com/doorward/doorward/detectors"
-	"github.com/doorward/doorward/detectors/portspan"
-	wire "github.com/doorward/doorward/formats/portspan"
+	"github.com/doorward/doorward/detectors/knockdaemon"
+	wire "github.com/doorward/doorward/formats/knockdaemon"
 )
 
 const forgeryConf = `
@@ -93,26 +93,26 @@ func spell(wire []byte) []uint16 {
 }
 
 type forgeryRig struct {
-	det    *portspan.Detector
+	det    *knockdaemon.Detector
 	opened []actions.Event
 	now    time.Time
 	sport  uint16
 }
 
-func newForgeryRig(t *testing.T, opt portspan.Options) *forgeryRig {
+func newForgeryRig(t *testing.T, opt knockdaemon.Options) *forgeryRig {
 	t.Helper()
 	return newRig(t, forgeryConf, opt)
 }
 
 // newRig is newForgeryRig for another config.
-func newRig(t *testing.T, conf string, opt portspan.Options) *forgeryRig {
+func newRig(t *testing.T, conf string, opt knockdaemon.Options) *forgeryRig {
 	t.Helper()
 	doors, err := fromConfig(t, conf, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	opt.Logf = t.Logf
-	return &forgeryRig{det: portspan.New(doors, opt), now: time.Unix(1_700_000_000, 0), sport: 30000}
+	return &forgeryRig{det: knockdaemon.New(doors, opt), now: time.Unix(1_700_000_000, 0), sport: 30000}
 }
 
 // send knocks ports from src, one SYN each from a new source port.
@@ -176,7 +176,7 @@ func TestCapturedKnockCannotBeReused(t *testing.T) {
 	plain := record(owner, 22, 2, 1)
 	captured := enc.seal(plain, [8]byte{'3', '6', '5', '7', '4', '2', '1', '0'})
 
-	r := newForgeryRig(t, portspan.Options{})
+	r := newForgeryRig(t, knockdaemon.Options{})
 	r.send(owner, spell(captured))
 	if len(r.opened) != 1 || r.opened[0].Addr != owner {
 		t.Fatalf("the legitimate knock: %+v, want one event for %s", r.opened, owner)
@@ -222,9 +222,9 @@ func TestSpentAcrossRestart(t *testing.T) {
 	attacker := netip.MustParseAddr("203.0.113.66")
 	plain := record(owner, 22, 2, 1)
 	captured := enc.seal(plain, [8]byte{1, 2, 3, 4, 5, 6, 7, 8})
-	path := filepath.Join(t.TempDir(), portspan.SpentFile)
+	path := filepath.Join(t.TempDir(), knockdaemon.SpentFile)
 
-	r := newForgeryRig(t, portspan.Options{SpentPath: path})
+	r := newForgeryRig(t, knockdaemon.Options{SpentPath: path})
 	if err := commit(t, r); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestSpentAcrossRestart(t *testing.T) {
 	}
 	r.det.Close()
 
-	r = newForgeryRig(t, portspan.Options{SpentPath: path})
+	r = newForgeryRig(t, knockdaemon.Options{SpentPath: path})
 	defer r.det.Close()
 	if err := commit(t, r); err != nil {
 		t.Fatal(err)
@@ -256,7 +256,7 @@ const macConf = `
 	Mac_Key = another secret
 `
 
-// TestAuthenticatedLoopback: our client (client/span, as knock span runs
+// TestAuthenticatedLoopback: our client (client/knockdaemon, as knock span runs
 // it) and the detector agree on the authenticated mode: a knock with the
 // door's MAC key opens; one without a MAC key, with another MAC key, or
 // with the IP rewritten is refused. A door without Mac_Key reads the
@@ -265,7 +265,7 @@ const macConf = `
 func TestAuthenticatedLoopback(t *testing.T) {
 	owner := netip.MustParseAddr("10.1.1.1")
 	ports := func(t *testing.T, macKey, client string) []uint16 {
-		conf := span.Conf{"portspan": "1024-5000,6000-25000,26000-35789", "knock": "IP,PORT,FLAG0,CHECKSUM",
+		conf := kclient.Conf{"portspan": "1024-5000,6000-25000,26000-35789", "knock": "IP,PORT,FLAG0,CHECKSUM",
 			"key": "my_secret_phrase", "port": "22", "flag0": "1", "client": client}
 		if macKey != "" {
 			conf["mac_key"] = macKey
@@ -294,10 +294,10 @@ func TestAuthenticatedLoopback(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := &forgeryRig{det: portspan.New(doors, portspan.Options{Logf: t.Logf}), now: time.Unix(1_700_000_000, 0)}
+			r := &forgeryRig{det: knockdaemon.New(doors, knockdaemon.Options{Logf: t.Logf}), now: time.Unix(1_700_000_000, 0)}
 			if tc.conf == forgeryConf {
 				// The 256-port door spells bytes differently: use its span.
-				conf := span.Conf{"portspan": "1024-1279", "knock": "IP,PORT,FLAG0,CHECKSUM", "key": "my_secret_phrase",
+				conf := kclient.Conf{"portspan": "1024-1279", "knock": "IP,PORT,FLAG0,CHECKSUM", "key": "my_secret_phrase",
 					"port": "22", "flag0": "1", "client": "10.1.1.1", "mac_key": tc.macKey}
 				k, err := conf.Plan(netip.MustParseAddr("192.0.2.1"), owner, time.Unix(0, 0))
 				if err != nil {
@@ -332,7 +332,7 @@ func TestAuthenticatedForgeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &forgeryRig{det: portspan.New(doors, portspan.Options{Logf: t.Logf}), now: time.Unix(1_700_000_000, 0)}
+	r := &forgeryRig{det: knockdaemon.New(doors, knockdaemon.Options{Logf: t.Logf}), now: time.Unix(1_700_000_000, 0)}
 	a := attacker.As4()
 	o := owner.As4()
 	for m := range 256 {

@@ -1,4 +1,4 @@
-package portspan_test
+package knockdaemon_test
 
 import (
 	"os"

@@ -1,4 +1,4 @@
-package portspan
+package knockdaemon
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 	"github.com/doorward/doorward/config"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
-	wire "github.com/doorward/doorward/formats/portspan"
+	wire "github.com/doorward/doorward/formats/knockdaemon"
 )
 
 // Defaults of a port-span door's bounds (spec §7, [chosen] point 8).

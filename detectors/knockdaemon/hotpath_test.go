@@ -1,4 +1,4 @@
-package portspan_test
+package knockdaemon_test
 
 import (
 	"cmp"
@@ -12,9 +12,9 @@ import (
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/decode"
+	"github.com/doorward/doorward/detectors/knockdaemon"
 	"github.com/doorward/doorward/detectors/pcaptest"
-	"github.com/doorward/doorward/detectors/portspan"
-	wire "github.com/doorward/doorward/formats/portspan"
+	wire "github.com/doorward/doorward/formats/knockdaemon"
 )
 
 const hotConf = `
@@ -28,7 +28,7 @@ const hotConf = `
 
 type hotPath struct {
 	disp   *detectors.Dispatcher
-	det    *portspan.Detector
+	det    *knockdaemon.Detector
 	pkt    detectors.Packet
 	frames [][]byte
 	opened int
@@ -43,7 +43,7 @@ func newHotPathConf(t testing.TB, conf string, frames []pcaptest.Frame) *hotPath
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &hotPath{det: portspan.New(doors, portspan.Options{Logf: func(string, ...any) {}})}
+	h := &hotPath{det: knockdaemon.New(doors, knockdaemon.Options{Logf: func(string, ...any) {}})}
 	h.disp = detectors.NewDispatcher([]detectors.Detector{h.det}, func(actions.Event) { h.opened++ })
 	for _, f := range frames {
 		h.frames = append(h.frames, pcaptest.Encode(decode.Raw, f))

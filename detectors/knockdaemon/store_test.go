@@ -1,4 +1,4 @@
-package portspan_test
+package knockdaemon_test
 
 // The spent store's lifecycle (detectors/lifecycle.go): a detector opens
 // its file in Commit, once its config is accepted, and nowhere else; a
@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/doorward/doorward/detectors"
-	"github.com/doorward/doorward/detectors/portspan"
+	"github.com/doorward/doorward/detectors/knockdaemon"
 )
 
 // spentKnock is the i-th distinct legitimate knock from owner (its own IV).
@@ -42,8 +42,8 @@ func TestSpentStoreFailsClosed(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(file, portspan.SpentFile) // ENOTDIR, even for root
-	r := newForgeryRig(t, portspan.Options{SpentPath: path})
+	path := filepath.Join(file, knockdaemon.SpentFile) // ENOTDIR, even for root
+	r := newForgeryRig(t, knockdaemon.Options{SpentPath: path})
 	defer r.det.Close()
 	if c, ok := any(r.det).(detectors.Committer); ok {
 		err := c.Commit()
@@ -68,8 +68,8 @@ func TestSpentStoreFailsClosed(t *testing.T) {
 // that is then rejected), its ticks and its packets create no file; Commit
 // does, at the size the doors need.
 func TestSpentOpenedByCommit(t *testing.T) {
-	path := filepath.Join(t.TempDir(), portspan.SpentFile)
-	r := newForgeryRig(t, portspan.Options{SpentPath: path})
+	path := filepath.Join(t.TempDir(), knockdaemon.SpentFile)
+	r := newForgeryRig(t, knockdaemon.Options{SpentPath: path})
 	defer r.det.Close()
 	owner := netip.MustParseAddr("10.1.1.1")
 	r.det.Expire(r.now)
@@ -87,7 +87,7 @@ func TestSpentOpenedByCommit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Commit did not open the store: %v", err)
 	}
-	if want := int64(portspan.DefaultSpentKnocks * 2 * 24); fi.Size() != want {
+	if want := int64(knockdaemon.DefaultSpentKnocks * 2 * 24); fi.Size() != want {
 		t.Errorf("store is %d bytes, want %d", fi.Size(), want)
 	}
 	r.send(owner, spentKnock(t, owner, 2))
@@ -115,8 +115,8 @@ func TestSpentReload(t *testing.T) {
 		{"shrunk", 4, 2, []int{3, 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), portspan.SpentFile)
-			old := newRig(t, conf(tc.from), portspan.Options{SpentPath: path})
+			path := filepath.Join(t.TempDir(), knockdaemon.SpentFile)
+			old := newRig(t, conf(tc.from), knockdaemon.Options{SpentPath: path})
 			if err := commit(t, old); err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +128,7 @@ func TestSpentReload(t *testing.T) {
 			}
 			before, _ := os.Stat(path)
 
-			r := newRig(t, conf(tc.to), portspan.Options{SpentPath: path})
+			r := newRig(t, conf(tc.to), knockdaemon.Options{SpentPath: path})
 			if err := commit(t, r); err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +156,7 @@ func TestSpentReload(t *testing.T) {
 			r.det.Close()
 
 			// A restart: knock 5 was recorded in the file.
-			again := newRig(t, conf(tc.to), portspan.Options{SpentPath: path})
+			again := newRig(t, conf(tc.to), knockdaemon.Options{SpentPath: path})
 			defer again.det.Close()
 			if err := commit(t, again); err != nil {
 				t.Fatal(err)

@@ -1,10 +1,10 @@
 // Package span is knockdaemon's client side, Martin Krzywinski's
 // knockclient (spec ../shared/specs/knockdaemon.md §9): it builds the knock
 // record from a knockclient.conf and command-line overrides, encrypts it
-// (formats/portspan) and lists the span ports to hit, in order. Sending is
+// (formats/knockdaemon) and lists the span ports to hit, in order. Sending is
 // client/sequence's: one SYN (a non-blocking connect, closed at once) or
 // one UDP datagram per hit.
-package span
+package knockdaemon
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/client/sequence"
-	"github.com/doorward/doorward/formats/portspan"
+	kdformat "github.com/doorward/doorward/formats/knockdaemon"
 )
 
 // DefaultDelay is the pause after each hit ([chosen]: the prototype's is
@@ -51,7 +51,7 @@ func Known(key string) (known, ignored bool) {
 	if slices.Contains(keys, key) {
 		return true, false
 	}
-	if n, ok := flagNumber(key); ok && n < portspan.MaxFlags {
+	if n, ok := flagNumber(key); ok && n < kdformat.MaxFlags {
 		return true, false
 	}
 	return slices.Contains(legacyIgnored, key), slices.Contains(legacyIgnored, key)
@@ -150,8 +150,8 @@ func splitKey(line string) (key, val string) {
 // Knock is a knock ready to send.
 type Knock struct {
 	Remote netip.Addr
-	Record portspan.Record
-	Codec  *portspan.Codec
+	Record kdformat.Record
+	Codec  *kdformat.Codec
 	UDP    bool
 	Delay  time.Duration
 }
@@ -165,7 +165,7 @@ func (c Conf) Plan(remote, local netip.Addr, now time.Time) (*Knock, error) {
 	bad := func(key string, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	s := portspan.Settings{
+	s := kdformat.Settings{
 		Portspan: c["portspan"], Knock: c["knock"], Encrypt: c["encrypt"], Cipher: c["cipher"],
 		Key: c["key"], IV: c["iv"], IVHex: c["iv_hex"], Header: c["header"],
 		PortWidth: c["port_width"], TimeWidth: c["time_width"], ChecksumMod: c["checksum_mod"], SpanTail: c["span_tail"],
@@ -176,7 +176,7 @@ func (c Conf) Plan(remote, local netip.Addr, now time.Time) (*Knock, error) {
 		var j interface{ Unwrap() []error }
 		if errors.As(err, &j) {
 			for _, e := range j.Unwrap() {
-				var se *portspan.SettingError
+				var se *kdformat.SettingError
 				if errors.As(e, &se) {
 					bad(strings.ToLower(se.Key), "%v", se.Err)
 					continue
@@ -199,7 +199,7 @@ func (c Conf) Plan(remote, local netip.Addr, now time.Time) (*Knock, error) {
 		k.Record.IP = a.Unmap()
 	} else if local = local.Unmap(); local.Is4() {
 		k.Record.IP = local
-	} else if codec != nil && codec.Layouts[0].Has(portspan.FieldIP) {
+	} else if codec != nil && codec.Layouts[0].Has(kdformat.FieldIP) {
 		bad("client", "not given, and this host has no IPv4 address towards %v: give the address to open for", remote)
 	}
 	if v, ok := c["port"]; ok {
@@ -208,7 +208,7 @@ func (c Conf) Plan(remote, local netip.Addr, now time.Time) (*Knock, error) {
 			bad("port", "%q is not a port from 1 to 65535", v)
 		}
 		k.Record.Port = uint16(n)
-	} else if codec != nil && codec.Layouts[0].Has(portspan.FieldPort) {
+	} else if codec != nil && codec.Layouts[0].Has(kdformat.FieldPort) {
 		bad("port", "missing (the port to open)")
 	}
 	if v, ok := c["time"]; ok {
@@ -221,7 +221,7 @@ func (c Conf) Plan(remote, local netip.Addr, now time.Time) (*Knock, error) {
 		k.Record.Time = uint32(now.Unix())
 	}
 	for key, v := range c {
-		if i, ok := flagNumber(key); ok && i < portspan.MaxFlags {
+		if i, ok := flagNumber(key); ok && i < kdformat.MaxFlags {
 			n, err := strconv.ParseUint(v, 10, 8)
 			if err != nil {
 				bad(key, "%q is not a number from 0 to 255", v)
@@ -268,8 +268,8 @@ func (k *Knock) Encode(random io.Reader) (wire []byte, ports []uint16, err error
 		return nil, nil, err
 	}
 	tail := k.Codec.Tail
-	if tail == portspan.TailAuto {
-		tail = portspan.TailPad
+	if tail == kdformat.TailAuto {
+		tail = kdformat.TailPad
 	}
 	return wire, k.Codec.Span.Encode(nil, wire, tail), nil
 }

@@ -1,4 +1,4 @@
-package portspan
+package knockdaemon
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package portspan_test
+package knockdaemon_test
 
 import (
 	"flag"
@@ -15,7 +15,7 @@ import (
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/detectortest"
-	"github.com/doorward/doorward/detectors/portspan"
+	"github.com/doorward/doorward/detectors/knockdaemon"
 )
 
 var update = flag.Bool("update", false, "rewrite want.log files")
@@ -57,11 +57,11 @@ func run(t *testing.T, cfg *knockd.Config, pcap string) string {
 		fmt.Fprintf(&out, "+%.2f %s\n", now.Sub(t0).Seconds(), fmt.Sprintf(format, args...))
 	}
 	keys := cfg.Keys()
-	doors, err := portspan.FromDoors(cfg.Doors, func(d *knockd.Door) string { return keys[d] }, 0)
+	doors, err := knockdaemon.FromDoors(cfg.Doors, func(d *knockd.Door) string { return keys[d] }, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	det := portspan.New(doors, portspan.Options{Logf: logf})
+	det := knockdaemon.New(doors, knockdaemon.Options{Logf: logf})
 	disp := detectors.NewDispatcher([]detectors.Detector{det}, func(ev actions.Event) {
 		logf("event %s %s port %d {%s}", ev.Door, ev.Addr, ev.Port, eventFields(ev))
 	})
