@@ -128,11 +128,11 @@ func TestKnockdaemonActionLive(t *testing.T) {
 	if err != nil || !strings.Contains(string(data), `"key":["10.1.1.1","seen"],"value":"1"`) {
 		t.Errorf("state cache after a knock: %q, %v", data, err)
 	}
-	if e := jr.Entries(); len(e) != 1 || e[0].Stop != "close 10.1.1.1" || e[0].Name != "ssh: action close" {
+	if e := jr.OpenDoors(); len(e) != 1 || e[0].Stop != "close 10.1.1.1" || e[0].Name != "ssh: action close" {
 		t.Errorf("journal: %+v", e)
 	}
 	a.Close(ctx)
-	if e := jr.Entries(); len(e) != 0 {
+	if e := jr.OpenDoors(); len(e) != 0 {
 		t.Errorf("journal after Close: %+v", e)
 	}
 	if !slices.Equal(ran, []string{"close 10.1.1.1"}) {

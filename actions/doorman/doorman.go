@@ -53,13 +53,9 @@ type Door struct {
 	LogLevel  int // doormand level 0 (emerg) … 7 (debug); lines above it are dropped
 }
 
-// Store persists rules until they are deleted; *journal.Journal is the
-// production one.
-type Store interface {
-	Open(e journal.Entry) (journal.Entry, error)
-	Update(e journal.Entry) error
-	Close(id uint64) error
-}
+// Store persists rules until they are deleted: the state layer's Doors
+// (*journal.Journal is the embedded one).
+type Store = actions.Doors
 
 // Options are the Action's seams.
 type Options struct {
@@ -291,7 +287,7 @@ func (a *Action) newRule(l *life, sport uint16) *rule {
 // knock; it reports whether the lifecycle goes on.
 func (a *Action) add(ctx context.Context, l *life, r *rule) bool {
 	if a.opt.Store != nil {
-		e, err := a.opt.Store.Open(r.entry)
+		e, err := a.opt.Store.OpenDoor(r.entry)
 		if err != nil {
 			a.logf(l.door, lvError, "cannot record the rule in the journal, not adding it: %v", err)
 			a.abort(ctx, l, r, false)
@@ -338,7 +334,7 @@ func (a *Action) del(ctx context.Context, r *rule) {
 		}
 		r.entry.Due = a.clock().Add(backoff)
 		if a.opt.Store != nil && r.entry.ID != 0 {
-			if err := a.opt.Store.Update(r.entry); err != nil {
+			if err := a.opt.Store.UpdateDoor(r.entry); err != nil {
 				a.logf(r.door, lvError, "journal update failed: %v", err)
 			}
 		}
@@ -359,7 +355,7 @@ func (a *Action) forget(d Door, r *rule) {
 		a.retries = slices.DeleteFunc(a.retries, func(x *rule) bool { return x == r })
 	}
 	if a.opt.Store != nil && r.entry.ID != 0 {
-		if err := a.opt.Store.Close(r.entry.ID); err != nil {
+		if err := a.opt.Store.CloseDoor(r.entry.ID); err != nil {
 			a.logf(d, lvError, "rule deleted but the journal could not record it (it will be deleted again at next start): %v", err)
 		}
 		r.entry.ID = 0

@@ -1,6 +1,7 @@
 package doorman
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,7 +83,7 @@ func (w *world) Lookup(conns []Conn) (map[Conn]Socket, error) {
 
 func (w *world) Owner(inode uint64) (string, int, bool) { return "sshd", int(inode), inode != 0 }
 
-func (w *world) Open(e journal.Entry) (journal.Entry, error) {
+func (w *world) OpenDoor(e journal.Entry) (journal.Entry, error) {
 	if w.jerr != nil {
 		return journal.Entry{}, w.jerr
 	}
@@ -92,9 +93,9 @@ func (w *world) Open(e journal.Entry) (journal.Entry, error) {
 	return e, nil
 }
 
-func (w *world) Update(e journal.Entry) error { w.open[e.ID] = e; return nil }
+func (w *world) UpdateDoor(e journal.Entry) error { w.open[e.ID] = e; return nil }
 
-func (w *world) Close(id uint64) error {
+func (w *world) CloseDoor(id uint64) error {
 	if _, ok := w.open[id]; !ok {
 		w.t.Errorf("journal: close of %d, not open", id)
 	}
@@ -488,4 +489,13 @@ func TestShell(t *testing.T) {
 	if _, _, err := Shell(200*time.Millisecond)(ctx, "sleep 10 | cat"); err == nil || time.Since(start) > 5*time.Second {
 		t.Errorf("timeout: err %v after %v", err, time.Since(start))
 	}
+}
+
+func (w *world) OpenDoors() []journal.Entry {
+	var out []journal.Entry
+	for _, e := range w.open {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b journal.Entry) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }

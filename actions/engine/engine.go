@@ -38,13 +38,9 @@ type Door struct {
 	Cooldown   time.Duration
 }
 
-// Store persists open doors; *journal.Journal is the production one. A nil
-// Store keeps them in memory only (replay, tests).
-type Store interface {
-	Open(e journal.Entry) (journal.Entry, error)
-	Update(e journal.Entry) error
-	Close(id uint64) error
-}
+// Store persists open doors (the state layer's Doors; *journal.Journal is the
+// embedded one). A nil Store keeps them in memory only (replay, tests).
+type Store = actions.Doors
 
 // A failing stop command is retried as journal.Retry says: with backoff,
 // at most journal.MaxAttempts times, across restarts; then the door is
@@ -211,7 +207,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		},
 	}
 	if o.e.Stop != "" && e.store != nil {
-		je, err := e.store.Open(o.e)
+		je, err := e.store.OpenDoor(o.e)
 		if err != nil {
 			e.note(ev.Time, "%s: %s: cannot record the door in the journal, not opening it: %v", addr, d.Name, err)
 			return nil
@@ -236,7 +232,7 @@ func (e *Engine) forget(o *door) {
 		delete(e.perDoor, o.key.door)
 	}
 	if e.store != nil && o.e.ID != 0 {
-		if err := e.store.Close(o.e.ID); err != nil {
+		if err := e.store.CloseDoor(o.e.ID); err != nil {
 			e.note(e.now(), "%s: %s: door closed but the journal could not record it (it will be closed again at next start): %v", o.e.Addr, o.e.Name, err)
 		}
 	}
@@ -380,7 +376,7 @@ func (e *Engine) persist(o *door) {
 	if e.store == nil || o.e.ID == 0 {
 		return
 	}
-	if err := e.store.Update(o.e); err != nil {
+	if err := e.store.UpdateDoor(o.e); err != nil {
 		e.note(e.now(), "%s: %s: journal update failed: %v", o.e.Addr, o.e.Name, err)
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,7 +25,7 @@ type fakeStore struct {
 
 func newFakeStore() *fakeStore { return &fakeStore{open: map[uint64]journal.Entry{}} }
 
-func (s *fakeStore) Open(e journal.Entry) (journal.Entry, error) {
+func (s *fakeStore) OpenDoor(e journal.Entry) (journal.Entry, error) {
 	if s.fail {
 		return e, errors.New("disk full")
 	}
@@ -35,13 +36,13 @@ func (s *fakeStore) Open(e journal.Entry) (journal.Entry, error) {
 	return e, nil
 }
 
-func (s *fakeStore) Update(e journal.Entry) error {
+func (s *fakeStore) UpdateDoor(e journal.Entry) error {
 	s.open[e.ID] = e
 	s.calls = append(s.calls, fmt.Sprintf("update %d failures=%d", e.ID, e.Failures))
 	return nil
 }
 
-func (s *fakeStore) Close(id uint64) error {
+func (s *fakeStore) CloseDoor(id uint64) error {
 	delete(s.open, id)
 	s.calls = append(s.calls, fmt.Sprintf("close %d", id))
 	return nil
@@ -173,4 +174,13 @@ func TestRecover(t *testing.T) {
 	if next, ok := e.Next(); !ok || !next.Equal(now.Add(time.Second)) {
 		t.Errorf("failed recovery not retried in 1s: %v %v", next, ok)
 	}
+}
+
+func (s *fakeStore) OpenDoors() []journal.Entry {
+	var out []journal.Entry
+	for _, e := range s.open {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b journal.Entry) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }

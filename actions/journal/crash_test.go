@@ -72,11 +72,11 @@ func TestHelperCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	for n := 1; n <= 3; n++ {
-		if _, err := j.Open(door(n)); err != nil {
+		if _, err := j.OpenDoor(door(n)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := j.Close(1); err != nil {
+	if err := j.CloseDoor(1); err != nil {
 		t.Fatal(err)
 	}
 	kill := func() {
@@ -96,7 +96,7 @@ func TestHelperCrash(t *testing.T) {
 				kill()
 			}
 		}
-		j.Open(door(4))
+		j.OpenDoor(door(4))
 	case "compaction-before-rename":
 		j.crash = func(point string) {
 			if point == "compacted" {

@@ -35,20 +35,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/internal/flock"
 	"github.com/doorward/doorward/internal/trust"
 )
 
-// Entry is one open door.
-type Entry struct {
-	ID       uint64    // assigned by the journal, increasing across restarts
-	Door     string    // door key
-	Name     string    // door name for logs
-	Addr     string    // knocker address (rendered)
-	Stop     string    // rendered stop command line
-	Due      time.Time // when the stop command is due (stored in UTC)
-	Failures int       // how many times the stop command failed so far
-}
+// Entry is one open door: the state layer's door record (actions.DoorEntry).
+type Entry = actions.DoorEntry
+
+// The journal is the embedded backend's record of open doors.
+var _ actions.Doors = (*Journal)(nil)
 
 // File names inside the state directory.
 const (
@@ -222,12 +218,12 @@ func newItem(e Entry) (*item, error) {
 	return &item{e: e, size: int64(len(line))}, nil
 }
 
-// Open records e as open and returns it with its ID. The record is fsynced
+// OpenDoor records e as open and returns it with its ID. The record is fsynced
 // before Open returns: run the start command only after a nil error. e.ID
 // is ignored; e.Due is stored in UTC without a monotonic reading. Strings
 // must be valid UTF-8 and the record under 64 KiB, or Open fails (and the
 // door must not open).
-func (j *Journal) Open(e Entry) (Entry, error) {
+func (j *Journal) OpenDoor(e Entry) (Entry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.next >= maxID {
@@ -251,11 +247,11 @@ func (j *Journal) Open(e Entry) (Entry, error) {
 	return e, nil
 }
 
-// Update records new Due and Failures for the open entry e.ID (a second
+// UpdateDoor records new Due and Failures for the open entry e.ID (a second
 // knock extended the door, or its stop command failed and will be retried).
 // The other fields are kept as recorded by Open. On error the entry is
 // unchanged.
-func (j *Journal) Update(e Entry) error {
+func (j *Journal) UpdateDoor(e Entry) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	it, ok := j.open[e.ID]
@@ -280,11 +276,11 @@ func (j *Journal) Update(e Entry) error {
 	return nil
 }
 
-// Close records that the stop command of entry id succeeded. The entry
+// CloseDoor records that the stop command of entry id succeeded. The entry
 // leaves memory even if writing fails: the door is shut. The file then may
 // still show it open, and the next start runs its stop command again,
 // unless a later compaction (tried before the next append) drops it first.
-func (j *Journal) Close(id uint64) error {
+func (j *Journal) CloseDoor(id uint64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.lock == nil {
@@ -303,8 +299,8 @@ func (j *Journal) Close(id uint64) error {
 	return err
 }
 
-// Entries returns the open entries in ID order.
-func (j *Journal) Entries() []Entry {
+// OpenDoors returns the open entries in ID order.
+func (j *Journal) OpenDoors() []Entry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.entries()

@@ -68,15 +68,15 @@ func play(t testing.TB, dir string, steps []step) *Journal {
 		var err error
 		switch s.do {
 		case "open":
-			_, err = j.Open(door(s.n))
+			_, err = j.OpenDoor(door(s.n))
 		case "update":
-			e := j.Entries()[slices.IndexFunc(j.Entries(), func(e Entry) bool { return e.ID == uint64(s.n) })]
+			e := j.OpenDoors()[slices.IndexFunc(j.OpenDoors(), func(e Entry) bool { return e.ID == uint64(s.n) })]
 			e.Due, e.Failures = e.Due.Add(s.due), s.failures
-			err = j.Update(e)
+			err = j.UpdateDoor(e)
 		case "close":
-			err = j.Close(uint64(s.n))
+			err = j.CloseDoor(uint64(s.n))
 		case "reopen":
-			before := j.Entries()
+			before := j.OpenDoors()
 			if err := j.Shutdown(); err != nil {
 				t.Fatal(err)
 			}
@@ -146,7 +146,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			j := play(t, dir, tc.steps)
-			if got := j.Entries(); !reflect.DeepEqual(got, tc.want) {
+			if got := j.OpenDoors(); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("Entries: got %v, want %v", got, tc.want)
 			}
 			j.Shutdown()
@@ -158,7 +158,7 @@ func TestRoundTrip(t *testing.T) {
 			if warn != nil {
 				t.Errorf("warnings: %q", warn)
 			}
-			e, err := j.Open(door(9))
+			e, err := j.OpenDoor(door(9))
 			if err != nil || e.ID != tc.nextID {
 				t.Errorf("next Open: ID %d, %v; want ID %d", e.ID, err, tc.nextID)
 			}
@@ -174,29 +174,29 @@ func TestErrors(t *testing.T) {
 		call func(j *Journal) error
 		want string
 	}{
-		{"update unknown", func(j *Journal) error { return j.Update(Entry{ID: 7}) }, "journal: update: no open entry 7"},
-		{"close unknown", func(j *Journal) error { return j.Close(7) }, "journal: close: no open entry 7"},
-		{"close twice", func(j *Journal) error { j.Close(1); return j.Close(1) }, "journal: close: no open entry 1"},
+		{"update unknown", func(j *Journal) error { return j.UpdateDoor(Entry{ID: 7}) }, "journal: update: no open entry 7"},
+		{"close unknown", func(j *Journal) error { return j.CloseDoor(7) }, "journal: close: no open entry 7"},
+		{"close twice", func(j *Journal) error { j.CloseDoor(1); return j.CloseDoor(1) }, "journal: close: no open entry 1"},
 		{"invalid UTF-8", func(j *Journal) error {
 			e := door(2)
 			e.Stop = "rm \xff"
-			_, err := j.Open(e)
+			_, err := j.OpenDoor(e)
 			return err
 		}, `journal: open: entry has invalid UTF-8 "rm \xff" (the journal cannot store it exactly)`},
-		{"record too long", func(j *Journal) error { _, err := j.Open(huge); return err }, "journal: open: record is 65653 bytes, over the 65536-byte limit"},
-		{"negative failures", func(j *Journal) error { return j.Update(with(door(1), 1, 0, -1)) }, "journal: update: negative failures"},
+		{"record too long", func(j *Journal) error { _, err := j.OpenDoor(huge); return err }, "journal: open: record is 65653 bytes, over the 65536-byte limit"},
+		{"negative failures", func(j *Journal) error { return j.UpdateDoor(with(door(1), 1, 0, -1)) }, "journal: update: negative failures"},
 		{"year out of range", func(j *Journal) error {
-			return j.Update(Entry{ID: 1, Due: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)})
+			return j.UpdateDoor(Entry{ID: 1, Due: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)})
 		}, "journal: update: json: error calling MarshalJSON for type time.Time: Time.MarshalJSON: year outside of range [0,9999]"},
-		{"open after shutdown", func(j *Journal) error { j.Shutdown(); _, err := j.Open(door(2)); return err }, ErrShutdown.Error()},
-		{"close after shutdown", func(j *Journal) error { j.Shutdown(); return j.Close(1) }, ErrShutdown.Error()},
+		{"open after shutdown", func(j *Journal) error { j.Shutdown(); _, err := j.OpenDoor(door(2)); return err }, ErrShutdown.Error()},
+		{"close after shutdown", func(j *Journal) error { j.Shutdown(); return j.CloseDoor(1) }, ErrShutdown.Error()},
 		{"compact after shutdown", func(j *Journal) error { j.Shutdown(); return j.Compact() }, ErrShutdown.Error()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			j, _, _ := open(t, dir)
 			defer j.Shutdown()
-			if _, err := j.Open(door(1)); err != nil {
+			if _, err := j.OpenDoor(door(1)); err != nil {
 				t.Fatal(err)
 			}
 			err := tc.call(j)
@@ -204,7 +204,7 @@ func TestErrors(t *testing.T) {
 				t.Fatalf("got %v, want %s", err, tc.want)
 			}
 			// A refused call changes nothing on disk.
-			want := j.Entries()
+			want := j.OpenDoors()
 			j.Shutdown()
 			j, got, _ := open(t, dir)
 			defer j.Shutdown()
@@ -257,7 +257,7 @@ func reopenBytes(t *testing.T, data []byte, next uint64) (got []Entry, warn []st
 	j, got, warn := open(t, dir)
 	defer j.Shutdown()
 	// Whatever was damaged, the next ID is past every ID the file shows.
-	if e, err := j.Open(door(9)); err != nil || e.ID != next {
+	if e, err := j.OpenDoor(door(9)); err != nil || e.ID != next {
 		t.Errorf("next Open: ID %d, %v; want %d", e.ID, err, next)
 	}
 	return got, warn, dir
@@ -463,7 +463,7 @@ func TestCompact(t *testing.T) {
 		t.Errorf("state directory holds %q", names)
 	}
 	// Appends after a compaction go to the new file.
-	if _, err := j.Open(door(5)); err != nil {
+	if _, err := j.OpenDoor(door(5)); err != nil {
 		t.Fatal(err)
 	}
 	want = append(want, must(encode(entryRecord(opOpen, with(door(5), 5, 0, 0))))...)
@@ -483,17 +483,17 @@ func TestAutoCompact(t *testing.T) {
 	dir := t.TempDir()
 	j, _, _ := open(t, dir)
 	defer j.Shutdown()
-	keep, err := j.Open(door(1))
+	keep, err := j.OpenDoor(door(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	written, maxSize := int64(0), int64(0)
 	for i := range 600 {
-		e, err := j.Open(door(2 + i%200))
+		e, err := j.OpenDoor(door(2 + i%200))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := j.Close(e.ID); err != nil {
+		if err := j.CloseDoor(e.ID); err != nil {
 			t.Fatal(err)
 		}
 		written += 2 * 150
@@ -506,7 +506,7 @@ func TestAutoCompact(t *testing.T) {
 	if w := j.Warnings(); w != nil {
 		t.Errorf("warnings: %q", w)
 	}
-	if got := j.Entries(); !reflect.DeepEqual(got, []Entry{keep}) {
+	if got := j.OpenDoors(); !reflect.DeepEqual(got, []Entry{keep}) {
 		t.Errorf("got %v", got)
 	}
 }
@@ -520,11 +520,11 @@ func BenchmarkOpenClose(b *testing.B) {
 	defer j.Shutdown()
 	e := door(1)
 	for b.Loop() {
-		o, err := j.Open(e)
+		o, err := j.OpenDoor(e)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := j.Close(o.ID); err != nil {
+		if err := j.CloseDoor(o.ID); err != nil {
 			b.Fatal(err)
 		}
 	}

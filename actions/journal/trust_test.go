@@ -15,7 +15,7 @@ func TestUntrustedRefused(t *testing.T) {
 	// A journal with one open door, as a previous run leaves it.
 	src := filepath.Join(t.TempDir(), "state")
 	j, _, _ := open(t, src)
-	if _, err := j.Open(door(1)); err != nil {
+	if _, err := j.OpenDoor(door(1)); err != nil {
 		t.Fatal(err)
 	}
 	j.Shutdown()

@@ -62,13 +62,9 @@ const (
 	MaxPending = 4096
 )
 
-// Journal is what the action needs of the journal of open doors;
-// *journal.Journal is the production one.
-type Journal interface {
-	Open(e journal.Entry) (journal.Entry, error)
-	Update(e journal.Entry) error
-	Close(id uint64) error
-}
+// Journal is what the action needs of the journal of open doors: the state
+// layer's Doors (*journal.Journal is the embedded one).
+type Journal = actions.Doors
 
 // Options are an Action's dependencies.
 type Options struct {
@@ -326,12 +322,12 @@ func (a *Action) record(ev actions.Event, k *knock, label, doorName string, late
 			Due:  ev.Time.Add(p.spec.Delay),
 		}}
 		if a.o.Journal != nil {
-			je, err := a.o.Journal.Open(d.e)
+			je, err := a.o.Journal.OpenDoor(d.e)
 			if err != nil {
 				a.note("%s: action %s: cannot record the delayed command in the journal, not running this knock's commands: %v", label, p.spec.Name, err)
 				for _, d := range ds {
 					if d.e.ID != 0 {
-						a.o.Journal.Close(d.e.ID)
+						a.o.Journal.CloseDoor(d.e.ID)
 					}
 				}
 				return nil, false
@@ -403,7 +399,7 @@ func (a *Action) finished(d *delayed, ok bool, at time.Time) {
 	}
 	if ok || !again {
 		if a.o.Journal != nil && d.e.ID != 0 {
-			if err := a.o.Journal.Close(d.e.ID); err != nil {
+			if err := a.o.Journal.CloseDoor(d.e.ID); err != nil {
 				a.note("%s: %s: delayed command ran but the journal could not record it (it will run again at next start): %v", d.e.Addr, d.e.Name, err)
 			}
 		}
@@ -412,7 +408,7 @@ func (a *Action) finished(d *delayed, ok bool, at time.Time) {
 	d.e.Due = at.Add(backoff)
 	a.pending.Push(d)
 	if a.o.Journal != nil && d.e.ID != 0 {
-		if err := a.o.Journal.Update(d.e); err != nil {
+		if err := a.o.Journal.UpdateDoor(d.e); err != nil {
 			a.note("%s: %s: journal update failed: %v", d.e.Addr, d.e.Name, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package knockdaemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -138,7 +139,7 @@ type failingJournal struct {
 	nextID uint64
 }
 
-func (j *failingJournal) Open(e journal.Entry) (journal.Entry, error) {
+func (j *failingJournal) OpenDoor(e journal.Entry) (journal.Entry, error) {
 	if j.n == 0 {
 		return e, errors.New("disk full")
 	}
@@ -148,8 +149,8 @@ func (j *failingJournal) Open(e journal.Entry) (journal.Entry, error) {
 	j.open[e.ID] = e
 	return e, nil
 }
-func (j *failingJournal) Update(journal.Entry) error { return nil }
-func (j *failingJournal) Close(id uint64) error      { delete(j.open, id); return nil }
+func (j *failingJournal) UpdateDoor(journal.Entry) error { return nil }
+func (j *failingJournal) CloseDoor(id uint64) error      { delete(j.open, id); return nil }
 
 // TestJournalFailure: when a delayed command cannot be journaled, no
 // command of the knock runs, and the delayed commands journaled before it
@@ -307,4 +308,13 @@ func TestKnockFloodLogLines(t *testing.T) {
 	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "similar lines suppressed") }) {
 		t.Errorf("no count of the lines left out")
 	}
+}
+
+func (j *failingJournal) OpenDoors() []journal.Entry {
+	var out []journal.Entry
+	for _, e := range j.open {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b journal.Entry) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }

@@ -113,7 +113,7 @@ func (s *script) start() {
 		st, _ := s.run(context.Background(), e.Stop)
 		s.logf("recover: %s: %s: ran %s: status %d", e.Addr, e.Name, e.Stop, st)
 		if st == 0 {
-			jr.Close(e.ID)
+			jr.CloseDoor(e.ID)
 		}
 	}
 	st, err := state.Open(filepath.Join(s.dir, "state.json"), state.Options{Logf: s.logf})

@@ -150,7 +150,7 @@ func TestV1Loads(t *testing.T) {
 		}
 		// IDs keep increasing across the restart: a new door does not
 		// take the closed smtp door's ID.
-		e, err := j.Open(doorSMTP)
+		e, err := j.OpenDoor(doorSMTP)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,15 +278,15 @@ func writeV1(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("fresh journal has %d entries", len(left))
 	}
-	_, err = j.Open(doorSSH)
+	_, err = j.OpenDoor(doorSSH)
 	must(t, err)
-	http, err := j.Open(doorHTTP)
+	http, err := j.OpenDoor(doorHTTP)
 	must(t, err)
-	smtp, err := j.Open(doorSMTP)
+	smtp, err := j.OpenDoor(doorSMTP)
 	must(t, err)
-	must(t, j.Close(smtp.ID))
+	must(t, j.CloseDoor(smtp.ID))
 	http.Due, http.Failures = httpRetry.due, httpRetry.failures
-	must(t, j.Update(http))
+	must(t, j.UpdateDoor(http))
 	must(t, j.Shutdown())
 
 	a, _, err := doorman.OpenArchive(filepath.Join(dir, archiveFile), archiveSize)
