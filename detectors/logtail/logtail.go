@@ -27,6 +27,7 @@ import (
 
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/formats/fwlog"
+	"github.com/doorward/doorward/formats/proto"
 	"github.com/doorward/doorward/internal/ratelimit"
 )
 
@@ -153,13 +154,7 @@ func (r *reader) line(text string, read time.Time, lineTime bool, p *detectors.P
 		return false
 	}
 	fl := &r.fields
-	var proto detectors.Proto
-	switch fl.Proto {
-	case fwlog.TCP:
-		proto = detectors.TCP
-	case fwlog.UDP:
-		proto = detectors.UDP
-	default:
+	if fl.Proto != detectors.TCP && fl.Proto != detectors.UDP {
 		r.n.other.Add(1)
 		return false
 	}
@@ -170,12 +165,12 @@ func (r *reader) line(text string, read time.Time, lineTime bool, p *detectors.P
 		Dst:     fl.Dst,
 		SrcPort: fl.SrcPort,
 		DstPort: fl.DstPort,
-		Proto:   proto,
+		Proto:   fl.Proto,
 		Length:  fl.Length,
 		Payload: buf,
 	}
-	if proto == detectors.TCP {
-		p.Flags = detectors.TCPFlags(fl.Flags) & (detectors.FIN | detectors.SYN | detectors.RST | detectors.PSH | detectors.ACK | detectors.URG)
+	if fl.Proto == detectors.TCP {
+		p.Flags = fl.Flags & proto.KnockFlags // a knock filter knows no ECE or CWR
 	}
 	if (lineTime || f.LineTime) && !fl.Time.IsZero() {
 		p.Time = fl.Time

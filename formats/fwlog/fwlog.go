@@ -33,28 +33,19 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/doorward/doorward/formats/proto"
 )
 
-// IANA protocol numbers, as the IP header carries them.
+// The protocol and TCP flag types are formats/proto's, the one definition
+// the decoder, the detectors and a door's config share: a packet read from
+// a log line is the same value as one read from the wire.
 const (
-	ICMP    uint8 = 1
-	TCP     uint8 = 6
-	UDP     uint8 = 17
-	ICMPv6  uint8 = 58
-	UDPLite uint8 = 136
-)
-
-// TCP header flag bits, as on the wire (the kernel prints them as words in
-// this order, high bit first: CWR ECE URG ACK PSH RST SYN FIN).
-const (
-	FIN uint8 = 1 << iota
-	SYN
-	RST
-	PSH
-	ACK
-	URG
-	ECE
-	CWR
+	TCP     = proto.TCP
+	UDP     = proto.UDP
+	UDPLite = proto.UDPLite
+	ICMP    = proto.ICMP
+	ICMPv6  = proto.ICMPv6
 )
 
 // Fields is what one log line says about one packet. It is filled in place
@@ -71,11 +62,11 @@ type Fields struct {
 	SrcPort, DstPort uint16
 	// Proto is the IANA protocol number; 0 if the line names one we do
 	// not know.
-	Proto uint8
+	Proto proto.Proto
 	// Flags are the TCP flags, valid when Proto is TCP. A regex format
 	// without "flags" reports SYN: a LOG rule for knocks logs new
 	// connections, and detectors that filter on flags then still match.
-	Flags uint8
+	Flags proto.TCPFlags
 	// Seq is the TCP sequence number, valid when HasSeq (the LOG target's
 	// --log-tcp-sequence, nft "log flags tcp sequence", or a regex "seq").
 	Seq    uint32
@@ -244,7 +235,7 @@ func ParseAny(formats []*Format, line string, ref time.Time, out *Fields) (*Form
 
 // ProtoNumber maps a protocol as logged ("TCP", "udp", "ICMPv6", "6") to
 // its number; ok is false for anything else.
-func ProtoNumber(s string) (uint8, bool) {
+func ProtoNumber(s string) (proto.Proto, bool) {
 	switch {
 	case eqFold(s, "TCP"):
 		return TCP, true
@@ -258,7 +249,7 @@ func ProtoNumber(s string) (uint8, bool) {
 		return UDPLite, true
 	}
 	n, ok := atou(s, 255)
-	return uint8(n), ok
+	return proto.Proto(n), ok
 }
 
 // eqFold is strings.EqualFold for ASCII, without the Unicode tables.

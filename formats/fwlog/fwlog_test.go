@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/doorward/doorward/formats/proto"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -45,7 +47,7 @@ func describe(fmtName string, f *Fields, err error) string {
 		flagString(f.Flags), f.Length, seq)
 }
 
-func flagString(fl uint8) string {
+func flagString(fl proto.TCPFlags) string {
 	var w []string
 	for _, n := range []string{"CWR", "ECE", "URG", "ACK", "PSH", "RST", "SYN", "FIN"} {
 		if fl&flagWord(n) != 0 {

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/doorward/doorward/formats/proto"
 )
 
 // The kernel's nf_log_syslog prints, for a LOG target or a log statement:
@@ -325,24 +327,24 @@ func isAddrText(s string) bool {
 
 // flagWord maps a TCP flag as the kernel prints it to its bit; other words
 // (AE, the accurate-ECN bit outside the classic eight) give 0.
-func flagWord(w string) uint8 {
+func flagWord(w string) proto.TCPFlags {
 	switch w {
 	case "FIN":
-		return FIN
+		return proto.FIN
 	case "SYN":
-		return SYN
+		return proto.SYN
 	case "RST":
-		return RST
+		return proto.RST
 	case "PSH":
-		return PSH
+		return proto.PSH
 	case "ACK":
-		return ACK
+		return proto.ACK
 	case "URG":
-		return URG
+		return proto.URG
 	case "ECE":
-		return ECE
+		return proto.ECE
 	case "CWR":
-		return CWR
+		return proto.CWR
 	}
 	return 0
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/doorward/doorward/formats/proto"
 )
 
 // CompilePerl compiles one of knockdaemon's <logformat> expressions, which
@@ -197,7 +199,7 @@ func (f *Format) parseRegex(line string, ref time.Time, out *Fields) error {
 		}
 		out.SrcPort = uint16(n)
 	}
-	out.Flags = SYN
+	out.Flags = proto.SYN
 	if s, ok := group(r.Flags, line); ok {
 		fl, ok := parseFlags(s)
 		if !ok {
@@ -218,16 +220,16 @@ func (f *Format) parseRegex(line string, ref time.Time, out *Fields) error {
 // parseFlags reads TCP flags captured by a regex format: words as the
 // kernel prints them ("ACK SYN"), in any case and separated by blanks,
 // commas or '|', or a number ("18", "0x12").
-func parseFlags(s string) (uint8, bool) {
+func parseFlags(s string) (proto.TCPFlags, bool) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, true
 	}
 	if isDigit(s[0]) {
 		n, err := strconv.ParseUint(s, 0, 8)
-		return uint8(n), err == nil
+		return proto.TCPFlags(n), err == nil
 	}
-	var fl uint8
+	var fl proto.TCPFlags
 	for w := range strings.FieldsFuncSeq(s, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' || r == '|' }) {
 		bit := flagWord(strings.ToUpper(w))
 		if bit == 0 {

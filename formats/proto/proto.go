@@ -14,6 +14,12 @@ const (
 	None Proto = 0 // not a knock candidate
 	TCP  Proto = 6
 	UDP  Proto = 17
+
+	// Not knock protocols, but named because firewall logs (formats/fwlog)
+	// report them: a log line of one is a packet, just not a knock.
+	ICMP    Proto = 1
+	ICMPv6  Proto = 58
+	UDPLite Proto = 136
 )
 
 // String is the protocol as the sequence grammar writes it ("tcp",
@@ -28,7 +34,9 @@ func (p Proto) String() string {
 	return "none"
 }
 
-// TCPFlags are the low six TCP header flag bits, as on the wire.
+// TCPFlags are the TCP header flag bits, as on the wire. Knock filters
+// (a door's TCPFlags, the capture filter) use the low six, KnockFlags;
+// ECE and CWR are there because firewall logs print them.
 type TCPFlags uint8
 
 const (
@@ -38,4 +46,8 @@ const (
 	PSH
 	ACK
 	URG
+	ECE
+	CWR
+
+	KnockFlags = FIN | SYN | RST | PSH | ACK | URG
 )
