@@ -49,9 +49,10 @@ func WriteFrames(t testing.TB, frames []pcaptest.Frame) string {
 	return path
 }
 
-// Replay feeds pcap to disp as the daemon's replay does: *now follows the
-// packets, attempts are expired before each packet, afterPacket (if not
-// nil) runs after each, and at the end time moves on an hour so every
+// Replay feeds pcap to disp through replay.Loop, the loop knockd --replay
+// runs, so a case folder sees what an admin's replay would: *now follows
+// the packets, attempts are expired before each packet, afterPacket (if
+// not nil) runs after each, and at the end time moves on an hour so every
 // attempt times out.
 func Replay(t testing.TB, pcap string, disp *detectors.Dispatcher, now *time.Time, afterPacket func()) {
 	t.Helper()
