@@ -2,14 +2,13 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/engine"
 	"github.com/doorward/doorward/detectors"
+	replaysrc "github.com/doorward/doorward/detectors/replay"
 )
 
 // Replay feeds a pcap or pcapng file through the same decode, dispatch and
@@ -47,15 +46,10 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 		return 1
 	}
 	defer src.Close()
-	var pkt detectors.Packet
-	err = src.ReadPacket(&pkt)
-	if err != nil && !errors.Is(err, io.EOF) {
+	loop := replaysrc.NewLoop(src, now)
+	if err := loop.Peek(); err != nil { // start-up lines carry the first packet's time
 		fmt.Fprintf(o.Stderr, "replay: %v\n", err)
 		return 1
-	}
-	peeked := err == nil // pkt is the first packet, still to be dispatched
-	if peeked {
-		*now = pkt.Time
 	}
 	run := o.runner(cfg)
 	eng := engine.New(run, nil, log.Logf)
@@ -80,54 +74,44 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	eng.SetDoors(p.doors)
 
 	log.Logf("starting up, replaying %s", path)
-	for n := 0; ; n++ {
-		if n > 0 || !peeked { // the first packet may have been read already
-			err := src.ReadPacket(&pkt)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				fmt.Fprintf(o.Stderr, "replay: %v\n", err)
-				return 1
-			}
-		}
-		*now = pkt.Time
-		eng.Advance(ctx, *now)
-		acts.advance(ctx, *now)
-		p.tick(*now)
-		if o.OnlyIPv4 && pkt.Src.Is6() {
-			continue
-		}
-		if log.Debugging() && p.disp.Wants(pkt.Proto, pkt.DstPort) {
-			traceOf(&pkt).write(log) // in step with the other lines: replay has no rate to keep
-		}
-		p.disp.Dispatch(&pkt)
-		p.settle()
+	advance := func(now time.Time) {
+		eng.Advance(ctx, now)
+		acts.advance(ctx, now)
 	}
 	// Run out the clock: every stop command is due at most Cmd_Timeout after
 	// the last packet, and a protocol's own actions finish within a day.
 	// What is due runs in time order up to then (retries included), then
 	// everything still open gets one last try.
-	engHorizon, actHorizon := now.Add(p.maxCmdTimeout), now.Add(24*time.Hour)
-	for {
+	due := func(end time.Time) (time.Time, bool) {
 		t, ok := eng.Next()
-		if !ok || t.After(engHorizon) {
+		if !ok || t.After(end.Add(p.maxCmdTimeout)) {
 			ok = false
 		}
-		if at, aok := acts.next(); aok && !at.After(actHorizon) && (!ok || at.Before(t)) {
+		if at, aok := acts.next(); aok && !at.After(end.Add(24*time.Hour)) && (!ok || at.Before(t)) {
 			t, ok = at, true
 		}
-		if !ok {
-			break
-		}
-		*now = t
-		p.disp.Expire(*now)
-		eng.Advance(ctx, *now)
-		acts.advance(ctx, *now)
+		return t, ok
 	}
-	if !now.IsZero() {
-		*now = now.Add(p.maxTimeout)
-		p.disp.Expire(*now)
+	err = loop.Run(replaysrc.Hooks{
+		Advance: advance,
+		Tick:    func(now time.Time) { p.tick(now) },
+		Packet: func(pkt *detectors.Packet) {
+			if o.OnlyIPv4 && pkt.Src.Is6() {
+				return
+			}
+			if log.Debugging() && p.disp.Wants(pkt.Proto, pkt.DstPort) {
+				traceOf(pkt).write(log) // in step with the other lines: replay has no rate to keep
+			}
+			p.disp.Dispatch(pkt)
+			p.settle()
+		},
+		Due:    due,
+		Expire: p.disp.Expire,
+		Linger: p.maxTimeout,
+	})
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "replay: %v\n", err)
+		return 1
 	}
 	eng.CloseAll(ctx)
 	acts.close(ctx)

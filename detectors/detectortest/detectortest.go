@@ -6,8 +6,6 @@ package detectortest
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -51,9 +49,10 @@ func WriteFrames(t testing.TB, frames []pcaptest.Frame) string {
 	return path
 }
 
-// Replay feeds pcap to disp as the daemon's replay does: *now follows the
-// packets, attempts are expired before each packet, afterPacket (if not
-// nil) runs after each, and at the end time moves on an hour so every
+// Replay feeds pcap to disp through replay.Loop, the loop knockd --replay
+// runs, so a case folder sees what an admin's replay would: *now follows
+// the packets, attempts are expired before each packet, afterPacket (if
+// not nil) runs after each, and at the end time moves on an hour so every
 // attempt times out.
 func Replay(t testing.TB, pcap string, disp *detectors.Dispatcher, now *time.Time, afterPacket func()) {
 	t.Helper()
@@ -71,28 +70,21 @@ func ReplayEvery(t testing.TB, pcap string, disp *detectors.Dispatcher, now *tim
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var p detectors.Packet
-	var last time.Time
-	for {
-		err := src.ReadPacket(&p)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		*now = p.Time
-		if last.IsZero() || now.Sub(last) >= every {
-			disp.Expire(*now)
-			last = *now
-		}
-		disp.Dispatch(&p)
-		if afterPacket != nil {
-			afterPacket()
-		}
+	err = replay.NewLoop(src, now).Run(replay.Hooks{
+		Tick:      disp.Expire,
+		TickEvery: every,
+		Packet: func(p *detectors.Packet) {
+			disp.Dispatch(p)
+			if afterPacket != nil {
+				afterPacket()
+			}
+		},
+		Expire: disp.Expire,
+		Linger: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	*now = now.Add(time.Hour)
-	disp.Expire(*now)
 }
 
 // Cases runs run for every folder under testdata/cases as a subtest and

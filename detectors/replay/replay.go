@@ -1,4 +1,6 @@
-// Package replay reads a pcap or pcapng file as a detectors.Source.
+// Package replay reads a pcap or pcapng file as a detectors.Source, and
+// holds the one loop (Loop) that drives any finite source, a capture or a
+// firewall log, through the detectors with packet time as the clock.
 //
 // It shares the decoder with live capture so a recorded knock is seen exactly
 // as it was live, and it stamps each packet with its capture time so the
