@@ -31,7 +31,7 @@ func init() {
 		Name:     "doorman",
 		Synopsis: "[options] host service",
 		Summary:  "a doorman (doormand) single-packet knock",
-		Run:      runDoorman,
+		Run:      runCLI,
 	})
 }
 
@@ -70,7 +70,7 @@ Usage :
 // doormanURL is what knock -v prints after its version.
 const doormanURL = "http://doorman.sourceforge.net/"
 
-func runDoorman(ctx context.Context, args []string, env client.Env) int {
+func runCLI(ctx context.Context, args []string, env client.Env) int {
 	stdout, stderr := env.Stdout, env.Stderr
 	found, positional, err := getopt.Parser{Options: doormanOptions, Abbrev: true}.Parse(args)
 	var (

@@ -16,9 +16,9 @@ import (
 	"github.com/doorward/doorward/formats/doorman"
 )
 
-// runCLI runs knock doorman's command line (after "doorman") in-process.
-func runCLI(args []string, stdout, stderr *bytes.Buffer) int {
-	return runDoorman(context.Background(), args, client.Env{
+// knock runs knock doorman's command line (after "doorman") in-process.
+func knock(args []string, stdout, stderr *bytes.Buffer) int {
+	return runCLI(context.Background(), args, client.Env{
 		Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv, Version: "test",
 	})
 }
@@ -81,7 +81,7 @@ func TestDoormanKnock(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"-f", knockcf(t, tc.cf, 0o600)}
 			var stdout, stderr bytes.Buffer
-			if code := runCLI(append(args, tc.args...), &stdout, &stderr); code != 0 {
+			if code := knock(append(args, tc.args...), &stdout, &stderr); code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr.String())
 			}
 			if stderr.String() != tc.wantStderr {
@@ -124,7 +124,7 @@ func TestDoormanRun(t *testing.T) {
 			os.Remove(out)
 			var stdout, stderr bytes.Buffer
 			args := append([]string{"-f", cf}, tc.args...)
-			if code := runCLI(append(args, "127.0.0.1", "ssh"), &stdout, &stderr); code != tc.code {
+			if code := knock(append(args, "127.0.0.1", "ssh"), &stdout, &stderr); code != tc.code {
 				t.Fatalf("exit %d, want %d: %s", code, tc.code, stderr.String())
 			}
 			receive(t, pc)
@@ -158,7 +158,7 @@ func TestDoormanErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			args := append([]string{"-f", knockcf(t, tc.cf, tc.mode)}, tc.args...)
-			if code := runCLI(args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), tc.stderr) {
+			if code := knock(args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), tc.stderr) {
 				t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), tc.stderr)
 			}
 		})
@@ -179,7 +179,7 @@ func TestDoormanMissingCF(t *testing.T) {
 		t.Skipf("port %d busy: %v", doorman.DefaultPort, err)
 	}
 	defer pc.Close()
-	if code := runCLI([]string{"-f", missing, "-g", "g", "-s", "s", "127.0.0.1", "22"}, &stdout, &stderr); code != 0 {
+	if code := knock([]string{"-f", missing, "-g", "g", "-s", "s", "127.0.0.1", "22"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	if want := "Warning: can't open configuration file '" + missing + "'\n"; stderr.String() != want {

@@ -35,11 +35,11 @@ func init() {
 		Aliases:  []string{"span"},
 		Synopsis: "[options] [remote]",
 		Summary:  "a knockdaemon port-span knock",
-		Run:      runSpan,
+		Run:      runCLI,
 	})
 }
 
-const spanUsage = `usage: knock knockdaemon [options] [remote]
+const usage = `usage: knock knockdaemon [options] [remote]
 Sends a knockdaemon (knockclient) port-span knock: the record is encrypted
 and spelled as one TCP SYN (or UDP datagram) per port of the span.
 "knock span" is an alias, the mode's former name.
@@ -72,16 +72,16 @@ options (override the -conf file's keys of the same name):
   -h                  this help
 `
 
-// spanArgs is a parsed span-mode command line.
-type spanArgs struct {
+// cliArgs is a parsed knock knockdaemon command line.
+type cliArgs struct {
 	conf          string
 	set           Conf // overrides
 	test, verbose bool
 	help          bool
 }
 
-func parseSpanArgs(args []string) (spanArgs, error) {
-	a := spanArgs{set: Conf{}}
+func parseArgs(args []string) (cliArgs, error) {
+	a := cliArgs{set: Conf{}}
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "--" {
@@ -139,16 +139,16 @@ func parseSpanArgs(args []string) (spanArgs, error) {
 	return a, nil
 }
 
-func runSpan(ctx context.Context, args []string, env client.Env) int {
+func runCLI(ctx context.Context, args []string, env client.Env) int {
 	stdout, stderr := env.Stdout, env.Stderr
-	a, err := parseSpanArgs(args)
+	a, err := parseArgs(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "knock %s: %v\n", env.Name, err)
-		fmt.Fprint(stderr, spanUsage)
+		fmt.Fprint(stderr, usage)
 		return 1
 	}
 	if a.help {
-		fmt.Fprint(stdout, spanUsage)
+		fmt.Fprint(stdout, usage)
 		return 0
 	}
 	conf := Conf{}
@@ -169,7 +169,7 @@ func runSpan(ctx context.Context, args []string, env client.Env) int {
 			fmt.Fprintf(stderr, "warning: %s: %s is not supported, ignored\n", a.conf, k)
 		}
 	}
-	if err := spanSecrets(conf, a, env); err != nil {
+	if err := mergeSecrets(conf, a, env); err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return 1
 	}
@@ -239,13 +239,13 @@ func joinPorts(ports []uint16) string {
 	return strings.Join(s, ",")
 }
 
-// spanSecrets merges the command line's settings into conf (read from
+// mergeSecrets merges the command line's settings into conf (read from
 // a.conf) and resolves the secrets: key_file and mac_key_file are read
 // (relative to the -conf file's folder when the file names them), a key
 // given one way on the command line replaces the file's key given either
 // way, and with no key at all on a terminal the passphrase is asked for.
 // A -conf file that holds a key and is readable by others gets a warning.
-func spanSecrets(conf Conf, a spanArgs, env client.Env) error {
+func mergeSecrets(conf Conf, a cliArgs, env client.Env) error {
 	stderr := env.Stderr
 	for _, name := range []string{"key", "mac_key"} {
 		if conf[name] != "" && a.conf != "" && secret.ReadableByOthers(a.conf) {

@@ -36,7 +36,7 @@ import (
 func init() {
 	client.RegisterDefault(client.Command{
 		Name: "sequence",
-		Run:  runKnockd,
+		Run:  runCLI,
 	})
 }
 
@@ -157,9 +157,9 @@ func (p knockdPlan) knocker(stdout, stderr io.Writer) *Knocker {
 	return k
 }
 
-// runKnockd prints the usage followed by env.Modes, knock's listing of
+// runCLI prints the usage followed by env.Modes, knock's listing of
 // its other modes.
-func runKnockd(ctx context.Context, args []string, env client.Env) int {
+func runCLI(ctx context.Context, args []string, env client.Env) int {
 	stdout, stderr := env.Stdout, env.Stderr
 	usage := knockdUsage + env.Modes
 	p, err := parseKnockd(args)
