@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/doorward/doorward/client/secret"
 	"github.com/doorward/doorward/formats/doorman"
 	"github.com/doorward/doorward/internal/trust"
 )
@@ -162,11 +161,3 @@ func ExpandRun(cmd, host, service string) (string, error) {
 // RunDisabled reports whether a -r value turns the run command off: "0",
 // "x", "X" or "".
 func RunDisabled(v string) bool { return v == "" || v == "0" || v == "x" || v == "X" }
-
-// Zero overwrites a secret in place, as knock does on every exit path
-// (client/secret.Zero).
-func Zero(b []byte) { secret.Zero(b) }
-
-// ReadSecret asks for the secret on the controlling terminal without echo,
-// as getpass("Enter secret: ") does (client/secret.Read).
-func ReadSecret(prompt string) ([]byte, error) { return secret.Read(prompt) }

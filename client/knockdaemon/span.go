@@ -1,4 +1,4 @@
-// Package span is knockdaemon's client side, Martin Krzywinski's
+// Package knockdaemon is knockdaemon's client side, Martin Krzywinski's
 // knockclient (spec ../shared/specs/knockdaemon.md §9): it builds the knock
 // record from a knockclient.conf and command-line overrides, encrypts it
 // (formats/knockdaemon) and lists the span ports to hit, in order. Sending is

@@ -1,6 +1,6 @@
 // Package secret is how the clients get a secret without putting it in
 // the process list: from a file only its owner can read, or asked for on
-// the terminal without echo. knock doorman and knock span share it.
+// the terminal without echo. knock doorman and knock knockdaemon share it.
 package secret
 
 import (

@@ -5,12 +5,21 @@
 //
 //	knock [options] <host> <port[:proto]> [port[:proto]] ...
 //
-// See knockd.go for the options and the deliberate differences.
+// and "knock NAME ..." runs another protocol's client. Each protocol's
+// command line lives in its own client/ package and registers itself
+// (package client); protocols.go lists the ones this build holds. This
+// file only dispatches and lists them.
 package main
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/doorward/doorward/client"
 )
 
 // version is doorward's version, set at build time with
@@ -18,31 +27,56 @@ import (
 // build info is used.
 var version string
 
-// modeFunc runs one mode of knock with the arguments after its name and
-// returns the exit code.
-type modeFunc func(args []string, stdout, stderr io.Writer) int
-
-// modes holds the named subcommands: "knock NAME args..." runs modes[NAME].
-// Anything else is the knockd-compatible default mode, so existing
-// "knock host port ..." command lines keep working unchanged.
-//
-// The doorman single-packet mode ("knock doorman ...") and the knockdaemon
-// port-span mode ("knock span ...") are to be registered here, each in its
-// own file and its own client/ package. Registering a name shadows a host of
-// the same bare name in the default mode; such a host stays reachable as
-// "NAME." (fully qualified) or after the options, e.g. "knock -v NAME 1234"
-// (only the first argument is checked).
-var modes = map[string]modeFunc{}
-
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run runs the command that args[0] names, with the rest of args, or else
+// the default (knockd) mode with all of them, so that every existing
+// "knock host port ..." line keeps working. It returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	env := client.Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv, Version: doorwardVersion()}
+	ctx := context.Background()
 	if len(args) > 0 {
-		if m, ok := modes[args[0]]; ok {
-			return m(args[1:], stdout, stderr)
+		if c, ok := client.Lookup(args[0]); ok {
+			env.Name = args[0]
+			return c.Run(ctx, args[1:], env)
 		}
 	}
-	return runKnockd(args, stdout, stderr)
+	d, ok := client.Default()
+	if !ok {
+		fmt.Fprintln(stderr, "knock: this build has no default mode (see cmd/knock/protocols.go)")
+		return 1
+	}
+	env.Modes = modes(client.Commands())
+	return d.Run(ctx, args, env)
+}
+
+// modes is the listing of the named modes that ends the default mode's
+// usage (knock -h): built from the registry, so a protocol added to
+// protocols.go is listed without touching any help text.
+func modes(cmds []client.Command) string {
+	if len(cmds) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\nother modes (knock MODE -h for their options):\n")
+	for _, c := range cmds {
+		fmt.Fprintf(&b, "  knock %s %s\n      %s", c.Name, c.Synopsis, c.Summary)
+		for _, a := range c.Aliases {
+			fmt.Fprintf(&b, " (alias: knock %s)", a)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func doorwardVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }

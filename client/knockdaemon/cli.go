@@ -1,11 +1,10 @@
-package main
+package knockdaemon
 
 import (
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -14,14 +13,15 @@ import (
 	"strings"
 	"time"
 
-	kclient "github.com/doorward/doorward/client/knockdaemon"
+	"github.com/doorward/doorward/client"
 	"github.com/doorward/doorward/client/secret"
 	"github.com/doorward/doorward/client/sequence"
 )
 
-// The knockdaemon port-span mode: knockclient's command line.
+// The knockdaemon port-span mode: knockclient's command line. "span" is
+// its name before the protocol had one name everywhere, kept as an alias.
 //
-//	knock span [-conf FILE] [-remote HOST] [-client IP] [-port N] … [HOST]
+//	knock knockdaemon [-conf FILE] [-remote HOST] [-client IP] [-port N] … [HOST]
 //
 // Options are knockclient's, single-dash long names with a separate or
 // "="-joined value (Getopt::Long style; a double dash works too), and they
@@ -29,14 +29,23 @@ import (
 // -port_width, -time_width, -checksum_mod, -span_tail, -delay MS, -udp.
 // -test prints the ports and sends nothing; -v also prints the record and
 // the ciphertext and traces each hit.
-func init() { modes["span"] = runSpan }
+func init() {
+	client.Register(client.Command{
+		Name:     "knockdaemon",
+		Aliases:  []string{"span"},
+		Synopsis: "[options] [remote]",
+		Summary:  "a knockdaemon port-span knock",
+		Run:      runCLI,
+	})
+}
 
-const spanUsage = `usage: knock span [options] [remote]
+const usage = `usage: knock knockdaemon [options] [remote]
 Sends a knockdaemon (knockclient) port-span knock: the record is encrypted
 and spelled as one TCP SYN (or UDP datagram) per port of the span.
+"knock span" is an alias, the mode's former name.
 
 options (override the -conf file's keys of the same name):
-  -conf FILE          a knockclient.conf ("key = value" lines)
+  -conf FILE          a knocconf ("key = value" lines)
   -remote HOST        the host to knock
   -client IP          the IPv4 address to open for (default: this host's
                       address towards remote)
@@ -63,16 +72,16 @@ options (override the -conf file's keys of the same name):
   -h                  this help
 `
 
-// spanArgs is a parsed span-mode command line.
-type spanArgs struct {
+// cliArgs is a parsed knock knockdaemon command line.
+type cliArgs struct {
 	conf          string
-	set           kclient.Conf // overrides
+	set           Conf // overrides
 	test, verbose bool
 	help          bool
 }
 
-func parseSpanArgs(args []string) (spanArgs, error) {
-	a := spanArgs{set: kclient.Conf{}}
+func parseArgs(args []string) (cliArgs, error) {
+	a := cliArgs{set: Conf{}}
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "--" {
@@ -110,7 +119,7 @@ func parseSpanArgs(args []string) (spanArgs, error) {
 			a.set["udp"] = val
 			continue
 		}
-		known, ignored := kclient.Known(name)
+		known, ignored := Known(name)
 		if name != "conf" && (!known || ignored || name == "udp") {
 			return a, fmt.Errorf("unknown option %q", arg)
 		}
@@ -130,18 +139,19 @@ func parseSpanArgs(args []string) (spanArgs, error) {
 	return a, nil
 }
 
-func runSpan(args []string, stdout, stderr io.Writer) int {
-	a, err := parseSpanArgs(args)
+func runCLI(ctx context.Context, args []string, env client.Env) int {
+	stdout, stderr := env.Stdout, env.Stderr
+	a, err := parseArgs(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "knock span: %v\n", err)
-		fmt.Fprint(stderr, spanUsage)
+		fmt.Fprintf(stderr, "knock %s: %v\n", env.Name, err)
+		fmt.Fprint(stderr, usage)
 		return 1
 	}
 	if a.help {
-		fmt.Fprint(stdout, spanUsage)
+		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	conf := kclient.Conf{}
+	conf := Conf{}
 	if a.conf != "" {
 		f, err := os.Open(a.conf)
 		if err != nil {
@@ -149,7 +159,7 @@ func runSpan(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		var ignored []string
-		conf, ignored, err = kclient.ReadConf(a.conf, f)
+		conf, ignored, err = ReadConf(a.conf, f)
 		f.Close()
 		if err != nil {
 			fmt.Fprintf(stderr, "error: %v\n", err)
@@ -159,21 +169,21 @@ func runSpan(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "warning: %s: %s is not supported, ignored\n", a.conf, k)
 		}
 	}
-	if err := spanSecrets(conf, a, stderr); err != nil {
+	if err := mergeSecrets(conf, a, env); err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return 1
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
-	remote, err := kclient.Resolve(ctx, conf["remote"])
+	remote, err := Resolve(ctx, conf["remote"])
 	if err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return 1
 	}
 	var local netip.Addr
 	if _, given := conf["client"]; !given && remote.IsValid() {
-		local, _ = kclient.LocalAddr(remote) // no route: Plan asks for -client
+		local, _ = LocalAddr(remote) // no route: Plan asks for -client
 	}
 	k, err := conf.Plan(remote, local, time.Now())
 	if err != nil {
@@ -213,7 +223,7 @@ func runSpan(args []string, stdout, stderr io.Writer) int {
 
 // describeRecord is the record's bytes and its fields by name, with the
 // CHECKSUM the encoder computed.
-func describeRecord(k *kclient.Knock) (plain []byte, desc string) {
+func describeRecord(k *Knock) (plain []byte, desc string) {
 	l := k.Codec.Layouts[0]
 	plain, _ = l.Append(nil, &k.Record, k.Codec.Sums) // Plan checked it fits
 	parsed := k.Record
@@ -229,13 +239,14 @@ func joinPorts(ports []uint16) string {
 	return strings.Join(s, ",")
 }
 
-// spanSecrets merges the command line's settings into conf (read from
+// mergeSecrets merges the command line's settings into conf (read from
 // a.conf) and resolves the secrets: key_file and mac_key_file are read
 // (relative to the -conf file's folder when the file names them), a key
 // given one way on the command line replaces the file's key given either
 // way, and with no key at all on a terminal the passphrase is asked for.
 // A -conf file that holds a key and is readable by others gets a warning.
-func spanSecrets(conf kclient.Conf, a spanArgs, stderr io.Writer) error {
+func mergeSecrets(conf Conf, a cliArgs, env client.Env) error {
+	stderr := env.Stderr
 	for _, name := range []string{"key", "mac_key"} {
 		if conf[name] != "" && a.conf != "" && secret.ReadableByOthers(a.conf) {
 			fmt.Fprintf(stderr, "warning: %s holds the %s and is readable by others (chmod 600 %s)\n", a.conf, strings.ReplaceAll(name, "_", " "), a.conf)
@@ -273,7 +284,7 @@ func spanSecrets(conf kclient.Conf, a spanArgs, stderr io.Writer) error {
 		secret.Zero(b)
 		delete(conf, name+"_file")
 	}
-	if conf["key"] == "" && !strings.EqualFold(conf["encrypt"], "no") && secret.IsTerminal(os.Stdin.Fd()) {
+	if conf["key"] == "" && !strings.EqualFold(conf["encrypt"], "no") && stdinIsTerminal(env) {
 		b, err := secret.Read("Enter key: ")
 		if err != nil {
 			return err
@@ -282,4 +293,9 @@ func spanSecrets(conf kclient.Conf, a spanArgs, stderr io.Writer) error {
 		secret.Zero(b)
 	}
 	return nil
+}
+
+func stdinIsTerminal(env client.Env) bool {
+	fd, ok := env.StdinFd()
+	return ok && secret.IsTerminal(fd)
 }

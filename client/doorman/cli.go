@@ -1,17 +1,16 @@
-package main
+package doorman
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
 
-	client "github.com/doorward/doorward/client/doorman"
+	"github.com/doorward/doorward/client"
+	"github.com/doorward/doorward/client/secret"
 	"github.com/doorward/doorward/formats/doorman"
 	"github.com/doorward/doorward/formats/services"
 	"github.com/doorward/doorward/internal/getopt"
@@ -27,7 +26,14 @@ import (
 // positional arguments mean something else. "knock host port ..." stays
 // the knockd client. Deliberate differences from knock 0.9 are listed in
 // docs/doorman.md.
-func init() { modes["doorman"] = runDoorman }
+func init() {
+	client.Register(client.Command{
+		Name:     "doorman",
+		Synopsis: "[options] host service",
+		Summary:  "a doorman (doormand) single-packet knock",
+		Run:      runCLI,
+	})
+}
 
 // getopt "?f:g:hp:r:s:v", as knock 0.9.
 var doormanOptions = []getopt.Option{
@@ -64,21 +70,22 @@ Usage :
 // doormanURL is what knock -v prints after its version.
 const doormanURL = "http://doorman.sourceforge.net/"
 
-func runDoorman(args []string, stdout, stderr io.Writer) int {
+func runCLI(ctx context.Context, args []string, env client.Env) int {
+	stdout, stderr := env.Stdout, env.Stderr
 	found, positional, err := getopt.Parser{Options: doormanOptions, Abbrev: true}.Parse(args)
 	var (
 		cfgPath, group, run string
-		secret              []byte
+		sec                 []byte
 		port                int
 		runGiven, runOff    bool
 	)
-	defer func() { client.Zero(secret) }()
+	defer func() { secret.Zero(sec) }()
 	for _, o := range found {
 		switch o.Short {
 		case 'f':
 			cfgPath = o.Arg
 		case 'g':
-			group = truncate(o.Arg, doorman.MaxGroup)
+			group = trunc(o.Arg, doorman.MaxGroup)
 		case 'h':
 			fmt.Fprint(stderr, doormanUsage)
 			return 0
@@ -91,13 +98,13 @@ func runDoorman(args []string, stdout, stderr io.Writer) int {
 			port = n
 		case 'r':
 			runGiven = true
-			runOff = client.RunDisabled(o.Arg)
+			runOff = RunDisabled(o.Arg)
 			run = o.Arg
 		case 's':
-			client.Zero(secret)
-			secret = []byte(truncate(o.Arg, doorman.MaxSecret))
+			secret.Zero(sec)
+			sec = []byte(trunc(o.Arg, doorman.MaxSecret))
 		case 'v':
-			fmt.Fprintf(stdout, "Port knocking client V0.9 (doorward %s)\n%s\n\n", doorwardVersion(), doormanURL)
+			fmt.Fprintf(stdout, "Port knocking client V0.9 (doorward %s)\n%s\n\n", env.Version, doormanURL)
 			return 0
 		case '?':
 			fmt.Fprint(stderr, doormanUsage)
@@ -115,9 +122,9 @@ func runDoorman(args []string, stdout, stderr io.Writer) int {
 	host, service := positional[len(positional)-2], positional[len(positional)-1]
 
 	if cfgPath == "" {
-		cfgPath = filepath.Join(os.Getenv("HOME"), ".knockcf")
+		cfgPath = filepath.Join(env.Getenv("HOME"), ".knockcf")
 	}
-	kc, ok, err := client.ReadKnockCF(cfgPath)
+	kc, ok, err := ReadKnockCF(cfgPath)
 	switch {
 	case err != nil:
 		fmt.Fprintf(stderr, "%v\n", err)
@@ -125,12 +132,12 @@ func runDoorman(args []string, stdout, stderr io.Writer) int {
 	case !ok:
 		fmt.Fprintf(stderr, "Warning: can't open configuration file '%s'\n", cfgPath)
 	}
-	defer client.Zero(kc.Secret)
+	defer secret.Zero(kc.Secret)
 	if group == "" {
 		group = kc.Group
 	}
-	if secret == nil && len(kc.Secret) > 0 {
-		secret = append([]byte(nil), kc.Secret...)
+	if sec == nil && len(kc.Secret) > 0 {
+		sec = append([]byte(nil), kc.Secret...)
 	}
 	if !runGiven && kc.RunSet {
 		run = kc.Run
@@ -146,7 +153,7 @@ func runDoorman(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	svc, err := client.ServicePort(service, func(name string) (int, error) {
+	svc, err := ServicePort(service, func(name string) (int, error) {
 		m, err := services.Read(services.File)
 		if err != nil {
 			return 0, err
@@ -160,32 +167,32 @@ func runDoorman(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "knock doorman: %v\n", err)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	addr, err := client.ResolveHost(ctx, host)
+	addr, err := ResolveHost(ctx, host)
 	if err != nil {
 		fmt.Fprintf(stderr, "knock doorman: %v\n", err)
 		return 1
 	}
-	if len(secret) == 0 {
-		if secret, err = client.ReadSecret("Enter secret: "); err != nil {
+	if len(sec) == 0 {
+		if sec, err = secret.Read("Enter secret: "); err != nil {
 			fmt.Fprintf(stderr, "knock doorman: %v\n", err)
 			return 1
 		}
-		secret = []byte(truncate(string(secret), doorman.MaxSecret))
+		sec = []byte(trunc(string(sec), doorman.MaxSecret))
 	}
 	tag, err := doorman.NewTag()
 	if err != nil {
 		fmt.Fprintf(stderr, "knock doorman: %v\n", err)
 		return 1
 	}
-	payload := doorman.Format(uint16(svc), group, tag, secret)
-	client.Zero(secret)
+	payload := doorman.Format(uint16(svc), group, tag, sec)
+	secret.Zero(sec)
 	if len(payload) > doorman.MaxOriginalPayload {
 		fmt.Fprintf(stderr, "knock doorman: warning: the knock is %d bytes; an original doormand ignores knocks over %d bytes (use a shorter group name)\n",
 			len(payload), doorman.MaxOriginalPayload)
 	}
-	if err := client.Send(netip.AddrPortFrom(addr, uint16(port)), payload); err != nil {
+	if err := Send(netip.AddrPortFrom(addr, uint16(port)), payload); err != nil {
 		// knock ignores send errors; say so, but keep its exit code.
 		fmt.Fprintf(stderr, "knock doorman: warning: send: %v\n", err)
 	}
@@ -193,23 +200,16 @@ func runDoorman(args []string, stdout, stderr io.Writer) int {
 	if run == "" || runOff {
 		return 0
 	}
-	cmdline, err := client.ExpandRun(run, host, service)
+	cmdline, err := ExpandRun(run, host, service)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v.\n", err)
 		return 1
 	}
 	time.Sleep(100 * time.Millisecond) // knock's pause before the command
 	cmd := exec.Command("/bin/sh", "-c", cmdline)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = env.Stdin, stdout, stderr
 	if err := cmd.Run(); err != nil {
 		return 1 // the shell has complained
 	}
 	return 0
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -1,4 +1,4 @@
-package main
+package sequence
 
 import (
 	"context"
@@ -8,16 +8,17 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"time"
 
-	"github.com/doorward/doorward/client/sequence"
+	"github.com/doorward/doorward/client"
 	"github.com/doorward/doorward/internal/getopt"
 )
 
-// The knockd-compatible default mode: Debian's knock 0.8 command line
-// (getopt_long "vud:hV46"), with these deliberate differences:
+// The knockd-compatible default mode of knock, registered as the default
+// command (not under a name: "knock host port ..." is this mode, so that
+// every existing command line keeps working). It is Debian's knock 0.8
+// command line (getopt_long "vud:hV46"), with these deliberate differences:
 //
 //   - ":proto" accepts "tcp" and "udp" in any case and rejects anything
 //     else (`unknown protocol "foo" in "1004:foo"`, exit 1); knock 0.8 only
@@ -31,6 +32,13 @@ import (
 //   - -V prints "knock 0.8" and then "doorward <version>" (instead of the
 //     original copyright line); with -v, ignored connect/send errors are
 //     reported on stderr.
+
+func init() {
+	client.RegisterDefault(client.Command{
+		Name: "sequence",
+		Run:  runCLI,
+	})
+}
 
 // knockdCompatVersion is the knock release whose command line this mode
 // reproduces; scripts parse the first line of "knock -V".
@@ -59,21 +67,15 @@ options:
 proto is tcp (the default) or udp; port is a number or a service name.
 
 example:  knock myserver.example.com 123:tcp 456:udp 789:tcp
-
-other modes:
-  knock doorman [options] host service   a doorman (doormand) single-packet
-                                         knock; see knock doorman -h
-  knock span [options] [remote]          a knockdaemon port-span knock; see
-                                         knock span -h
 `
 
 // knockdPlan is a parsed knockd-mode command line.
 type knockdPlan struct {
 	help, version bool // -h or -V came first: print and exit
 	verbose       bool
-	family        sequence.Family
+	family        Family
 	delay         time.Duration
-	hits          []sequence.Hit
+	hits          []Hit
 }
 
 // usageError means: print the usage and exit 1. msg is getopt's complaint,
@@ -105,9 +107,9 @@ func parseKnockd(args []string) (knockdPlan, error) {
 		case 'd':
 			delay = o.Arg // validated after the argument count, as knock 0.8 does
 		case '4':
-			p.family = sequence.IPv4
+			p.family = IPv4
 		case '6':
-			p.family = sequence.IPv6
+			p.family = IPv6
 		case 'V':
 			return knockdPlan{version: true}, nil
 		case 'h':
@@ -134,7 +136,7 @@ func parseKnockd(args []string) (knockdPlan, error) {
 	}
 	host := positional[0]
 	for _, arg := range positional[1:] {
-		h, err := sequence.ParseHit(host, arg)
+		h, err := ParseHit(host, arg)
 		if err != nil {
 			return knockdPlan{}, err
 		}
@@ -146,8 +148,8 @@ func parseKnockd(args []string) (knockdPlan, error) {
 	return p, nil
 }
 
-func (p knockdPlan) knocker(stdout, stderr io.Writer) *sequence.Knocker {
-	k := &sequence.Knocker{Family: p.family, Delay: p.delay}
+func (p knockdPlan) knocker(stdout, stderr io.Writer) *Knocker {
+	k := &Knocker{Family: p.family, Delay: p.delay}
 	if p.verbose {
 		k.Trace = stdout
 		k.Warn = stderr
@@ -155,7 +157,11 @@ func (p knockdPlan) knocker(stdout, stderr io.Writer) *sequence.Knocker {
 	return k
 }
 
-func runKnockd(args []string, stdout, stderr io.Writer) int {
+// runCLI prints the usage followed by env.Modes, knock's listing of
+// its other modes.
+func runCLI(ctx context.Context, args []string, env client.Env) int {
+	stdout, stderr := env.Stdout, env.Stderr
+	usage := knockdUsage + env.Modes
 	p, err := parseKnockd(args)
 	var ue *usageError
 	switch {
@@ -163,33 +169,23 @@ func runKnockd(args []string, stdout, stderr io.Writer) int {
 		if ue.msg != "" {
 			fmt.Fprintf(stderr, "knock: %s\n", ue.msg)
 		}
-		fmt.Fprint(stdout, knockdUsage) // stdout, like knock 0.8
+		fmt.Fprint(stdout, usage) // stdout, like knock 0.8
 		return 1
 	case err != nil:
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return 1
 	case p.help:
-		fmt.Fprint(stdout, knockdUsage)
+		fmt.Fprint(stdout, usage)
 		return 1 // knock 0.8 exits 1 after the usage, even for -h
 	case p.version:
-		fmt.Fprintf(stdout, "knock %s\ndoorward %s\n", knockdCompatVersion, doorwardVersion())
+		fmt.Fprintf(stdout, "knock %s\ndoorward %s\n", knockdCompatVersion, env.Version)
 		return 0
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	if err := p.knocker(stdout, stderr).Knock(ctx, p.hits); err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return 1
 	}
 	return 0
-}
-
-func doorwardVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
 }

@@ -1,4 +1,4 @@
-package main
+package sequence
 
 import (
 	"errors"
@@ -6,12 +6,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/doorward/doorward/client/sequence"
 )
 
-func tcp(port string) sequence.Hit { return sequence.Hit{Host: "h", Port: port} }
-func udp(port string) sequence.Hit { return sequence.Hit{Host: "h", Port: port, UDP: true} }
+func tcp(port string) Hit { return Hit{Host: "h", Port: port} }
+func udp(port string) Hit { return Hit{Host: "h", Port: port, UDP: true} }
 
 func TestParseKnockd(t *testing.T) {
 	for _, tc := range []struct {
@@ -21,27 +19,27 @@ func TestParseKnockd(t *testing.T) {
 		wantErr   string
 	}{
 		// plain and permuted command lines
-		{args: "h 1 2:udp 3:tcp", want: knockdPlan{hits: []sequence.Hit{tcp("1"), udp("2"), tcp("3")}}},
-		{args: "-v h 1", want: knockdPlan{verbose: true, hits: []sequence.Hit{tcp("1")}}},
-		{args: "h -v 1", want: knockdPlan{verbose: true, hits: []sequence.Hit{tcp("1")}}},
-		{args: "h 1 -v 2", want: knockdPlan{verbose: true, hits: []sequence.Hit{tcp("1"), tcp("2")}}},
-		{args: "h 1 2 --verbose", want: knockdPlan{verbose: true, hits: []sequence.Hit{tcp("1"), tcp("2")}}},
-		{args: "h 1 --verb", want: knockdPlan{verbose: true, hits: []sequence.Hit{tcp("1")}}},
-		{args: "-- h 1", want: knockdPlan{hits: []sequence.Hit{tcp("1")}}},
-		{args: "h -- 1 -v", want: knockdPlan{hits: []sequence.Hit{tcp("1"), tcp("-v")}}}, // "-v" is a port (name) after "--"
+		{args: "h 1 2:udp 3:tcp", want: knockdPlan{hits: []Hit{tcp("1"), udp("2"), tcp("3")}}},
+		{args: "-v h 1", want: knockdPlan{verbose: true, hits: []Hit{tcp("1")}}},
+		{args: "h -v 1", want: knockdPlan{verbose: true, hits: []Hit{tcp("1")}}},
+		{args: "h 1 -v 2", want: knockdPlan{verbose: true, hits: []Hit{tcp("1"), tcp("2")}}},
+		{args: "h 1 2 --verbose", want: knockdPlan{verbose: true, hits: []Hit{tcp("1"), tcp("2")}}},
+		{args: "h 1 --verb", want: knockdPlan{verbose: true, hits: []Hit{tcp("1")}}},
+		{args: "-- h 1", want: knockdPlan{hits: []Hit{tcp("1")}}},
+		{args: "h -- 1 -v", want: knockdPlan{hits: []Hit{tcp("1"), tcp("-v")}}}, // "-v" is a port (name) after "--"
 		// -u overrides an explicit :tcp
-		{args: "-u h 1 2:tcp 3:udp", want: knockdPlan{hits: []sequence.Hit{udp("1"), udp("2"), udp("3")}}},
-		{args: "h 1:tcp --udp", want: knockdPlan{hits: []sequence.Hit{udp("1")}}},
+		{args: "-u h 1 2:tcp 3:udp", want: knockdPlan{hits: []Hit{udp("1"), udp("2"), udp("3")}}},
+		{args: "h 1:tcp --udp", want: knockdPlan{hits: []Hit{udp("1")}}},
 		// protocols, case-insensitive; service names
-		{args: "h 1003:UDP 1004:Tcp ssh domain:udp", want: knockdPlan{hits: []sequence.Hit{udp("1003"), tcp("1004"), tcp("ssh"), udp("domain")}}},
+		{args: "h 1003:UDP 1004:Tcp ssh domain:udp", want: knockdPlan{hits: []Hit{udp("1003"), tcp("1004"), tcp("ssh"), udp("domain")}}},
 		// delay forms
-		{args: "-d 400 h 1", want: knockdPlan{delay: 400 * time.Millisecond, hits: []sequence.Hit{tcp("1")}}},
-		{args: "-d400 h 1", want: knockdPlan{delay: 400 * time.Millisecond, hits: []sequence.Hit{tcp("1")}}},
-		{args: "--delay=400 h 1", want: knockdPlan{delay: 400 * time.Millisecond, hits: []sequence.Hit{tcp("1")}}},
-		{args: "h 1 --delay 250", want: knockdPlan{delay: 250 * time.Millisecond, hits: []sequence.Hit{tcp("1")}}},
-		{args: "-vud5 h 1", want: knockdPlan{verbose: true, delay: 5 * time.Millisecond, hits: []sequence.Hit{udp("1")}}},
-		{args: "-d 0 h 1", want: knockdPlan{hits: []sequence.Hit{tcp("1")}}},
-		{args: "-d abc -d 7 h 1", want: knockdPlan{delay: 7 * time.Millisecond, hits: []sequence.Hit{tcp("1")}}},
+		{args: "-d 400 h 1", want: knockdPlan{delay: 400 * time.Millisecond, hits: []Hit{tcp("1")}}},
+		{args: "-d400 h 1", want: knockdPlan{delay: 400 * time.Millisecond, hits: []Hit{tcp("1")}}},
+		{args: "--delay=400 h 1", want: knockdPlan{delay: 400 * time.Millisecond, hits: []Hit{tcp("1")}}},
+		{args: "h 1 --delay 250", want: knockdPlan{delay: 250 * time.Millisecond, hits: []Hit{tcp("1")}}},
+		{args: "-vud5 h 1", want: knockdPlan{verbose: true, delay: 5 * time.Millisecond, hits: []Hit{udp("1")}}},
+		{args: "-d 0 h 1", want: knockdPlan{hits: []Hit{tcp("1")}}},
+		{args: "-d abc -d 7 h 1", want: knockdPlan{delay: 7 * time.Millisecond, hits: []Hit{tcp("1")}}},
 		{args: "-d -5 h 1", wantErr: "delay cannot be negative"},
 		{args: "h 1 --delay=-1", wantErr: "delay cannot be negative"},
 		{args: "-d abc h 1", wantErr: `invalid delay "abc": want an integer number of milliseconds`},
@@ -49,9 +47,9 @@ func TestParseKnockd(t *testing.T) {
 		{args: "-d 99999999999999999999 h 1", wantErr: `delay "99999999999999999999" is too large`},
 		{args: "-d -5 h", wantUsage: "-"}, // too few arguments is checked first
 		// address family: last one wins
-		{args: "-4 h 1", want: knockdPlan{family: sequence.IPv4, hits: []sequence.Hit{tcp("1")}}},
-		{args: "h 1 --ipv6", want: knockdPlan{family: sequence.IPv6, hits: []sequence.Hit{tcp("1")}}},
-		{args: "-4 -6 h 1", want: knockdPlan{family: sequence.IPv6, hits: []sequence.Hit{tcp("1")}}},
+		{args: "-4 h 1", want: knockdPlan{family: IPv4, hits: []Hit{tcp("1")}}},
+		{args: "h 1 --ipv6", want: knockdPlan{family: IPv6, hits: []Hit{tcp("1")}}},
+		{args: "-4 -6 h 1", want: knockdPlan{family: IPv6, hits: []Hit{tcp("1")}}},
 		// help and version: the first one wins, even over later bad options
 		{args: "-h", want: knockdPlan{help: true}},
 		{args: "h 1 --help", want: knockdPlan{help: true}},
@@ -106,9 +104,9 @@ func TestParseKnockd(t *testing.T) {
 
 func TestKnockerFromPlan(t *testing.T) {
 	var out, errw strings.Builder
-	p := knockdPlan{family: sequence.IPv6, delay: time.Second}
+	p := knockdPlan{family: IPv6, delay: time.Second}
 	k := p.knocker(&out, &errw)
-	if k.Family != sequence.IPv6 || k.Delay != time.Second || k.Trace != nil || k.Warn != nil {
+	if k.Family != IPv6 || k.Delay != time.Second || k.Trace != nil || k.Warn != nil {
 		t.Errorf("knocker = %+v", k)
 	}
 	p.verbose = true

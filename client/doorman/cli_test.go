@@ -1,7 +1,8 @@
-package main
+package doorman
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,8 +12,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doorward/doorward/client"
 	"github.com/doorward/doorward/formats/doorman"
 )
+
+// knock runs knock doorman's command line (after "doorman") in-process.
+func knock(args []string, stdout, stderr *bytes.Buffer) int {
+	return runCLI(context.Background(), args, client.Env{
+		Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv, Version: "test",
+	})
+}
 
 // listenUDP is a loopback socket standing in for the server's knock port.
 func listenUDP(t *testing.T) (net.PacketConn, string) {
@@ -70,9 +79,9 @@ func TestDoormanKnock(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"doorman", "-f", knockcf(t, tc.cf, 0o600)}
+			args := []string{"-f", knockcf(t, tc.cf, 0o600)}
 			var stdout, stderr bytes.Buffer
-			if code := run(append(args, tc.args...), &stdout, &stderr); code != 0 {
+			if code := knock(append(args, tc.args...), &stdout, &stderr); code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr.String())
 			}
 			if stderr.String() != tc.wantStderr {
@@ -114,8 +123,8 @@ func TestDoormanRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			os.Remove(out)
 			var stdout, stderr bytes.Buffer
-			args := append([]string{"doorman", "-f", cf}, tc.args...)
-			if code := run(append(args, "127.0.0.1", "ssh"), &stdout, &stderr); code != tc.code {
+			args := append([]string{"-f", cf}, tc.args...)
+			if code := knock(append(args, "127.0.0.1", "ssh"), &stdout, &stderr); code != tc.code {
 				t.Fatalf("exit %d, want %d: %s", code, tc.code, stderr.String())
 			}
 			receive(t, pc)
@@ -148,8 +157,8 @@ func TestDoormanErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			args := append([]string{"doorman", "-f", knockcf(t, tc.cf, tc.mode)}, tc.args...)
-			if code := run(args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), tc.stderr) {
+			args := append([]string{"-f", knockcf(t, tc.cf, tc.mode)}, tc.args...)
+			if code := knock(args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), tc.stderr) {
 				t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), tc.stderr)
 			}
 		})
@@ -170,7 +179,7 @@ func TestDoormanMissingCF(t *testing.T) {
 		t.Skipf("port %d busy: %v", doorman.DefaultPort, err)
 	}
 	defer pc.Close()
-	if code := run([]string{"doorman", "-f", missing, "-g", "g", "-s", "s", "127.0.0.1", "22"}, &stdout, &stderr); code != 0 {
+	if code := knock([]string{"-f", missing, "-g", "g", "-s", "s", "127.0.0.1", "22"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	if want := "Warning: can't open configuration file '" + missing + "'\n"; stderr.String() != want {
