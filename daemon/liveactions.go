@@ -16,7 +16,7 @@ import (
 const queueLen = 1024
 
 // liveActions routes events in live mode: knockd command doors to the
-// engine's queue, other kinds to their Action, each Action on its own
+// engine's queue, other protocols to their Action, each Action on its own
 // goroutine so its methods are never called concurrently.
 type liveActions struct {
 	env     *Env

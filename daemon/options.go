@@ -99,7 +99,7 @@ func Check(o Options) int {
 		return 1
 	}
 	// Build every door as the daemon would (each protocol validates its own
-	// directives, one-time sequence files are opened), and every kind's
+	// directives, one-time sequence files are opened), and every protocol's
 	// Action (port-span action sections are parsed there), but start
 	// nothing: with Replay set no Action touches state files or the journal.
 	p, err := newPlan(cfg, &Env{Logf: actions.Discard, Replay: true}, func(string, actions.Event) {})
