@@ -62,8 +62,8 @@ type Env struct {
 
 // protocols is filled by init functions and read-only after them.
 var (
-	protocols = map[string]*Protocol{} // by Name
-	types     = map[string]*Protocol{} // by Name, alias and section Type
+	protocols = map[string]Protocol{} // by Name
+	types     = map[string]string{}   // Name, alias or section Type → Name
 )
 
 // Register adds p to the build's protocols. It is called from init and
@@ -79,44 +79,44 @@ func Register(p Protocol) {
 	}
 	all := append(append([]string{p.Name}, p.Aliases...), p.Sections...)
 	for i, t := range all {
-		if o, taken := types[t]; taken || slices.Contains(all[:i], t) {
-			owner := p.Name
-			if taken {
-				owner = o.Name
-			}
+		owner, taken := types[t]
+		if !taken && slices.Contains(all[:i], t) {
+			owner, taken = p.Name, true
+		}
+		if taken {
 			panic(fmt.Sprintf("detectors: protocol %s: Type %q is already %s's", p.Name, t, owner))
 		}
 	}
 	for _, t := range all {
-		types[t] = &p
+		types[t] = p.Name
 	}
-	protocols[p.Name] = &p
+	protocols[p.Name] = p
 }
 
 // Lookup finds the protocol of a door's Type, by name or alias. A section
 // Type a protocol reads is not a door Type: Lookup does not find it (see
 // SectionOwner).
-func Lookup(doorType string) (*Protocol, bool) {
-	p, ok := types[doorType]
+func Lookup(doorType string) (Protocol, bool) {
+	p, ok := protocols[types[doorType]]
 	if !ok || slices.Contains(p.Sections, doorType) {
-		return nil, false
+		return Protocol{}, false
 	}
 	return p, true
 }
 
 // SectionOwner finds the protocol that reads sections of Type t, when t
 // is one of its Sections.
-func SectionOwner(t string) (*Protocol, bool) {
-	p, ok := types[t]
+func SectionOwner(t string) (Protocol, bool) {
+	p, ok := protocols[types[t]]
 	if !ok || !slices.Contains(p.Sections, t) {
-		return nil, false
+		return Protocol{}, false
 	}
 	return p, true
 }
 
 // Protocols lists the registered protocols by name.
-func Protocols() []*Protocol {
-	out := make([]*Protocol, 0, len(protocols))
+func Protocols() []Protocol {
+	out := make([]Protocol, 0, len(protocols))
 	for _, name := range slices.Sorted(maps.Keys(protocols)) {
 		out = append(out, protocols[name])
 	}
@@ -135,8 +135,8 @@ func RegisterForTest(p Protocol) (unregister func()) {
 	Register(p)
 	return func() {
 		delete(protocols, p.Name)
-		for t, q := range types {
-			if q.Name == p.Name {
+		for t, name := range types {
+			if name == p.Name {
 				delete(types, t)
 			}
 		}
