@@ -27,7 +27,8 @@ import (
 //  3. config/<dialect>, and beside it client/... (then cmd/knock)
 //  4. actions/...
 //  5. detectors/...
-//  6. daemon
+//  6. protocols (the build's list of protocols) and, beside it, daemon
+//     (the runtime, which knows no protocol)
 //  7. cmd/knockd
 //
 // Patterns are module-relative ("formats/..." is formats and everything
@@ -77,17 +78,24 @@ var rules = []rule{
 		why:    "knock shares only the wire formats with the server; a config dialect, a detector or an action in the client is server code shipped to every user's laptop (and the knockd.conf parser reachable from knock's input)",
 	},
 	{
-		name:   "contract: detectors imports only the standard library, actions, config and formats/proto",
-		from:   "detectors",
-		forbid: "!std",
-		allow:  "actions config formats/proto",
-		why:    "contracts are what every implementation imports; one way only (detectors → actions for Event, detectors → config for positions, detectors → formats/proto for the protocol and flag types a door's config shares), so they never form a cycle and never pull a dependency into an implementation",
+		name:   "the runtime imports no protocol package",
+		from:   "daemon daemon/...",
+		forbid: "protocols @protocol",
+		why:    "protocols register themselves (detectors.Register, actions.Register, knockd.RegisterLoader) and the binary lists them in package protocols; a runtime that named one would have to change for every protocol added. @protocol is every package under detectors/, actions/, config/, formats/ or client/ in a folder named after a protocol that package protocols imports",
 	},
 	{
-		name:   "contract: actions imports only the standard library",
+		name:   "contract: detectors imports only the standard library, actions, config, config/knockd and formats/proto",
+		from:   "detectors",
+		forbid: "!std",
+		allow:  "actions config config/knockd formats/proto",
+		why:    "contracts are what every implementation imports; one way only (detectors → actions for Event, detectors → config for positions, detectors → config/knockd for the door model every dialect is read into and a Protocol's Detector is built from, detectors → formats/proto for the protocol and flag types a door's config shares), so they never form a cycle and never pull a dependency into an implementation",
+	},
+	{
+		name:   "contract: actions imports only the standard library and config/knockd",
 		from:   "actions",
 		forbid: "!std",
-		why:    "the Action and Event contract is imported by every action and every detector; it must not pull anything in",
+		allow:  "config/knockd",
+		why:    "the Action and Event contract is imported by every action and every detector; it must not pull anything in but the door model (config/knockd) that a protocol's action is built and reconfigured from",
 	},
 	{
 		name:   "contract: config imports only the standard library and formats/srcpos",
@@ -182,6 +190,8 @@ func match(g graph, pattern, path string) bool {
 	switch {
 	case pattern == "!std":
 		return !g.std[path]
+	case pattern == "@protocol":
+		return isProtocolPackage(g, path)
 	case pattern == "...":
 		_, own := g.imports[path]
 		return own
@@ -190,6 +200,38 @@ func match(g graph, pattern, path string) bool {
 		return path == base || strings.HasPrefix(path, base+"/")
 	}
 	return path == pattern
+}
+
+// protocolLayers are the folders a protocol's packages live in, each in
+// a folder named after the protocol.
+var protocolLayers = []string{"detectors", "actions", "config", "formats", "client"}
+
+// protocolNames are the protocols of the build: the folder names of the
+// packages that package protocols imports, so a protocol added there is
+// known to the rules without a change here.
+func protocolNames(g graph) map[string]bool {
+	names := map[string]bool{}
+	for _, imp := range g.imports["protocols"] {
+		for _, layer := range protocolLayers {
+			if rest, ok := strings.CutPrefix(imp, layer+"/"); ok {
+				name, _, _ := strings.Cut(rest, "/")
+				names[name] = true
+			}
+		}
+	}
+	return names
+}
+
+// isProtocolPackage reports whether path is a package of one of the
+// build's protocols: <layer>/<protocol> or below it.
+func isProtocolPackage(g graph, path string) bool {
+	for _, layer := range protocolLayers {
+		if rest, ok := strings.CutPrefix(path, layer+"/"); ok {
+			name, _, _ := strings.Cut(rest, "/")
+			return protocolNames(g)[name]
+		}
+	}
+	return false
 }
 
 // loadGraph asks `go list` for every package of the module and everything
@@ -259,10 +301,15 @@ func TestImportRules(t *testing.T) {
 	g := loadGraph(t)
 	// A graph that lost its packages (a go list change, a bad parse) would
 	// pass every rule; so would a rule whose folders were all renamed.
-	for _, pkg := range []string{"detectors", "actions", "config", "formats/otp", "config/knockd", "client/doorman", "daemon", "cmd/knock", "internal/trust"} {
+	for _, pkg := range []string{"detectors", "actions", "config", "formats/otp", "config/knockd", "client/doorman", "daemon", "protocols", "cmd/knock", "internal/trust"} {
 		if _, ok := g.imports[pkg]; !ok {
 			t.Fatalf("go list did not report package %s; packages: %v", pkg, slices.Sorted(maps.Keys(g.imports)))
 		}
+	}
+	// A protocols package that lost its imports would make the runtime
+	// rule about nothing.
+	if names := protocolNames(g); len(names) < 3 {
+		t.Fatalf("protocols names %d protocols (%v), want the build's three or more", len(names), slices.Sorted(maps.Keys(names)))
 	}
 	if !g.std["fmt"] {
 		t.Fatal("go list did not mark fmt as standard library")
@@ -298,16 +345,18 @@ func cleanGraph() graph {
 			"formats/doorman":       {"internal/flock"},
 			"config/knockd":         {"config", "formats/sequence"},
 			"config/doorman":        {"config", "config/knockd", "formats/doorman"},
-			"actions":               {"net/netip"},
+			"actions":               {"net/netip", "config/knockd"},
 			"actions/journal":       {"actions", "internal/flock"},
 			"actions/knockdaemon":   {"actions", "config/knockd", "formats/expr"},
 			"formats/expr":          {"formats/srcpos"},
-			"detectors":             {"actions", "config", "net/netip"},
+			"detectors":             {"actions", "config", "config/knockd", "net/netip"},
 			"detectors/capture":     {"detectors", "github.com/gopacket/gopacket/afpacket"},
 			"detectors/sequence":    {"detectors", "actions", "config/knockd", "formats/otp"},
 			"client/doorman":        {"formats/doorman", "config", "internal/trust"},
-			"daemon":                {"detectors/sequence", "actions/journal", "config/doorman"},
-			"cmd/knockd":            {"daemon", "config"},
+			"protocols":             {"detectors/sequence", "detectors/doorman", "config/doorman"},
+			"detectors/doorman":     {"detectors", "config/doorman"},
+			"daemon":                {"detectors", "detectors/logtail", "actions", "actions/journal", "config/knockd"},
+			"cmd/knockd":            {"daemon", "protocols", "config"},
 			"cmd/knock":             {"client/doorman", "formats/doorman"},
 			"cmd/knockd/internal/x": {"daemon"},
 		},
@@ -322,16 +371,17 @@ func TestRulesCatchWrongArrows(t *testing.T) {
 		t.Fatalf("clean graph: %v", vs)
 	}
 	wrong := map[string][2]string{ // rule name → the arrow it must catch
-		"internal is below every protocol layer":                                                   {"internal/trust", "config/knockd"},
-		"formats are leaves: no config, action, detector or runtime":                               {"formats/expr", "config"},
-		"config reads files: no actions, detectors or runtime":                                     {"config/knockdaemon", "actions/knockdaemon"},
-		"actions never see packets":                                                                {"actions/journal", "github.com/gopacket/gopacket/layers"},
-		"detectors are below the runtime":                                                          {"detectors/sequence", "daemon"},
-		"the client speaks formats, not the server's config":                                       {"client/doorman", "config/doorman"},
-		"contract: detectors imports only the standard library, actions, config and formats/proto": {"detectors", "formats/otp"},
-		"contract: actions imports only the standard library":                                      {"actions", "config"},
-		"contract: config imports only the standard library and formats/srcpos":                    {"config", "internal/trust"},
-		"nothing imports a command":                                                                {"daemon", "cmd/knockd/internal/x"},
+		"internal is below every protocol layer":                                                                  {"internal/trust", "config/knockd"},
+		"formats are leaves: no config, action, detector or runtime":                                              {"formats/expr", "config"},
+		"config reads files: no actions, detectors or runtime":                                                    {"config/knockdaemon", "actions/knockdaemon"},
+		"actions never see packets":                                                                               {"actions/journal", "github.com/gopacket/gopacket/layers"},
+		"detectors are below the runtime":                                                                         {"detectors/sequence", "daemon"},
+		"the client speaks formats, not the server's config":                                                      {"client/doorman", "config/doorman"},
+		"the runtime imports no protocol package":                                                                 {"daemon", "config/doorman"},
+		"contract: detectors imports only the standard library, actions, config, config/knockd and formats/proto": {"detectors", "formats/otp"},
+		"contract: actions imports only the standard library and config/knockd":                                   {"actions", "config"},
+		"contract: config imports only the standard library and formats/srcpos":                                   {"config", "internal/trust"},
+		"nothing imports a command":                                                                               {"daemon", "cmd/knockd/internal/x"},
 	}
 	for _, r := range rules {
 		arrow, ok := wrong[r.name]
@@ -354,5 +404,24 @@ func TestRulesCatchWrongArrows(t *testing.T) {
 				t.Errorf("violations = %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestRuntimeRuleFollowsProtocols: the runtime rule's protocol names come
+// from package protocols' imports, so a protocol added there (one line) is
+// forbidden to the runtime in every layer at once, and a package that only
+// shares a layer with the protocols is not.
+func TestRuntimeRuleFollowsProtocols(t *testing.T) {
+	g := cleanGraph()
+	g.imports["protocols"] = append(g.imports["protocols"], "detectors/fwknop")
+	g.imports["daemon"] = append(g.imports["daemon"], "formats/fwknop", "client/fwknop/x", "formats/fwlog", "protocols")
+	var got []string
+	for _, v := range check(g, rules) {
+		got = append(got, v.from+" → "+v.to+": "+v.rule.name)
+	}
+	const r = ": the runtime imports no protocol package"
+	want := []string{"daemon → formats/fwknop" + r, "daemon → client/fwknop/x" + r, "daemon → protocols" + r}
+	if !slices.Equal(got, want) {
+		t.Errorf("violations = %q, want %q", got, want)
 	}
 }

@@ -88,10 +88,13 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	eng.Recover(rctx, left, time.Now())
 	release()
 
-	// Events go to the engine (knockd command doors) or to their kind's
+	// Events go to the engine (knockd command doors) or to their protocol's
 	// Action, each on its own goroutine behind a bounded queue: a full
 	// queue drops and counts, it never blocks the packet path.
-	env := &Env{Logf: log.Logf, Journal: jr, Run: run, StateDir: stateDir, Ifaces: ifaces}
+	env := &Env{Logf: log.Logf, Run: run, StateDir: stateDir, Ifaces: ifaces}
+	if jr != nil { // a nil *journal.Journal must stay a nil actions.Doors
+		env.Doors = jr
+	}
 	acts := newLiveActions(env, log)
 	route := func(kind string, ev actions.Event) { acts.route(kind, ev) }
 	p, err := startPlan(cfg, env, route)

@@ -16,7 +16,7 @@ import (
 const queueLen = 1024
 
 // liveActions routes events in live mode: knockd command doors to the
-// engine's queue, other kinds to their Action, each Action on its own
+// engine's queue, other protocols to their Action, each Action on its own
 // goroutine so its methods are never called concurrently.
 type liveActions struct {
 	env     *Env
@@ -30,7 +30,7 @@ type liveActions struct {
 
 type actionRunner struct {
 	name   string
-	a      Action
+	a      actions.Action
 	events chan actions.Event
 	reconf latest[[]*knockd.Door] // the newest doors, never blocks the loop
 }
@@ -58,17 +58,17 @@ func (l *liveActions) route(kind string, ev actions.Event) {
 // running ones (on their goroutine). Called from the dispatch goroutine,
 // like route.
 func (l *liveActions) apply(p *plan) error {
-	have := func(name string) Action {
+	have := func(name string) actions.Action {
 		if r := l.running[name]; r != nil {
 			return r.a
 		}
 		return nil
 	}
-	reconf := func(name string, _ Action, doors []*knockd.Door) error {
+	reconf := func(name string, _ actions.Action, doors []*knockd.Door) error {
 		l.running[name].reconf.put(doors)
 		return nil // errors are logged by the Action's goroutine
 	}
-	add := func(name string, a Action) {
+	add := func(name string, a actions.Action) {
 		r := &actionRunner{name: name, a: a, events: make(chan actions.Event, queueLen), reconf: newLatest[[]*knockd.Door]()}
 		l.running[name] = r
 		if l.ctx != nil {

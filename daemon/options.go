@@ -12,7 +12,6 @@ import (
 
 	"github.com/doorward/doorward/actions/command"
 	"github.com/doorward/doorward/config"
-	dmconfig "github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/config/knockd"
 )
 
@@ -86,14 +85,10 @@ func (o *Options) load() (*knockd.Config, bool) {
 	return cfg, true
 }
 
-// loadConfig reads o.Config: a knockd.conf, or an unchanged doormand.cf,
-// which becomes one doorman door (-D skips its file checks, as doormand's
-// -D does). See docs/doorman.md.
+// loadConfig reads o.Config: a knockd.conf, or another dialect a protocol
+// registered a loader for (an unchanged doormand.cf); -D is passed on.
 func (o *Options) loadConfig() (*knockd.Config, error) {
-	if cfg, isCF, err := dmconfig.LoadConfig(o.Config, o.Debug); isCF {
-		return cfg, err
-	}
-	return knockd.Load(o.Config)
+	return knockd.LoadFile(o.Config, knockd.LoadOptions{Debug: o.Debug})
 }
 
 // Check validates the config without privileges or capture: knockd --check.
@@ -104,7 +99,7 @@ func Check(o Options) int {
 		return 1
 	}
 	// Build every door as the daemon would (each protocol validates its own
-	// directives, one-time sequence files are opened), and every kind's
+	// directives, one-time sequence files are opened), and every protocol's
 	// Action (port-span action sections are parsed there), but start
 	// nothing: with Replay set no Action touches state files or the journal.
 	p, err := newPlan(cfg, &Env{Logf: actions.Discard, Replay: true}, func(string, actions.Event) {})

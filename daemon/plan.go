@@ -6,6 +6,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/netip"
@@ -22,12 +23,12 @@ import (
 // plan is everything built from one config: replaced whole on reload.
 type plan struct {
 	cfg    *knockd.Config
-	kinds  []string                      // kinds with doors, sorted
-	dets   map[string]detectors.Detector // by kind
+	kinds  []string                      // protocols with doors, sorted
+	dets   map[string]detectors.Detector // by protocol name
 	disp   *detectors.Dispatcher
 	doors  map[string]engine.Door    // doors served by the command engine, by key
-	kindOf map[string]string         // door key → kind
-	byKind map[string][]*knockd.Door // doors of kinds with their own Action
+	kindOf map[string]string         // door key → protocol name
+	byKind map[string][]*knockd.Door // doors (and sections) of protocols with their own actions.Action
 
 	maxTimeout    time.Duration // longest Seq_Timeout
 	maxCmdTimeout time.Duration
@@ -51,17 +52,11 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 	}
 	e := *env
 	e.Key = func(d *knockd.Door) string { return keys[d] }
-	e.RulesChanged = func() { p.dirty = true }
 	e.MaxSources, e.LogRate = cfg.Options.MaxSources, float64(cfg.Options.LogRate)
 	e.CommandTimeout = cfg.Options.CommandTimeout
+	denv := detectorEnv(&e, func() { p.dirty = true })
 
-	groups := map[string][]*knockd.Door{}
-	claimed := map[string]string{} // section type → kind that reads it
-	for name, k := range kinds {
-		for _, t := range k.Sections {
-			claimed[t] = name
-		}
-	}
+	groups := map[string][]*knockd.Door{} // protocol name → its doors and sections
 	var errs []error
 	// Log formats are read by the log source, but a config is only
 	// accepted (at start, by --check, on reload) if they are valid too.
@@ -69,26 +64,31 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 		errs = append(errs, err)
 	}
 	for _, d := range cfg.Doors {
-		name := kindName(d)
-		if sourceSections[name] {
+		if sourceSections[d.Type] {
 			continue
 		}
-		if owner, ok := claimed[name]; ok {
-			groups[owner] = append(groups[owner], d)
-			if kinds[owner].Action != nil {
-				p.byKind[owner] = append(p.byKind[owner], d)
+		if owner, ok := detectors.SectionOwner(d.Type); ok {
+			groups[owner.Name] = append(groups[owner.Name], d)
+			if !owner.Commands {
+				p.byKind[owner.Name] = append(p.byKind[owner.Name], d)
 			}
 			continue
 		}
-		k, ok := kinds[name]
+		proto, ok := detectors.Lookup(d.Type)
 		if !ok {
-			errs = append(errs, unknownKind(d))
+			errs = append(errs, unknownType(d))
 			continue
 		}
-		groups[name] = append(groups[name], d)
-		p.kindOf[keys[d]] = name
-		if k.Action != nil {
-			p.byKind[name] = append(p.byKind[name], d)
+		if d.Type != "" {
+			// An alias (an older spelling) becomes the protocol's name, so
+			// its own folders see one Type. "" stays: it is how knockd's
+			// model spells a door without a Type line.
+			d.Type = proto.Name
+		}
+		groups[proto.Name] = append(groups[proto.Name], d)
+		p.kindOf[keys[d]] = proto.Name
+		if !proto.Commands {
+			p.byKind[proto.Name] = append(p.byKind[proto.Name], d)
 			continue
 		}
 		p.warnings = append(p.warnings, d.Warnings()...)
@@ -103,7 +103,13 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 		p.maxCmdTimeout = max(p.maxCmdTimeout, d.CmdTimeout)
 	}
 	for name, doors := range groups {
-		det, err := kinds[name].Detector(doors, &e)
+		proto, _ := detectors.Lookup(name)
+		if _, ok := actions.Lookup(name); !ok && !proto.Commands {
+			// A build that lists a protocol's detector but not its action.
+			errs = append(errs, fmt.Errorf("door type %s: no action registered for it in this build", name))
+			continue
+		}
+		det, err := proto.Detector(doors, denv)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -218,18 +224,18 @@ func (p *plan) rules(local []netip.Addr) []detectors.Rule {
 // live as long as the daemon, so a reload never strands a door they opened.
 type actionSet struct {
 	env  *Env
-	acts map[string]Action
+	acts map[string]actions.Action
 }
 
 // apply creates the Actions p needs and reconfigures the existing ones.
 func (s *actionSet) apply(p *plan) error {
 	if s.acts == nil {
-		s.acts = map[string]Action{}
+		s.acts = map[string]actions.Action{}
 	}
 	return p.applyActions(s.env,
-		func(name string) Action { return s.acts[name] },
-		func(_ string, a Action, doors []*knockd.Door) error { return a.Reconfigure(doors) },
-		func(name string, a Action) { s.acts[name] = a })
+		func(name string) actions.Action { return s.acts[name] },
+		func(_ string, a actions.Action, doors []*knockd.Door) error { return a.Reconfigure(doors) },
+		func(name string, a actions.Action) { s.acts[name] = a })
 }
 
 // applyActions walks the kinds that have an Action: one already running
@@ -237,13 +243,10 @@ func (s *actionSet) apply(p *plan) error {
 // kind that lost all its doors keeps its Action so the doors it opened
 // still close; otherwise, if p has doors of the kind, a new Action is built
 // and handed to add.
-func (p *plan) applyActions(env *Env, have func(string) Action, reconf func(string, Action, []*knockd.Door) error, add func(string, Action)) error {
+func (p *plan) applyActions(env *Env, have func(string) actions.Action, reconf func(string, actions.Action, []*knockd.Door) error, add func(string, actions.Action)) error {
 	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(kinds)) {
-		k := kinds[name]
-		if k.Action == nil {
-			continue
-		}
+	for _, name := range actions.Registered() {
+		newAction, _ := actions.Lookup(name)
 		doors := p.byKind[name]
 		if a := have(name); a != nil {
 			if err := reconf(name, a, doors); err != nil {
@@ -254,7 +257,7 @@ func (p *plan) applyActions(env *Env, have func(string) Action, reconf func(stri
 		if len(doors) == 0 {
 			continue
 		}
-		a, err := p.newAction(k, doors, env)
+		a, err := p.newAction(newAction, doors, env)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -266,13 +269,13 @@ func (p *plan) applyActions(env *Env, have func(string) Action, reconf func(stri
 
 // newAction builds kind k's Action for doors, with p's door keys and
 // limits.
-func (p *plan) newAction(k Kind, doors []*knockd.Door, env *Env) (Action, error) {
+func (p *plan) newAction(newAction actions.New, doors []*knockd.Door, env *Env) (actions.Action, error) {
 	keys := p.cfg.Keys()
 	e := *env
 	e.Key = func(d *knockd.Door) string { return keys[d] }
 	e.MaxSources, e.LogRate = p.cfg.Options.MaxSources, float64(p.cfg.Options.LogRate)
 	e.StateCache = p.cfg.Options.StateCache
-	return k.Action(doors, &e)
+	return newAction(doors, &e)
 }
 
 // checkActions builds every kind's Action for p's doors and throws them
@@ -309,8 +312,8 @@ func (s *actionSet) close(ctx context.Context) {
 }
 
 // sorted lists the Actions by kind name, so replays are reproducible.
-func (s *actionSet) sorted() []Action {
-	out := make([]Action, 0, len(s.acts))
+func (s *actionSet) sorted() []actions.Action {
+	out := make([]actions.Action, 0, len(s.acts))
 	for _, name := range slices.Sorted(maps.Keys(s.acts)) {
 		out = append(out, s.acts[name])
 	}

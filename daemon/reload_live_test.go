@@ -36,14 +36,12 @@ func (k *slowKind) Next() (time.Time, bool)                { return time.Time{},
 func (k *slowKind) Reconfigure(doors []*knockd.Door) error { return nil }
 func (k *slowKind) Close(context.Context)                  {}
 
-// registerSlowKind adds the "slowtest" kind for one test.
+// registerSlowKind adds the "slowtest" protocol for one test.
 func registerSlowKind(t *testing.T) *slowKind {
 	k := &slowKind{busy: make(chan struct{}, 1), release: make(chan struct{})}
-	registerKind("slowtest", Kind{
-		Detector: func([]*knockd.Door, *Env) (detectors.Detector, error) { return k, nil },
-		Action:   func([]*knockd.Door, *Env) (Action, error) { return k, nil },
-	})
-	t.Cleanup(func() { delete(kinds, "slowtest") })
+	t.Cleanup(detectors.RegisterForTest(detectors.Protocol{Name: "slowtest",
+		Detector: func([]*knockd.Door, *detectors.Env) (detectors.Detector, error) { return k, nil }}))
+	t.Cleanup(actions.RegisterForTest("slowtest", func([]*knockd.Door, *actions.Env) (actions.Action, error) { return k, nil }))
 	return k
 }
 

@@ -48,10 +48,10 @@ func TestRejectedReloadTouchesNoFile(t *testing.T) {
 		{name: "archive directory missing", proto: "doorman", reload: "{{door 2000}}[other]\n\tType = doorman\n\tGuestlist = {{dir}}/guestlist\n\tFirewall_Add = {{dir}}/add\n\tFirewall_Del = {{dir}}/del\n\tHash_Archive = {{dir}}/missing/hash\n\tPort = 1002\n\tCheck_Permissions = no\n", file: untouched},
 		{name: "commit fails after the archive was resized", proto: "doorman", reload: "{{door 2000}}[z]\n\tType = zfailcommit\n", file: restored},
 		{name: "accepted", proto: "doorman", reload: "{{door 2000}}", file: resized},
-		{name: "error in another door", proto: "portspan", reload: "{{door 2000}}[bad]\n\tType = nosuchkind\n", file: untouched},
-		{name: "error in an action section", proto: "portspan", reload: "{{door 2000}}[a]\n\tType = action\n\tCondition = PORT = 22\n\tSystem = true\n", file: untouched},
-		{name: "commit fails after the store was resized", proto: "portspan", reload: "{{door 2000}}[z]\n\tType = zfailcommit\n", file: restored},
-		{name: "accepted", proto: "portspan", reload: "{{door 2000}}", file: resized},
+		{name: "error in another door", proto: "knockdaemon", reload: "{{door 2000}}[bad]\n\tType = nosuchkind\n", file: untouched},
+		{name: "error in an action section", proto: "knockdaemon", reload: "{{door 2000}}[a]\n\tType = action\n\tCondition = PORT = 22\n\tSystem = true\n", file: untouched},
+		{name: "commit fails after the store was resized", proto: "knockdaemon", reload: "{{door 2000}}[z]\n\tType = zfailcommit\n", file: restored},
+		{name: "accepted", proto: "knockdaemon", reload: "{{door 2000}}", file: resized},
 	} {
 		t.Run(tc.proto+"/"+tc.name, func(t *testing.T) {
 			proto := antiReplay[tc.proto]
@@ -150,9 +150,9 @@ var antiReplay = map[string]struct {
 			return []detectors.Packet{doormanKnock(at, srcPort)}
 		},
 	},
-	"portspan": {
+	"knockdaemon": {
 		door: func(_ string, size int) string {
-			return fmt.Sprintf("[span]\n\tType = portspan\n\t%s\n\tSpent_Knocks = %d\n", strings.ReplaceAll(spanDoor, "\n", "\n\t"), size)
+			return fmt.Sprintf("[span]\n\tType = knockdaemon\n\t%s\n\tSpent_Knocks = %d\n", strings.ReplaceAll(spanDoor, "\n", "\n\t"), size)
 		},
 		file:        kdetect.SpentFile,
 		recordBytes: 2 * spent.RecordSize, // two 8-byte blocks of ciphertext
@@ -202,8 +202,8 @@ func (failCommit) Expire(time.Time)                               {}
 func (failCommit) Commit() error                                  { return errors.New("failcommit: cannot open its file") }
 
 func registerFailCommitKind(t *testing.T) {
-	registerKind("zfailcommit", Kind{Detector: func([]*knockd.Door, *Env) (detectors.Detector, error) { return failCommit{}, nil }})
-	t.Cleanup(func() { delete(kinds, "zfailcommit") })
+	t.Cleanup(detectors.RegisterForTest(detectors.Protocol{Name: "zfailcommit", Commands: true,
+		Detector: func([]*knockd.Door, *detectors.Env) (detectors.Detector, error) { return failCommit{}, nil }}))
 }
 
 // doormanKnock is martink's knock for port 22 from 10.0.0.2 (the guest

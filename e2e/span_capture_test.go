@@ -13,7 +13,7 @@ import (
 // an action whose System command opens the requested port for the record's
 // IP (spec §8's example command, with the e2e service port).
 const spanConf = `[span]
-	Type     = portspan
+	Type     = knockdaemon
 	Portspan = %s
 	Knock    = IP,PORT,FLAG0,CHECKSUM
 	Key      = e2e secret phrase

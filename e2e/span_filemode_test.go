@@ -47,7 +47,7 @@ const spanFileConf = `[options]
 	Prefix = %s
 
 [span]
-	Type     = portspan
+	Type     = knockdaemon
 	Portspan = ` + fileSpan + `
 	Knock    = IP,PORT,FLAG0,CHECKSUM
 	Key      = ` + fileKey + `

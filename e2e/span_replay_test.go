@@ -18,7 +18,7 @@ import (
 // spanReplayConf: a 256-port span, so the test spells wire bytes itself
 // (port = 20000 + byte), with an action that only logs.
 const spanReplayConf = `[span]
-	Type     = portspan
+	Type     = knockdaemon
 	Portspan = 20000-20255
 	Knock    = IP,PORT,FLAG0,CHECKSUM
 	Key      = e2e secret phrase

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/doorward/doorward/actions"
 )
 
 // DefaultTimeout is how long a command may run when [options]
@@ -45,8 +47,9 @@ func Render(tmpl string, addr netip.Addr) string {
 
 // Runner runs one rendered command line and returns its exit status.
 // err is set only when the command could not be run, was killed or ran
-// out of time; every caller counts that as a failed command.
-type Runner func(ctx context.Context, line string) (status int, err error)
+// out of time; every caller counts that as a failed command. The type is
+// the actions contract's, so an action's Env can carry one.
+type Runner = actions.Runner
 
 // ErrTimeout is wrapped by the error of a command killed at its time limit.
 var ErrTimeout = errors.New("timed out")

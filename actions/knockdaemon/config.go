@@ -14,8 +14,8 @@ import (
 
 // Section types this package reads.
 const (
-	DoorType   = "portspan" // the doors whose knocks the actions handle
-	ActionType = "action"   // the action sections
+	DoorType   = "knockdaemon" // the doors whose knocks the actions handle (alias: portspan)
+	ActionType = "action"      // the action sections
 )
 
 // MaxDelay bounds Delay. A replay runs the clock out a day past its last

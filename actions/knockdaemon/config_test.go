@@ -10,7 +10,7 @@ import (
 
 const spanDoor = `
 [ssh]
-	Type = portspan
+	Type = knockdaemon
 	knock = IP,PORT,FLAG0,CHECKSUM
 `
 
@@ -69,20 +69,20 @@ func TestConfigErrors(t *testing.T) {
 [a]
 	Type = action
 	System = x
-`, []string{`k.conf:2: action "a": no door with Type = portspan for it to act on`}},
+`, []string{`k.conf:2: action "a": no door with Type = knockdaemon for it to act on`}},
 		{"which door", spanDoor + `
 [web]
-	Type = portspan
+	Type = knockdaemon
 [a]
 	Type = action
 	System = x
-`, []string{`k.conf:8: action "a": 2 doors with Type = portspan; say which with Door = NAME`}},
+`, []string{`k.conf:8: action "a": 2 doors with Type = knockdaemon; say which with Door = NAME`}},
 		{"unknown door", spanDoor + `
 [a]
 	Type = action
 	Door = web
 	System = x
-`, []string{`k.conf:8: Door: no door [web] with Type = portspan`}},
+`, []string{`k.conf:8: Door: no door [web] with Type = knockdaemon`}},
 		{"empty system", spanDoor + `
 [a]
 	Type = action
@@ -106,9 +106,9 @@ func TestConfigErrors(t *testing.T) {
 func TestRepeatedDoorNames(t *testing.T) {
 	conf := spanDoor + `
 [web]
-	Type = portspan
+	Type = knockdaemon
 [web]
-	Type = portspan
+	Type = knockdaemon
 [a]
 	Type = action
 	Door = web
@@ -135,7 +135,7 @@ func TestRepeatedDoorNames(t *testing.T) {
 func TestConfigValues(t *testing.T) {
 	conf := spanDoor + `
 [web]
-	Type = portspan
+	Type = knockdaemon
 	knock = IP,PORT,CHECKSUM
 [a]
 	Type = action
@@ -177,10 +177,10 @@ func TestConfigValues(t *testing.T) {
 func TestReplayWarning(t *testing.T) {
 	conf := `
 [on]
-	Type = portspan
+	Type = knockdaemon
 	knock = IP,PORT,CHECKSUM
 [off]
-	Type = portspan
+	Type = knockdaemon
 	knock = IP,PORT,CHECKSUM
 	spent_knocks = 0
 [a]

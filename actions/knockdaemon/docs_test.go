@@ -24,7 +24,7 @@ func TestDocsExamples(t *testing.T) {
 			t.Fatalf("ini block %d is not closed", i+1)
 		}
 		blocks++
-		if !strings.Contains(block, "portspan") {
+		if !strings.Contains(block, "= "+DoorType+"\n") {
 			block = spanDoor + block
 		}
 		cfg, err := knockd.Parse("docs block", []byte(block))

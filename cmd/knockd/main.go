@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/doorward/doorward/daemon"
+	_ "github.com/doorward/doorward/protocols" // the protocols built in
 )
 
 const version = "0.1.0"

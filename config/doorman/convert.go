@@ -2,7 +2,6 @@ package doorman
 
 import (
 	"bytes"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,16 +55,16 @@ func IsCF(src []byte) bool {
 	return found
 }
 
-// LoadConfig reads path and, if it is a doormand.cf, returns it as a
-// knockd config with one doorman door (see ToConfig); isCF is false (and
-// nothing else is set) for any other file.
-func LoadConfig(path string, debug bool) (cfg *knockd.Config, isCF bool, err error) {
-	src, err := os.ReadFile(path)
-	if err != nil || !IsCF(src) {
-		return nil, false, nil
-	}
-	cfg, err = ToConfig(dmformat.ParseCF(path, src), debug)
-	return cfg, true, err
+// An unchanged doormand.cf is a config `knockd -c` runs: one doorman door
+// (see ToConfig; -D skips its file checks, as doormand's -D does).
+func init() {
+	knockd.RegisterLoader(knockd.Loader{
+		Name:      "doormand.cf",
+		Recognise: func(_ string, src []byte) bool { return IsCF(src) },
+		Load: func(path string, src []byte, opt knockd.LoadOptions) (*knockd.Config, error) {
+			return ToConfig(dmformat.ParseCF(path, src), opt.Debug)
+		},
+	})
 }
 
 // ToConfig turns a doormand.cf into what `knockd -c doormand.cf` runs: the

@@ -284,3 +284,18 @@ func (d *Door) Dump() string {
 	}
 	return b.String()
 }
+
+// KeyOrName is key, falling back to the door's name for doors key does not
+// know. The doorman action keeps the key function of the config it was
+// built for, and a reloaded config's doors are not in it; the detector
+// uses the same function so that both sides name a door alike.
+func KeyOrName(key func(*knockd.Door) string) func(*knockd.Door) string {
+	return func(d *knockd.Door) string {
+		if key != nil {
+			if k := key(d); k != "" {
+				return k
+			}
+		}
+		return d.Name
+	}
+}

@@ -30,15 +30,20 @@ const maxIfName = 15
 func Load(path string) (*Config, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		// Keep the cause (errors.Is(err, fs.ErrNotExist) still works) but
-		// print the path once, as every other config error does.
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
-		}
-		return nil, config.List{{Pos: config.Pos{File: path}, Err: err}}
+		return nil, readError(path, err)
 	}
 	return Parse(path, src)
+}
+
+// readError is a config file that could not be read, as a config error.
+func readError(path string, err error) error {
+	// Keep the cause (errors.Is(err, fs.ErrNotExist) still works) but
+	// print the path once, as every other config error does.
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return config.List{{Pos: config.Pos{File: path}, Err: err}}
 }
 
 // Parse parses src as a knockd.conf named name. It does not stop at the first
@@ -421,7 +426,7 @@ func inferType(params []config.Param) string {
 		case "GUESTLIST", "FIREWALL_ADD", "FIREWALL_DEL":
 			return "doorman"
 		case "PORTSPAN":
-			return "portspan"
+			return "knockdaemon"
 		}
 	}
 	return ""

@@ -51,7 +51,7 @@ func MigrateFile(path string) (*Result, error) {
 //     stock kernel one, else its expressions); runmode = network (the
 //     default): [options] Interface, and the <ethfilter> as the door's
 //     Protocol and TCPFlags;
-//   - knock, portspan, encrypt, key, cipher, iv: one Type = portspan door,
+//   - knock, portspan, encrypt, key, cipher, iv: one Type = knockdaemon door,
 //     named knockdaemon, with every width and mode written out;
 //   - each <action>: a Type = action section (Condition, its templates'
 //     state and system lines in order, Delay in seconds, Use);
@@ -430,7 +430,7 @@ func (m *migration) unique(want string) string {
 func (m *migration) door(root *Node, mode string) {
 	m.section(DoorName)
 	m.comment("knock, portspan, encrypt, key, cipher, iv; every width and mode written out")
-	m.kv("Type", "portspan")
+	m.kv("Type", "knockdaemon")
 	if ps, ok := m.scalar(root, "portspan"); ok {
 		m.kv("Portspan", ps.Value)
 	} else {

@@ -22,7 +22,7 @@ var floodKnock = []uint16{1106, 1121, 1134, 1124, 1135, 1133, 1097, 1110, 1089, 
 const floodMax = 64
 
 const floodConf = `[ssh]
-	Type        = portspan
+	Type        = knockdaemon
 	Portspan    = 1024-1279
 	Knock       = IP,PORT,FLAG0,CHECKSUM
 	Key         = secret

@@ -27,7 +27,7 @@ import (
 
 const forgeryConf = `
 [ssh]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1024-1279
 	Knock = IP,PORT,FLAG0,CHECKSUM
 	Key = my_secret_phrase
@@ -249,7 +249,7 @@ func TestSpentAcrossRestart(t *testing.T) {
 
 const macConf = `
 [ssh]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1024-5000,6000-25000,26000-35789
 	Knock = IP,PORT,FLAG0,CHECKSUM
 	Key = my_secret_phrase

@@ -21,7 +21,7 @@ func FuzzObserve(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doors, err := fromConfig(t, `
 [d]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1000-1015
 	Knock = FLAG0,CHECKSUM
 	Key = k
@@ -29,7 +29,7 @@ func FuzzObserve(f *testing.F) {
 	Max_Sources = 4
 	Hit_Timeout = 2
 [u]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1008-1011,2000-2003
 	Knock = FLAG0
 	Encrypt = no

@@ -19,7 +19,7 @@ import (
 
 const hotConf = `
 [ssh]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1024-5000,6000-25000,26000-35789
 	Knock = IP,PORT,FLAG0,CHECKSUM
 	Key = password

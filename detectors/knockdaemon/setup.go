@@ -94,7 +94,7 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, defaultMaxSo
 	var errs config.List
 	var out []Door
 	for _, kd := range doors {
-		if kd.Type != "portspan" {
+		if kd.Type != Name {
 			continue
 		}
 		d, derrs := fromDoor(kd, defaultMaxSources)

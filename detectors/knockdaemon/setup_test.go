@@ -50,14 +50,14 @@ func TestFromDoors(t *testing.T) {
 	}{
 		{"defaults", `
 [ssh]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1024-1279
 	Knock = IP,PORT,FLAG0,CHECKSUM
 	Key = secret
 `, 0, []string{"ssh ssh span=1024-1279 layouts=IP,PORT,FLAG0,CHECKSUM/8|IP,PORT,FLAG0,CHECKSUM/7 crypt=blowfish iv=yes tail=auto sums=256 tcp mask=0x2 want=0x2 timeout=30s max=16384 ipmatch=false"}},
 		{"everything", `
 [a]
-	TYPE = PortSpan
+	TYPE = KnockDaemon
 	portspan = 10000-11023
 	KNOCK = client,port,time,flag0,checksum
 	encrypt = YES
@@ -76,7 +76,7 @@ func TestFromDoors(t *testing.T) {
 	max_sources = 16
 	require_ip_match = yes
 [b]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 2000-2001
 	Knock = FLAG0
 	Encrypt = no
@@ -93,7 +93,7 @@ func TestFromDoors(t *testing.T) {
 	Type = action
 	Condition = PORT == 22
 [ssh]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1-2
 	Knock = PORT
 	Key = k
@@ -102,12 +102,12 @@ func TestFromDoors(t *testing.T) {
 `, 0, []string{"ssh ssh span=1-2 layouts=PORT/1 crypt=blowfish iv=salted tail=auto sums=256 tcp mask=0x2 want=0x2 timeout=30s max=16384 ipmatch=false"}},
 		{"repeated section", `
 [x]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1-2
 	Knock = FLAG1
 	Encrypt = no
 [x]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 3-4
 	Knock = FLAG1
 	Encrypt = no
@@ -141,7 +141,7 @@ func TestFromDoorsErrors(t *testing.T) {
 	}{
 		{"missing", `
 [ssh]
-	Type = portspan
+	Type = knockdaemon
 `, []string{
 			"knockd.conf:2: Portspan: missing (the span of ports knocks are spelled on)",
 			"knockd.conf:2: Knock: missing (the record's field list, e.g. IP,PORT,FLAG0,CHECKSUM)",
@@ -149,7 +149,7 @@ func TestFromDoorsErrors(t *testing.T) {
 		}},
 		{"bad values", `
 [ssh]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1024-1280
 	Knock = IP,PORT,LOGIP
 	Key = k
@@ -177,7 +177,7 @@ func TestFromDoorsErrors(t *testing.T) {
 		}},
 		{"spent and mac", `
 [s]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1024-1279
 	Knock = IP,PORT,FLAG0,CHECKSUM
 	Key = same
@@ -191,14 +191,14 @@ func TestFromDoorsErrors(t *testing.T) {
 		}},
 		{"flags on udp", `
 [u]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1-2
 	Knock = FLAG0
 	Encrypt = no
 	Protocol = udp
 	TCPFlags = syn
 [v]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1-3
 	Knock = FLAG0
 	Encrypt = no
@@ -226,7 +226,7 @@ func TestFromDoorsErrors(t *testing.T) {
 func TestRulesLongSpan(t *testing.T) {
 	doors, err := fromConfig(t, `
 [big]
-	Type = portspan
+	Type = knockdaemon
 	Portspan = 1024-5000,6000-25000,26000-35789
 	Knock = IP,PORT,FLAG0,CHECKSUM
 	Key = password

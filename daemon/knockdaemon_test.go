@@ -29,7 +29,7 @@ func TestStartFailsWithoutSpentStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	door := "\n[span]\n\tType = portspan\n\t" + strings.ReplaceAll(spanDoor, "\n", "\n\t") + "\n"
+	door := "\n[span]\n\tType = knockdaemon\n\t" + strings.ReplaceAll(spanDoor, "\n", "\n\t") + "\n"
 	for _, tc := range []struct {
 		extra string
 		code  int

@@ -1,22 +1,13 @@
 package daemon
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"github.com/doorward/doorward/actions"
-	"github.com/doorward/doorward/actions/journal"
-	"github.com/doorward/doorward/actions/state"
-	"github.com/doorward/doorward/config/knockd"
 )
 
 // v1Ports is the spec's vector V1 (§12): the record 10.1.1.1, port 22
@@ -29,14 +20,23 @@ var v1Ports = []int{1106, 1121, 1134, 1124, 1135, 1133, 1097, 1110, 1075, 1078, 
 // one-time-value condition opens once, the replayed knock is refused, and
 // the delayed close runs 30 s after the first knock, in capture time.
 // Replay keeps state in memory: the StateCache file is not created.
+//
+// The door's Type is spelled both ways: "portspan", the protocol's Type
+// before it had one name, is an alias and behaves the same.
 func TestReplayKnockdaemonActions(t *testing.T) {
+	for _, typ := range []string{"knockdaemon", "portspan"} {
+		t.Run(typ, func(t *testing.T) { replayKnockdaemonActions(t, typ) })
+	}
+}
+
+func replayKnockdaemonActions(t *testing.T, typ string) {
 	dir := t.TempDir()
 	cache := filepath.Join(dir, "state.json")
 	conf := fmt.Sprintf(`[options]
 	StateCache = %s
 
 [ssh]
-	Type = portspan
+	Type = %s
 	Portspan = 1024-1279
 	Knock = IP,PORT,FLAG0,CHECKSUM
 	Port_Width = 1
@@ -55,7 +55,7 @@ func TestReplayKnockdaemonActions(t *testing.T) {
 	Condition = PORT == 22 && ! state(IP,uniqueval,FLAG0)
 	Delay = 30
 	System = /sbin/iptables -D INPUT -s IP -p tcp --dport PORT -j ACCEPT
-`, cache)
+`, cache, typ)
 	path := filepath.Join(dir, "knockd.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -79,72 +79,11 @@ func TestReplayKnockdaemonActions(t *testing.T) {
 	}
 }
 
-// TestKnockdaemonActionLive: outside replay the action keeps its state in
-// the StateCache file and its delayed commands in the journal, until they
-// have run.
-func TestKnockdaemonActionLive(t *testing.T) {
-	dir := t.TempDir()
-	cache := filepath.Join(dir, "state.json")
-	cfg, err := knockd.Parse("k.conf", []byte(`[ssh]
-	Type = portspan
-[close]
-	Type = action
-	Condition = ! state(IP,seen)
-	State = state(IP,seen)++
-	Delay = 60
-	System = close IP
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	jr, _, err := journal.Open(filepath.Join(dir, "statedir"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer jr.Shutdown()
-	var ran []string
-	var mu sync.Mutex
-	keys := cfg.Keys()
-	env := &Env{Logf: actions.Discard, Journal: jr, StateCache: cache,
-		Key: func(d *knockd.Door) string { return keys[d] },
-		Run: func(_ context.Context, line string) (int, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			ran = append(ran, line)
-			return 0, nil
-		}}
-	a, err := newKnockdaemonAction(cfg.Doors, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A second daemon cannot share the cache.
-	if _, err := newKnockdaemonAction(cfg.Doors, env); !errors.Is(err, state.ErrInUse) {
-		t.Errorf("second action on the same cache: %v", err)
-	}
-	ctx := context.Background()
-	a.Handle(ctx, actions.Event{Kind: actions.Knock, Door: "ssh", Addr: netip.MustParseAddr("10.1.1.1"), Time: time.Now(),
-		Sender: netip.MustParseAddr("10.0.0.2"), Record: &actions.Record{Has: actions.HasIP, IP: netip.MustParseAddr("10.1.1.1")}})
-	data, err := os.ReadFile(cache)
-	if err != nil || !strings.Contains(string(data), `"key":["10.1.1.1","seen"],"value":"1"`) {
-		t.Errorf("state cache after a knock: %q, %v", data, err)
-	}
-	if e := jr.OpenDoors(); len(e) != 1 || e[0].Stop != "close 10.1.1.1" || e[0].Name != "ssh: action close" {
-		t.Errorf("journal: %+v", e)
-	}
-	a.Close(ctx)
-	if e := jr.OpenDoors(); len(e) != 0 {
-		t.Errorf("journal after Close: %+v", e)
-	}
-	if !slices.Equal(ran, []string{"close 10.1.1.1"}) {
-		t.Errorf("ran %q", ran)
-	}
-}
-
 // TestCheckReadsActions: knockd --check reports an action section's
 // errors, though only the daemon's Action reads those sections.
 func TestCheckReadsActions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "knockd.conf")
-	conf := "[ssh]\n\tType = portspan\n\tPortspan = 1024-1279\n\tKnock = IP,PORT,FLAG0,CHECKSUM\n\tKey = x\n\tEncrypt = yes\n" +
+	conf := "[ssh]\n\tType = knockdaemon\n\tPortspan = 1024-1279\n\tKnock = IP,PORT,FLAG0,CHECKSUM\n\tKey = x\n\tEncrypt = yes\n" +
 		"[a]\n\tType = action\n\tCondition = PORT = 22\n\tSystem = echo\n"
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,20 +1,24 @@
-package daemon
+package knockdaemon
 
 import (
-	"github.com/doorward/doorward/actions/knockdaemon"
+	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/state"
 	"github.com/doorward/doorward/config/knockd"
 )
 
-// newKnockdaemonAction is the Action of port-span doors: knockdaemon's
-// conditions, state and templates (actions/knockdaemon).
+func init() {
+	actions.Register(DoorType, newAction)
+}
+
+// newAction is the protocol's registered action: knockdaemon's
+// conditions, state and templates for its doors and "action" sections.
 //
 // The state store is the [options] StateCache file in live mode, and in
 // memory in replay and --check, so neither touches (nor waits for the lock
-// of) a running daemon's state. Delayed commands go to the journal of open
+// of) a running daemon's state. Delayed commands go to the store of open
 // doors when there is one (live), so that a crash cannot lose them: the
 // next start runs them with the other leftover entries, before any knock.
-func newKnockdaemonAction(doors []*knockd.Door, env *Env) (Action, error) {
+func newAction(doors []*knockd.Door, env *actions.Env) (actions.Action, error) {
 	path := env.StateCache
 	if env.Replay {
 		path = ""
@@ -23,11 +27,7 @@ func newKnockdaemonAction(doors []*knockd.Door, env *Env) (Action, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := knockdaemon.Options{Logf: env.Logf, Run: env.Run, State: st, Key: env.Key, Replay: env.Replay, LogRate: env.LogRate}
-	if env.Journal != nil { // a nil *journal.Journal must stay a nil interface
-		o.Journal = env.Journal
-	}
-	a, err := knockdaemon.New(doors, o)
+	a, err := New(doors, Options{Logf: env.Logf, Run: env.Run, State: st, Key: env.Key, Replay: env.Replay, LogRate: env.LogRate, Journal: env.Doors})
 	if err != nil {
 		st.Close()
 		return nil, err
