@@ -175,7 +175,7 @@ func section(doc, prefix, title string) string {
 	return strings.TrimSpace(after)
 }
 
-var code = regexp.MustCompile("`([^`]+)`")
+var backquoted = regexp.MustCompile("`([^`]+)`")
 
 // tableKeys returns, for each body row of the markdown tables in text, the
 // backquoted words of its first cell: the key, then its aliases.
@@ -194,7 +194,7 @@ func tableKeys(text string) [][]string {
 		}
 		cell, _, _ := strings.Cut(strings.TrimPrefix(line, "|"), "|")
 		var words []string
-		for _, m := range code.FindAllStringSubmatch(cell, -1) {
+		for _, m := range backquoted.FindAllStringSubmatch(cell, -1) {
 			words = append(words, m[1])
 		}
 		rows = append(rows, words)
@@ -280,7 +280,7 @@ func checkLogLines(t *testing.T, text string, p protocol, folders []string) {
 		if !ok {
 			continue
 		}
-		m := code.FindStringSubmatch(item)
+		m := backquoted.FindStringSubmatch(item)
 		if m == nil || !strings.HasPrefix(item, m[0]) {
 			continue
 		}
