@@ -78,6 +78,11 @@ type Config struct {
 // Known keys of an action section, upper case → canonical spelling.
 var actionKeys = []string{"Door", "Condition", "State", "System", "Delay", "Use", "Time_Buckets"}
 
+// ActionKeys are the directives of an action section that Parse accepts
+// (besides Type), canonical spelling; the parser looks keys up in the
+// same list, so a document can be checked against it.
+func ActionKeys() []string { return slices.Clone(actionKeys) }
+
 // Parse reads the action sections among doors (the kind's port-span doors
 // and its sections of Type = action), checking every one and returning all
 // errors at once, each with file:line. key gives a door's unique key, as

@@ -2,6 +2,7 @@ package doorman
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,6 +97,11 @@ const (
 
 var doorKeys = []string{keyPort, keyGuestlist, keyAdd, keyDel, keyWaitfor, keyDelay1, keyDelay2,
 	keyArchive, keyArchSize, keyLinkHeader, keyInterface, keyLogLevel, keyCheckPerms, keyFailLimit, keyFailDelay}
+
+// DoorKeys are the directives FromDoor accepts (besides Type, which every
+// section may have), canonical spelling; the reader looks keys up in the
+// same list, so a document can be checked against it.
+func DoorKeys() []string { return slices.Clone(doorKeys) }
 
 func canonKey(k string) string {
 	norm := strings.ReplaceAll(strings.ToLower(k), "-", "_")

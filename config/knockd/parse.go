@@ -215,60 +215,72 @@ func (p *parser) endDoor() {
 	}
 }
 
+// Key is a directive the parser accepts: its canonical spelling and the
+// other spellings knockd and its forks accept for it.
+type Key struct {
+	Name    string
+	Aliases []string
+}
+
+// optionKeys and doorKeys are what the parser accepts, in [options] and in
+// a sequence door; the parser looks keys up here, so these lists are the
+// reader and a document can be checked against them.
+var (
+	optionKeys = []Key{
+		{Name: "UseSyslog"}, {Name: "LogFile"}, {Name: "PidFile"}, {Name: "Interface"},
+		{Name: "StateDir"}, {Name: "LogTail"}, {Name: "StateCache"}, {Name: "MaxSources"},
+		{Name: "LogRate"}, {Name: "Command_Timeout"},
+	}
+	doorKeys = []Key{
+		{Name: "Sequence"},
+		{Name: "One_Time_Sequences"},
+		{Name: "Seq_Timeout", Aliases: []string{"Timeout"}},
+		{Name: "TCPFlags"},
+		{Name: "Start_Command", Aliases: []string{"Command"}},
+		{Name: "Start_Command_6", Aliases: []string{"Command_6"}},
+		{Name: "Stop_Command"},
+		{Name: "Stop_Command_6"},
+		{Name: "Cmd_Timeout"},
+		{Name: "Target"},
+		{Name: "Cooldown", Aliases: []string{"Seq_Cooldown"}},
+	}
+)
+
+// OptionKeys are the keys the parser accepts in [options].
+func OptionKeys() []Key { return cloneKeys(optionKeys) }
+
+// DoorKeys are the directives the parser accepts in a sequence door,
+// besides Type, which every section may have.
+func DoorKeys() []Key { return cloneKeys(doorKeys) }
+
+func cloneKeys(ks []Key) []Key {
+	out := make([]Key, len(ks))
+	for i, k := range ks {
+		out[i] = Key{Name: k.Name, Aliases: slices.Clone(k.Aliases)}
+	}
+	return out
+}
+
 // optionKey returns the canonical name of an [options] key given in upper
 // case, or "".
-func optionKey(up string) string {
-	switch up {
-	case "USESYSLOG":
-		return "UseSyslog"
-	case "LOGFILE":
-		return "LogFile"
-	case "PIDFILE":
-		return "PidFile"
-	case "INTERFACE":
-		return "Interface"
-	case "STATEDIR":
-		return "StateDir"
-	case "LOGTAIL":
-		return "LogTail"
-	case "STATECACHE":
-		return "StateCache"
-	case "MAXSOURCES":
-		return "MaxSources"
-	case "LOGRATE":
-		return "LogRate"
-	case "COMMAND_TIMEOUT":
-		return "Command_Timeout"
-	}
-	return ""
-}
+func optionKey(up string) string { return lookupKey(optionKeys, up) }
 
 // doorKey returns the canonical name of a door key or alias given in upper
 // case, or "".
-func doorKey(up string) string {
-	switch up {
-	case "SEQUENCE":
-		return "Sequence"
-	case "ONE_TIME_SEQUENCES":
-		return "One_Time_Sequences"
-	case "SEQ_TIMEOUT", "TIMEOUT":
-		return "Seq_Timeout"
-	case "TCPFLAGS":
-		return "TCPFlags"
-	case "START_COMMAND", "COMMAND":
-		return "Start_Command"
-	case "START_COMMAND_6", "COMMAND_6":
-		return "Start_Command_6"
-	case "STOP_COMMAND":
-		return "Stop_Command"
-	case "STOP_COMMAND_6":
-		return "Stop_Command_6"
-	case "CMD_TIMEOUT":
-		return "Cmd_Timeout"
-	case "TARGET":
-		return "Target"
-	case "COOLDOWN", "SEQ_COOLDOWN":
-		return "Cooldown"
+func doorKey(up string) string { return lookupKey(doorKeys, up) }
+
+// lookupKey compares with asciiUpper, as the key was folded: strings.ToUpper
+// would fold more than knockd's toupper does.
+func lookupKey(ks []Key, up string) string {
+	for _, k := range ks {
+		if asciiUpper(k.Name) == up {
+			return k.Name
+		}
+		for _, a := range k.Aliases {
+			if asciiUpper(a) == up {
+				return k.Name
+			}
+		}
 	}
 	return ""
 }

@@ -66,6 +66,12 @@ var directives = [...]string{
 	"Spent_Knocks", "Mac_Key",
 }
 
+// Directives are the directives of a port-span door that FromDoors
+// accepts (besides Type, which every section may have), canonical
+// spelling; the reader looks keys up in the same list, so a document can
+// be checked against it.
+func Directives() []string { return slices.Clone(directives[:]) }
+
 // directive returns key's canonical name. The comparison folds ASCII
 // only, as knockd's toupper does: strings.EqualFold would take the long s
 // of "Portſpan" for an s.
