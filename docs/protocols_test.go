@@ -15,7 +15,9 @@ import (
 	kdaction "github.com/doorward/doorward/actions/knockdaemon"
 	"github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/config/knockd"
+	"github.com/doorward/doorward/detectors"
 	kdetect "github.com/doorward/doorward/detectors/knockdaemon"
+	_ "github.com/doorward/doorward/protocols"
 )
 
 // protocol is what TestProtocolReadmes checks of one protocol: its home
@@ -85,6 +87,24 @@ func names(ns []string) []knockd.Key {
 // home README has its sections; its key tables list exactly the keys the
 // readers accept; each log line pattern is a line the goldens show or a
 // string of the protocol's code.
+// TestProtocolReadmesCoverBuild keeps the table above in step with the
+// build: a protocol registered in package protocols without a README
+// page (and key tables) here fails.
+func TestProtocolReadmesCoverBuild(t *testing.T) {
+	var have []string
+	for _, p := range protocols() {
+		have = append(have, p.name)
+	}
+	var built []string
+	for _, p := range detectors.Protocols() {
+		built = append(built, p.Name)
+	}
+	slices.Sort(have)
+	if !slices.Equal(have, built) {
+		t.Errorf("protocols with a README check %v, protocols in the build %v", have, built)
+	}
+}
+
 func TestProtocolReadmes(t *testing.T) {
 	for _, p := range protocols() {
 		t.Run(p.name, func(t *testing.T) {
