@@ -130,10 +130,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	// the doors they opened.
 	defer func() { stopEngine(); <-engDone; acts.wait() }()
 
-	l := &live{o: o, log: log, env: env, route: route, limit: limit, pkts: make(chan *detectors.Packet, slots), free: make(chan *detectors.Packet, slots)}
-	for range slots {
-		l.free <- &detectors.Packet{Payload: make([]byte, 0, maxPayload)}
-	}
+	l := newLive(o, log, env, route, limit)
 	l.plan.Store(p)
 	for _, ifc := range ifaces {
 		s := &liveSource{iface: ifc}
@@ -195,15 +192,7 @@ loop:
 		select {
 		case pkt := <-l.pkts:
 			processed++
-			if !(o.OnlyIPv4 && pkt.Src.Is6()) {
-				if trace != nil {
-					trace.packet(pkt)
-				}
-				p.disp.Dispatch(pkt)
-				if p.settle() {
-					l.refilter("one-time sequence used")
-				}
-			}
+			l.handle(p, pkt, trace)
 			l.free <- pkt
 		case now := <-tick.C:
 			if p.tick(now) {
@@ -252,6 +241,21 @@ loop:
 	// Sources are closed, so no new event can come; the deferred engine
 	// stop now runs every pending stop command before Live returns.
 	return 0
+}
+
+// handle runs one packet through p's detectors, on the goroutine that owns
+// them.
+func (l *live) handle(p *plan, pkt *detectors.Packet, trace *tracer) {
+	if l.o.OnlyIPv4 && pkt.Src.Is6() {
+		return
+	}
+	if trace != nil {
+		trace.packet(pkt)
+	}
+	p.disp.Dispatch(pkt)
+	if p.settle() {
+		l.refilter("one-time sequence used")
+	}
 }
 
 // reloads runs config loads off the packet path, one at a time. A SIGHUP
@@ -315,6 +319,15 @@ type live struct {
 	free    chan *detectors.Packet
 	plan    atomic.Pointer[plan]
 	limit   *cmdLimit
+}
+
+// newLive sets up the packet side with its preallocated slots.
+func newLive(o Options, log *Logger, env *Env, route func(kind string, ev actions.Event), limit *cmdLimit) *live {
+	l := &live{o: o, log: log, env: env, route: route, limit: limit, pkts: make(chan *detectors.Packet, slots), free: make(chan *detectors.Packet, slots)}
+	for range slots {
+		l.free <- &detectors.Packet{Payload: make([]byte, 0, maxPayload)}
+	}
+	return l
 }
 
 // rulesFor limits rules without a Target to the interface's addresses, read
