@@ -6,9 +6,9 @@ package daemon
 // part that follows the hand-off between the reader and the goroutine that
 // owns the detectors.
 func (l *live) benchConsume(p *plan, n int) {
-	for range n {
-		pkt := <-l.pkts
-		l.handle(p, pkt, nil)
-		l.free <- pkt
+	for n > 0 {
+		b := <-l.full
+		n -= b.n
+		l.dispatch(p, b, nil)
 	}
 }
