@@ -35,10 +35,10 @@ func blockFrames() (frames []pcaptest.Frame, want []detectors.Packet) {
 	return frames, want
 }
 
-// TestReadBatch reads a block laid out as the kernel lays it out: the
-// packets the rules want, each payload cut to its buffer, nothing else, and
-// the next call goes round to the block again (OpenBlocks refills it).
-func TestReadBatch(t *testing.T) {
+// blockSource is a Source over one block of blockFrames, wanting UDP port
+// 9000, with four packets to read into, each with payload bytes of buffer.
+func blockSource(t *testing.T, payload int) (*Source, []detectors.Packet, []detectors.Packet) {
+	t.Helper()
 	frames, want := blockFrames()
 	var data [][]byte
 	for _, f := range frames {
@@ -52,11 +52,19 @@ func TestReadBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	pkts := make([]detectors.Packet, 4)
 	for i := range pkts {
-		pkts[i].Payload = make([]byte, 0, 8)
+		pkts[i].Payload = make([]byte, 0, payload)
 	}
+	return s, pkts, want
+}
+
+// TestReadBatch reads a block laid out as the kernel lays it out: the
+// packets the rules want, each payload cut to its buffer, nothing else, and
+// the next call goes round to the block again (OpenBlocks refills it).
+func TestReadBatch(t *testing.T) {
+	s, pkts, want := blockSource(t, 8)
 	for round := range 2 {
 		n, err := s.ReadBatch(pkts)
 		if err != nil {
@@ -90,21 +98,7 @@ func view(pkts []detectors.Packet) string {
 
 // TestReadBatchAllocs holds the batch read path to zero allocations.
 func TestReadBatchAllocs(t *testing.T) {
-	frames, _ := blockFrames()
-	var data [][]byte
-	for _, f := range frames {
-		data = append(data, pcaptest.EncodeIP(f))
-	}
-	blk, _ := LayoutBlock(4096, data, frames[0].Time)
-	s, err := OpenBlocks([][]byte{blk}, []detectors.Rule{{Proto: detectors.UDP, Ports: []uint16{9000}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	pkts := make([]detectors.Packet, 4)
-	for i := range pkts {
-		pkts[i].Payload = make([]byte, 0, 64)
-	}
+	s, pkts, _ := blockSource(t, 64)
 	if n := testing.AllocsPerRun(100, func() {
 		if _, err := s.ReadBatch(pkts); err != nil {
 			t.Fatal(err)
