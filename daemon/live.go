@@ -22,12 +22,7 @@ import (
 	"github.com/doorward/doorward/detectors/capture"
 )
 
-// slots bounds the packets in flight between capture and dispatch. When the
-// dispatcher falls behind, readers wait and the kernel ring absorbs (and
-// counts) the excess: memory never grows with a flood.
-const slots = 256
-
-// maxPayload is what a slot keeps of a packet's payload. Sequence knocks
+// maxPayload is what a batch keeps of a packet's payload. Sequence knocks
 // carry none; single-packet knocks fit easily.
 const maxPayload = 512
 
@@ -130,10 +125,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	// the doors they opened.
 	defer func() { stopEngine(); <-engDone; acts.wait() }()
 
-	l := &live{o: o, log: log, env: env, route: route, limit: limit, pkts: make(chan *detectors.Packet, slots), free: make(chan *detectors.Packet, slots)}
-	for range slots {
-		l.free <- &detectors.Packet{Payload: make([]byte, 0, maxPayload)}
-	}
+	l := newLive(o, log, env, route, limit)
 	l.plan.Store(p)
 	for _, ifc := range ifaces {
 		s := &liveSource{iface: ifc}
@@ -193,18 +185,9 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 loop:
 	for {
 		select {
-		case pkt := <-l.pkts:
-			processed++
-			if !(o.OnlyIPv4 && pkt.Src.Is6()) {
-				if trace != nil {
-					trace.packet(pkt)
-				}
-				p.disp.Dispatch(pkt)
-				if p.settle() {
-					l.refilter("one-time sequence used")
-				}
-			}
-			l.free <- pkt
+		case b := <-l.full: // batch.go: one hand-off per batch
+			processed += uint64(b.n)
+			l.dispatch(p, b, trace)
 		case now := <-tick.C:
 			if p.tick(now) {
 				l.refilter("one-time sequence changed")
@@ -252,6 +235,30 @@ loop:
 	// Sources are closed, so no new event can come; the deferred engine
 	// stop now runs every pending stop command before Live returns.
 	return 0
+}
+
+// dispatch runs a batch through p's detectors and gives it back to its
+// reader.
+func (l *live) dispatch(p *plan, b *batch, trace *tracer) {
+	for i := range b.pkts[:b.n] {
+		l.handle(p, &b.pkts[i], trace)
+	}
+	b.home <- b // never blocks: the batch came from there
+}
+
+// handle runs one packet through p's detectors, on the goroutine that owns
+// them.
+func (l *live) handle(p *plan, pkt *detectors.Packet, trace *tracer) {
+	if l.o.OnlyIPv4 && pkt.Src.Is6() {
+		return
+	}
+	if trace != nil {
+		trace.packet(pkt)
+	}
+	p.disp.Dispatch(pkt)
+	if p.settle() {
+		l.refilter("one-time sequence used")
+	}
 }
 
 // reloads runs config loads off the packet path, one at a time. A SIGHUP
@@ -311,10 +318,14 @@ type live struct {
 	env     *Env
 	route   func(kind string, ev actions.Event)
 	sources []*liveSource
-	pkts    chan *detectors.Packet
-	free    chan *detectors.Packet
+	full    chan *batch // batches handed to the detectors' goroutine (batch.go)
 	plan    atomic.Pointer[plan]
 	limit   *cmdLimit
+}
+
+// newLive sets up the packet side; each reader brings its own batches.
+func newLive(o Options, log *Logger, env *Env, route func(kind string, ev actions.Event), limit *cmdLimit) *live {
+	return &live{o: o, log: log, env: env, route: route, limit: limit, full: make(chan *batch, handoff)}
 }
 
 // rulesFor limits rules without a Target to the interface's addresses, read
@@ -443,10 +454,12 @@ func (l *live) swap(old, np *plan) *plan {
 	return again
 }
 
-// read copies packets from one source into free slots. When the interface
-// goes away it logs, waits and reopens it instead of exiting (knockd #69).
+// read hands packets from one source over in batches (batch.go). When the
+// interface goes away it logs, waits and reopens it instead of exiting
+// (knockd #69).
 func (l *live) read(ctx context.Context, s *liveSource) {
-	var pkt detectors.Packet
+	free := newBatches(batchSize, maxPayload)
+	var b *batch
 	for {
 		s.mu.Lock()
 		src := s.src
@@ -457,7 +470,16 @@ func (l *live) read(ctx context.Context, s *liveSource) {
 			}
 			continue
 		}
-		err := src.ReadPacket(&pkt)
+		// A batch first, then the ring: while the detectors' goroutine
+		// holds both batches, packets wait in the kernel's ring.
+		if b == nil {
+			select {
+			case b = <-free:
+			case <-ctx.Done():
+				return
+			}
+		}
+		n, err := src.ReadBatch(b.pkts)
 		if err != nil {
 			if errors.Is(err, detectors.ErrClosed) || ctx.Err() != nil {
 				return
@@ -469,16 +491,21 @@ func (l *live) read(ctx context.Context, s *liveSource) {
 			s.mu.Unlock()
 			continue
 		}
-		var slot *detectors.Packet
-		select {
-		case slot = <-l.free:
-		case <-ctx.Done():
+		b.n = n
+		if !l.handOver(ctx, b) {
 			return
 		}
-		buf := slot.Payload[:0]
-		*slot = pkt
-		slot.Payload = append(buf, pkt.Payload[:min(len(pkt.Payload), cap(buf))]...)
-		l.pkts <- slot
+		b = nil
+	}
+}
+
+// handOver gives b to the detectors' goroutine; false on shutdown.
+func (l *live) handOver(ctx context.Context, b *batch) bool {
+	select {
+	case l.full <- b:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -66,17 +66,26 @@ func (l *live) reloadLogTail(src *logtail.Source, cfg *knockd.Config) {
 	src.SetFormats(formats)
 }
 
-// readLog copies packets from the log into free slots, as read does for
-// capture. The source restarts its tail itself; an error it returns (the
-// file cannot be opened) is logged and retried every second.
+// readLog hands packets from the log over as read does for capture, one
+// per batch (batch.go). The source restarts its tail itself; an error it
+// returns (the file cannot be opened) is logged and retried every second.
 func (l *live) readLog(ctx context.Context, src *logtail.Source) {
-	var pkt detectors.Packet
+	free := newBatches(1, 0)
 	for {
-		if err := src.ReadPacket(&pkt); err != nil {
+		var b *batch
+		select {
+		case b = <-free:
+		case <-ctx.Done():
+			return
+		}
+		pkt := &b.pkts[0]
+		buf := pkt.Payload[:0]
+		if err := src.ReadPacket(pkt); err != nil {
 			if errors.Is(err, detectors.ErrClosed) || ctx.Err() != nil {
 				return
 			}
 			l.log.Logf("%v; retrying", err)
+			free <- b
 			select {
 			case <-ctx.Done():
 				return
@@ -84,16 +93,11 @@ func (l *live) readLog(ctx context.Context, src *logtail.Source) {
 			}
 			continue
 		}
-		var slot *detectors.Packet
-		select {
-		case slot = <-l.free:
-		case <-ctx.Done():
+		pkt.Payload = buf
+		b.n = 1
+		if !l.handOver(ctx, b) {
 			return
 		}
-		buf := slot.Payload[:0]
-		*slot = pkt
-		slot.Payload = buf
-		l.pkts <- slot
 	}
 }
 

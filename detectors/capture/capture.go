@@ -156,13 +156,65 @@ func (s *Source) ReadPacket(p *detectors.Packet) error {
 	defer s.mu.RUnlock()
 	var f frame
 	for {
-		if s.closed.Load() {
-			return detectors.ErrClosed
+		if err := s.wait(); err != nil {
+			return err
 		}
 		for s.r.blk.next(&f) {
 			if s.accept(&f, p) {
+				s.buf = append(s.buf[:0], p.Payload...)
+				p.Payload = s.buf
 				return nil
 			}
+		}
+	}
+}
+
+// ReadBatch is ReadPacket for many packets at once: it blocks until at
+// least one packet matching the rules arrives, then fills pkts from the
+// ring block it holds, up to len(pkts), without waiting for the next
+// block. It returns how many it filled, and returns the block to the kernel
+// as soon as it has read all of it. Each packet's payload is copied into
+// the buffer pkts[i].Payload already has (its capacity; what does not fit
+// is cut), so the packets stay valid after the block goes back and
+// reading allocates nothing. The errors are ReadPacket's.
+//
+// It exists so that a caller handing packets to another goroutine pays
+// that hand-off once per batch, not once per packet (see the daemon).
+func (s *Source) ReadBatch(pkts []detectors.Packet) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var f frame
+	n := 0
+	for n == 0 {
+		if err := s.wait(); err != nil {
+			return 0, err
+		}
+		for n < len(pkts) && s.r.blk.next(&f) {
+			p := &pkts[n]
+			buf := p.Payload[:0]
+			if s.accept(&f, p) {
+				p.Payload = append(buf, p.Payload[:min(len(p.Payload), cap(buf))]...)
+				n++
+			} else {
+				p.Payload = buf
+			}
+		}
+	}
+	if s.r.blk.left <= 0 {
+		s.r.release()
+	}
+	return n, nil
+}
+
+// wait returns once the ring holds a block with frames left to read,
+// handing read blocks back to the kernel and polling for the next one.
+func (s *Source) wait() error {
+	for {
+		if s.closed.Load() {
+			return detectors.ErrClosed
+		}
+		if s.r.blk.mem != nil && s.r.blk.left > 0 {
+			return nil
 		}
 		s.r.release()
 		if s.r.take() {
@@ -185,7 +237,7 @@ func (s *Source) ReadPacket(p *detectors.Packet) error {
 }
 
 // accept decodes f into p and reports whether it is a packet for the
-// rules. The filter already dropped this host's own outgoing packets and
+// rules; p.Payload then points into the ring block. The filter already dropped this host's own outgoing packets and
 // all the rules do not want; the matcher checks again for the packets a
 // coarse filter, or the filter before a SetFilter, let through.
 func (s *Source) accept(f *frame, p *detectors.Packet) bool {
@@ -196,8 +248,6 @@ func (s *Source) accept(f *frame, p *detectors.Packet) bool {
 		return false
 	}
 	p.Time = time.Unix(int64(f.sec), int64(f.nsec))
-	s.buf = append(s.buf[:0], p.Payload...)
-	p.Payload = s.buf
 	return true
 }
 

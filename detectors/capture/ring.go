@@ -35,6 +35,9 @@ type ring struct {
 
 	ifindex int // what the socket is bound to; 0: every interface
 	closed  bool
+	// loop: mem is not shared with a kernel but made by OpenBlocks; a
+	// released block counts as handed over again at once.
+	loop bool
 
 	statsMu        sync.Mutex
 	packets, drops uint64 // accumulated: PACKET_STATISTICS resets on every read
@@ -124,6 +127,9 @@ func (r *ring) setFilter(prog []bpf.RawInstruction) error {
 	if len(prog) == 0 || len(prog) > maxInsns {
 		return fmt.Errorf("%d instructions", len(prog))
 	}
+	if r.loop {
+		return nil
+	}
 	ins := make([]unix.SockFilter, len(prog))
 	for i, p := range prog {
 		ins[i] = unix.SockFilter{Code: p.Op, Jt: p.Jt, Jf: p.Jf, K: p.K}
@@ -169,7 +175,11 @@ func (r *ring) release() {
 	if r.blk.mem == nil {
 		return
 	}
-	atomic.StoreUint32(status(r.blk.mem), unix.TP_STATUS_KERNEL)
+	st := uint32(unix.TP_STATUS_KERNEL)
+	if r.loop {
+		st = unix.TP_STATUS_USER
+	}
+	atomic.StoreUint32(status(r.blk.mem), st)
 	r.blk = block{}
 	r.next++
 	if r.next == r.numBlocks {
@@ -208,6 +218,9 @@ func (r *ring) clearError() {
 func (r *ring) stats() (packets, drops uint64, err error) {
 	r.statsMu.Lock()
 	defer r.statsMu.Unlock()
+	if r.loop {
+		return 0, 0, nil
+	}
 	st, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 	if err != nil {
 		return 0, 0, err
@@ -223,6 +236,10 @@ func (r *ring) close() {
 		return
 	}
 	r.closed = true
+	if r.loop {
+		r.mem, r.blk = nil, block{}
+		return
+	}
 	if r.mem != nil {
 		unix.Munmap(r.mem)
 		r.mem = nil

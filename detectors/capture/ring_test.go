@@ -47,22 +47,12 @@ func fakeBlock(frames []testFrame, edit func(b []byte)) []byte {
 	ne.PutUint32(b[blkNumPkts:], uint32(len(frames)))
 	ne.PutUint32(b[blkFirstPkt:], blkHeaderSize)
 	off := blkHeaderSize
-	const net = tpMinFrame + 16 // the kernel leaves room for a link header
 	for i, f := range frames {
-		h := b[off:]
-		next := 0
+		layFrame(b[off:], []byte(f.Data), f.Sec, f.Nsec, f.Ifindex, f.PktType)
 		if i < len(frames)-1 {
-			next = (net + len(f.Data) + unix.TPACKET_ALIGNMENT - 1) &^ (unix.TPACKET_ALIGNMENT - 1)
+			ne.PutUint32(b[off+tpNextOffset:], uint32(frameStep(len(f.Data))))
+			off += frameStep(len(f.Data))
 		}
-		ne.PutUint32(h[tpNextOffset:], uint32(next))
-		ne.PutUint32(h[tpSec:], f.Sec)
-		ne.PutUint32(h[tpNsec:], f.Nsec)
-		ne.PutUint32(h[tpSnaplen:], uint32(len(f.Data)))
-		ne.PutUint16(h[tpNet:], net)
-		ne.PutUint32(h[sllIfindex:], uint32(f.Ifindex))
-		h[sllPkttype] = f.PktType
-		copy(h[net:], f.Data)
-		off += next
 	}
 	if edit != nil {
 		edit(b)
