@@ -21,7 +21,7 @@ func newPortspan(doors []*knockd.Door, env *Env) (detectors.Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt := kdetect.Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: 10 * env.LogRate}
+	opt := kdetect.Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: 10 * env.LogRate, Store: env.Store}
 	if !env.Replay && env.StateDir != "" {
 		opt.SpentPath = filepath.Join(env.StateDir, kdetect.SpentFile)
 	}

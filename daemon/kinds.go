@@ -48,6 +48,10 @@ type Env struct {
 	Replay bool
 	// Journal records open doors; nil in replay. Shared with the engine.
 	Journal *journal.Journal
+	// Store is the durable-state layer (its Doors are Journal's when
+	// there is one): the file backend on the state directory live, in
+	// memory in replay and --check. Protocols open their spaces in it.
+	Store actions.Store
 	// Run runs shell command lines (the engine's runner).
 	Run command.Runner
 	// MaxSources bounds each per-source table ([options] MaxSources; 0:

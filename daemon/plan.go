@@ -14,6 +14,7 @@ import (
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/engine"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/logtail"
@@ -280,7 +281,7 @@ func (p *plan) newAction(k Kind, doors []*knockd.Door, env *Env) (Action, error)
 // sections) before a config is accepted. With Replay set, no Action
 // touches state files or the journal.
 func (p *plan) checkActions() error {
-	acts := &actionSet{env: &Env{Logf: actions.Discard, Replay: true}}
+	acts := &actionSet{env: &Env{Logf: actions.Discard, Replay: true, Store: filestore.Memory()}}
 	err := acts.apply(p)
 	acts.close(context.Background())
 	return err
