@@ -31,7 +31,7 @@ func newDoormanDetector(doors []*knockd.Door, env *Env) (detectors.Detector, err
 	if err != nil {
 		return nil, err
 	}
-	return dmdetect.New(ds, dmdetect.Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: int(10 * env.LogRate), MaxPending: env.MaxSources}), nil
+	return dmdetect.New(ds, dmdetect.Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: int(10 * env.LogRate), MaxPending: env.MaxSources, Store: env.Store}), nil
 }
 
 // doormanKey is env.Key, falling back to the door's name for doors of a
