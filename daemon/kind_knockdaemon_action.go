@@ -1,8 +1,9 @@
 package daemon
 
 import (
+	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/actions/knockdaemon"
-	"github.com/doorward/doorward/actions/state"
 	"github.com/doorward/doorward/config/knockd"
 )
 
@@ -19,7 +20,11 @@ func newKnockdaemonAction(doors []*knockd.Door, env *Env) (Action, error) {
 	if env.Replay {
 		path = ""
 	}
-	st, err := state.Open(path, state.Options{Logf: env.Logf})
+	store := env.Store
+	if store == nil {
+		store = filestore.Memory()
+	}
+	st, err := store.Values(actions.Space{Name: "StateCache", File: path})
 	if err != nil {
 		return nil, err
 	}

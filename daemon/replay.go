@@ -61,7 +61,7 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	run := o.runner(cfg)
 	eng := engine.New(run, nil, log.Logf)
 	eng.SetLogRate(float64(cfg.Options.LogRate))
-	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Store: filestore.Memory(), Run: run, Ifaces: captureIfaces(o, cfg)}}
+	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Store: filestore.New(filestore.Options{Memory: true, Logf: log.Logf}), Run: run, Ifaces: captureIfaces(o, cfg)}}
 	route := func(kind string, ev actions.Event) {
 		if a := acts.acts[kind]; a != nil {
 			a.Handle(ctx, ev)

@@ -300,8 +300,13 @@ func (s *Store) Values(sp actions.Space) (actions.Values, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &values{st: st}, nil
+	return StateCache(st), nil
 }
+
+// StateCache is the value space over an open state cache, for a caller
+// that opened it itself (tests that look at its entries); the space owns
+// it from then on: its Close closes st.
+func StateCache(st *state.Store) actions.Values { return &values{st: st} }
 
 // values is a state cache behind a lock, so Add is one step.
 type values struct {
