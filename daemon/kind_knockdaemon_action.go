@@ -21,8 +21,8 @@ func newKnockdaemonAction(doors []*knockd.Door, env *Env) (Action, error) {
 		path = ""
 	}
 	store := env.Store
-	if store == nil {
-		store = filestore.Memory()
+	if store == nil { // an Env built by hand (tests): the files
+		store = filestore.New(filestore.Options{Logf: env.Logf})
 	}
 	st, err := store.Values(actions.Space{Name: "StateCache", File: path})
 	if err != nil {
