@@ -1,10 +1,10 @@
 package daemon
 
 import (
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/sequence"
-	"github.com/doorward/doorward/formats/otp"
 )
 
 // knockd's port sequences; their knocks go to the command engine.
@@ -13,11 +13,13 @@ func init() {
 }
 
 func newSequence(doors []*knockd.Door, env *Env) (detectors.Detector, error) {
-	seq, err := sequence.FromDoors(doors, env.Key, openOneTime)
+	store := env.Store
+	if store == nil { // an Env built by hand (tests): the files
+		store = filestore.New(filestore.Options{Logf: env.Logf})
+	}
+	seq, err := sequence.FromDoors(doors, env.Key, sequence.OneTimeFrom(store))
 	if err != nil {
 		return nil, err
 	}
 	return sequence.New(seq, sequence.Options{Logf: env.Logf, RulesChanged: env.RulesChanged, MaxSources: env.MaxSources, LogRate: env.LogRate, LogBurst: 10 * env.LogRate}), nil
 }
-
-func openOneTime(path string) (sequence.OneTime, error) { return otp.Open(path) }
