@@ -21,6 +21,11 @@
 //   - Value spaces: the knockdaemon state cache (actions/state) at
 //     Space.File, rewritten whole by Sync.
 //
+// Space.Keep needs nothing here: rings and archives are bounded by Size
+// alone and keep a token until a newer one takes its slot, the state cache
+// by its entry bound; nothing is dropped before its Keep on that account
+// that the Size would not drop anyway.
+//
 // A memory Store (Memory) keeps everything but one-time files in memory:
 // replay and --check must neither consume a live daemon's knocks nor
 // create files.
@@ -38,6 +43,7 @@ import (
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/state"
 	"github.com/doorward/doorward/formats/doorman"
+	"github.com/doorward/doorward/formats/expr"
 	"github.com/doorward/doorward/formats/otp"
 	"github.com/doorward/doorward/formats/sequence"
 	"github.com/doorward/doorward/internal/spent"
@@ -147,17 +153,6 @@ func (s *Store) Tokens(sp actions.Space) (actions.Tokens, actions.SpaceInfo, err
 // ringOptions: a ring, the oldest token out; synced by Spend when the
 // space asks for it.
 var ringOptions = spent.Options{What: "port-span spent store"}
-
-// CheckTokens reports what opening sp would do to its file, touching
-// nothing: a configuration check calls it off the packet path, so a space
-// that cannot be opened rejects the config before it is accepted.
-func (s *Store) CheckTokens(sp actions.Space) (actions.SpaceInfo, error) {
-	if s.o.Memory || sp.Layout != actions.Ring {
-		return actions.SpaceInfo{}, nil
-	}
-	info, err := spent.Check(s.path(sp), sp.Size, ringOptions)
-	return actions.SpaceInfo(info), err
-}
 
 // digests is one open Ring or HashArchive space.
 type digests struct {
@@ -339,7 +334,7 @@ func (v *values) Add(key []string, delta int64, now time.Time) (int64, error) {
 	defer v.mu.Unlock()
 	var cur int64
 	if s, ok := v.st.Get(key); ok {
-		i, ok := parseInt(s)
+		i, ok := expr.ParseInt(s)
 		if !ok {
 			return 0, &actions.NotCounterError{Value: s}
 		}
@@ -356,25 +351,6 @@ const (
 	maxInt = int64(^uint64(0) >> 1)
 	minInt = -maxInt - 1
 )
-
-// parseInt is the counters' integer: an optional '-' and decimal digits,
-// as the knockdaemon condition language reads stored text.
-func parseInt(s string) (int64, bool) {
-	d := s
-	if len(d) > 0 && d[0] == '-' {
-		d = d[1:]
-	}
-	if d == "" || len(d) > 20 {
-		return 0, false
-	}
-	for i := 0; i < len(d); i++ {
-		if d[i] < '0' || d[i] > '9' {
-			return 0, false
-		}
-	}
-	i, err := strconv.ParseInt(s, 10, 64)
-	return i, err == nil
-}
 
 func (v *values) Sync() error {
 	v.mu.Lock()
