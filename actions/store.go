@@ -54,8 +54,9 @@ type Doors interface {
 // Token spaces and value spaces are declared by their users (Space): what
 // a space guards decides how much it must remember and for how long, and a
 // networked backend needs exactly that to bound and expire its keys. Open
-// a space once the config that declares it is accepted (the detectors'
-// Commit): opening may create or resize a file.
+// a Ring or HashArchive space once the config that declares it is accepted
+// (the detectors' Commit): opening may create or resize a file. Opening a
+// OneTimeLines space only reads its file.
 type Store interface {
 	Doors
 	// Tokens opens the token space sp, creating it or changing its size
