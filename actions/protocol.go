@@ -45,8 +45,12 @@ type Env struct {
 	// real waiting, no durable files, no reading of the host's sockets.
 	Replay bool
 	// Doors records open doors; nil in replay. Shared with the command
-	// engine.
+	// engine, and the Store's own Doors when live.
 	Doors Doors
+	// Store is the durable-state layer, where protocols declare their
+	// token and value spaces: the file backend on the state directory
+	// live, in memory in replay and --check. The runtime always sets it.
+	Store Store
 	// Run runs shell command lines (the command engine's runner, with
 	// [options] Command_Timeout).
 	Run Runner

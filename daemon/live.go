@@ -16,6 +16,7 @@ import (
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/command"
 	"github.com/doorward/doorward/actions/engine"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
@@ -86,7 +87,8 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	// Events go to the engine (knockd command doors) or to their protocol's
 	// Action, each on its own goroutine behind a bounded queue: a full
 	// queue drops and counts, it never blocks the packet path.
-	env := &Env{Logf: log.Logf, Run: run, StateDir: stateDir, Ifaces: ifaces}
+	store := filestore.New(filestore.Options{Dir: stateDir, Doors: jr, Logf: log.Logf})
+	env := &Env{Logf: log.Logf, Store: store, Run: run, StateDir: stateDir, Ifaces: ifaces}
 	if jr != nil { // a nil *journal.Journal must stay a nil actions.Doors
 		env.Doors = jr
 	}

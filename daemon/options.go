@@ -6,6 +6,7 @@ import (
 
 	"fmt"
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	"io"
 	"os"
 	"time"
@@ -102,7 +103,7 @@ func Check(o Options) int {
 	// directives, one-time sequence files are opened), and every protocol's
 	// Action (port-span action sections are parsed there), but start
 	// nothing: with Replay set no Action touches state files or the journal.
-	p, err := newPlan(cfg, &Env{Logf: actions.Discard, Replay: true}, func(string, actions.Event) {})
+	p, err := newPlan(cfg, &Env{Logf: actions.Discard, Replay: true, Store: filestore.Memory()}, func(string, actions.Event) {})
 	if err == nil {
 		err = p.checkActions()
 		p.close()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/engine"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/logtail"
@@ -51,6 +52,7 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 		byKind: map[string][]*knockd.Door{},
 	}
 	e := *env
+	withStore(&e)
 	e.Key = func(d *knockd.Door) string { return keys[d] }
 	e.MaxSources, e.LogRate = cfg.Options.MaxSources, float64(cfg.Options.LogRate)
 	e.CommandTimeout = cfg.Options.CommandTimeout
@@ -272,6 +274,7 @@ func (p *plan) applyActions(env *Env, have func(string) actions.Action, reconf f
 func (p *plan) newAction(newAction actions.New, doors []*knockd.Door, env *Env) (actions.Action, error) {
 	keys := p.cfg.Keys()
 	e := *env
+	withStore(&e)
 	e.Key = func(d *knockd.Door) string { return keys[d] }
 	e.MaxSources, e.LogRate = p.cfg.Options.MaxSources, float64(p.cfg.Options.LogRate)
 	e.StateCache = p.cfg.Options.StateCache
@@ -283,7 +286,7 @@ func (p *plan) newAction(newAction actions.New, doors []*knockd.Door, env *Env) 
 // sections) before a config is accepted. With Replay set, no Action
 // touches state files or the journal.
 func (p *plan) checkActions() error {
-	acts := &actionSet{env: &Env{Logf: actions.Discard, Replay: true}}
+	acts := &actionSet{env: &Env{Logf: actions.Discard, Replay: true, Store: filestore.Memory()}}
 	err := acts.apply(p)
 	acts.close(context.Background())
 	return err

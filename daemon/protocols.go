@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 )
@@ -25,7 +26,16 @@ var sourceSections = map[string]bool{"logformat": true}
 // detectorEnv is the detector side's part of e.
 func detectorEnv(e *Env, rulesChanged func()) *detectors.Env {
 	return &detectors.Env{Logf: e.Logf, Key: e.Key, RulesChanged: rulesChanged, Replay: e.Replay,
-		MaxSources: e.MaxSources, LogRate: e.LogRate, StateDir: e.StateDir}
+		MaxSources: e.MaxSources, LogRate: e.LogRate, StateDir: e.StateDir, Store: e.Store}
+}
+
+// withStore fills in a Store for an Env built without one (tests build
+// Envs by hand): the file backend without a state directory, so one-time
+// files and a StateCache still work, and nothing else is kept on disk.
+func withStore(e *Env) {
+	if e.Store == nil {
+		e.Store = filestore.New(filestore.Options{Logf: e.Logf})
+	}
 }
 
 func unknownType(d *knockd.Door) error {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	kclient "github.com/doorward/doorward/client/knockdaemon"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
@@ -67,7 +68,9 @@ func TestRejectedReloadTouchesNoFile(t *testing.T) {
 			}
 			var events []actions.Event
 			route := func(_ string, ev actions.Event) { events = append(events, ev) }
-			env := &Env{Logf: t.Logf, StateDir: dir}
+			// The daemon's one Store: a reload's detectors open the same
+			// spaces as the running ones.
+			env := &Env{Logf: t.Logf, StateDir: dir, Store: filestore.New(filestore.Options{Dir: dir, Logf: t.Logf})}
 			o := Options{Config: conf}
 			o.defaults()
 			start := func() *plan {

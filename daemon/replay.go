@@ -7,6 +7,7 @@ import (
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/engine"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/detectors"
 	replaysrc "github.com/doorward/doorward/detectors/replay"
 )
@@ -54,7 +55,7 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	run := o.runner(cfg)
 	eng := engine.New(run, nil, log.Logf)
 	eng.SetLogRate(float64(cfg.Options.LogRate))
-	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Run: run, Ifaces: captureIfaces(o, cfg)}}
+	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Store: filestore.New(filestore.Options{Memory: true, Logf: log.Logf}), Run: run, Ifaces: captureIfaces(o, cfg)}}
 	route := func(kind string, ev actions.Event) {
 		if a := acts.acts[kind]; a != nil {
 			a.Handle(ctx, ev)

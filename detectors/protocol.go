@@ -58,6 +58,10 @@ type Env struct {
 	// durable anti-replay stores; "" in replay and --check, which keep
 	// them in memory.
 	StateDir string
+	// Store is the durable-state layer (actions.Store), where a detector
+	// spends accepted knocks: the file backend live, in memory in replay
+	// and --check. The runtime always sets it.
+	Store actions.Store
 }
 
 // protocols is filled by init functions and read-only after them.

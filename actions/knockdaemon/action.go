@@ -43,8 +43,8 @@ import (
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/command"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/actions/journal"
-	"github.com/doorward/doorward/actions/state"
 	"github.com/doorward/doorward/config/knockd"
 
 	"github.com/doorward/doorward/internal/deadline"
@@ -74,9 +74,9 @@ type Options struct {
 	// Journal records delayed commands; nil keeps them in memory only
 	// (replay, tests).
 	Journal Journal
-	// State is the store; nil is a fresh one in memory. The Action owns
-	// it: Close closes it.
-	State *state.Store
+	// State is the value space of the state layer that keeps state(…);
+	// nil is a fresh one in memory. The Action owns it: Close closes it.
+	State actions.Values
 	// Key gives a door's unique key, as events carry it in Event.Door.
 	Key func(*knockd.Door) string
 	// Replay runs every command synchronously, in order, when it is due:
@@ -102,7 +102,7 @@ const (
 type Action struct {
 	o       Options
 	cfg     *Config
-	store   *state.Store
+	store   actions.Values
 	pending deadline.Queue[*delayed]
 	seq     uint64
 
@@ -149,7 +149,7 @@ func New(doors []*knockd.Door, o Options) (*Action, error) {
 	}
 	st := o.State
 	if st == nil {
-		st, _ = state.Open("", state.Options{Logf: o.Logf}) // cannot fail
+		st, _ = filestore.Memory().Values(actions.Space{Name: "state"}) // cannot fail
 	}
 	a := &Action{o: o, cfg: cfg, store: st, results: make(chan result, MaxInFlight)}
 	switch {
@@ -276,7 +276,7 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 		}
 	}
 
-	if err := a.store.Flush(); err != nil {
+	if err := a.store.Sync(); err != nil {
 		a.note("%s: could not save the state, not running this knock's commands: %v", label, err)
 		return
 	}

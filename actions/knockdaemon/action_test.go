@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/actions/state"
 )
@@ -105,7 +106,7 @@ func TestLiveBounded(t *testing.T) {
 			logs = append(logs, fmt.Sprintf(f, args...))
 		}
 		st, _ := state.Open("", state.Options{})
-		a, err := New(parseConf(t, openClose), Options{Run: r.run, Logf: logf, State: st})
+		a, err := New(parseConf(t, openClose), Options{Run: r.run, Logf: logf, State: filestore.StateCache(st)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +203,7 @@ func TestStateFlushFailure(t *testing.T) {
 	}
 	r := &recorder{t0: time.Now()}
 	var logs []string
-	a, err := New(parseConf(t, openClose), Options{Run: r.run, State: st, Replay: true,
+	a, err := New(parseConf(t, openClose), Options{Run: r.run, State: filestore.StateCache(st), Replay: true,
 		Logf: func(f string, args ...any) { logs = append(logs, fmt.Sprintf(f, args...)) }})
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +255,7 @@ func TestReconfigure(t *testing.T) {
 func TestPendingBound(t *testing.T) {
 	r := &recorder{t0: time.Now()}
 	st, _ := state.Open("", state.Options{})
-	a, err := New(parseConf(t, openClose), Options{Run: r.run, Replay: true, State: st})
+	a, err := New(parseConf(t, openClose), Options{Run: r.run, Replay: true, State: filestore.StateCache(st)})
 	if err != nil {
 		t.Fatal(err)
 	}

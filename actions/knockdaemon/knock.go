@@ -1,11 +1,11 @@
 package knockdaemon
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
 	"github.com/doorward/doorward/actions"
-	"github.com/doorward/doorward/actions/state"
 	"github.com/doorward/doorward/formats/expr"
 )
 
@@ -95,7 +95,7 @@ type env struct {
 	k        *knock
 	buckets  Buckets
 	template bool
-	store    *state.Store
+	store    actions.Values
 }
 
 func (e *env) Lookup(name string) expr.Value {
@@ -119,8 +119,8 @@ func (e *env) Lookup(name string) expr.Value {
 }
 
 func (e *env) State(key []string) expr.Value {
-	v, ok := e.store.Get(key)
-	if !ok {
+	v, ok, err := e.store.Value(key)
+	if err != nil || !ok {
 		return expr.Undefined()
 	}
 	return expr.FromText(v)
@@ -128,8 +128,21 @@ func (e *env) State(key []string) expr.Value {
 
 func (e *env) SetState(key []string, v expr.Value) error {
 	if !v.Defined() {
-		e.store.Delete(key)
-		return nil
+		return e.store.DeleteValue(key)
 	}
-	return e.store.Set(key, v.String(), e.k.now)
+	return e.store.SetValue(key, v.String(), e.k.now)
+}
+
+// AddState is ++, --, += and -= as one step of the state layer
+// (expr.Counter): no knock reads an entry and writes it back.
+func (e *env) AddState(key []string, delta int64) error {
+	_, err := e.store.Add(key, delta, e.k.now)
+	var nc *actions.NotCounterError
+	switch {
+	case errors.As(err, &nc):
+		return &expr.NotIntegerError{Text: nc.Value}
+	case errors.Is(err, actions.ErrOverflow):
+		return expr.ErrOverflow
+	}
+	return err
 }

@@ -2,7 +2,6 @@ package knockdaemon
 
 import (
 	"github.com/doorward/doorward/actions"
-	"github.com/doorward/doorward/actions/state"
 	"github.com/doorward/doorward/config/knockd"
 )
 
@@ -23,7 +22,7 @@ func newAction(doors []*knockd.Door, env *actions.Env) (actions.Action, error) {
 	if env.Replay {
 		path = ""
 	}
-	st, err := state.Open(path, state.Options{Logf: env.Logf})
+	st, err := env.Store.Values(actions.Space{Name: "StateCache", File: path})
 	if err != nil {
 		return nil, err
 	}

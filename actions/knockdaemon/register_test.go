@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/actions/state"
 	"github.com/doorward/doorward/config/knockd"
@@ -45,7 +46,8 @@ func TestKnockdaemonActionLive(t *testing.T) {
 	var mu sync.Mutex
 	keys := cfg.Keys()
 	env := &actions.Env{Logf: actions.Discard, Doors: jr, StateCache: cache,
-		Key: func(d *knockd.Door) string { return keys[d] },
+		Store: filestore.New(filestore.Options{Dir: filepath.Join(dir, "statedir"), Doors: jr}),
+		Key:   func(d *knockd.Door) string { return keys[d] },
 		Run: func(_ context.Context, line string) (int, error) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/actions/state"
 	"github.com/doorward/doorward/config/knockd"
@@ -120,7 +121,7 @@ func (s *script) start() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	a, err := New(s.doors, Options{Logf: s.logf, Run: s.run, Journal: jr, State: st, Replay: true,
+	a, err := New(s.doors, Options{Logf: s.logf, Run: s.run, Journal: jr, State: filestore.StateCache(st), Replay: true,
 		Key: func(d *knockd.Door) string { return s.keys[d] }, Location: time.UTC})
 	if err != nil {
 		s.t.Fatal(err)

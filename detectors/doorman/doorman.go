@@ -21,13 +21,13 @@ package doorman
 import (
 	"errors"
 	"fmt"
-	"iter"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	cfg "github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/formats/doorman"
@@ -42,12 +42,14 @@ type Door struct {
 	Name     string // for log lines
 	Port     uint16 // UDP knock port
 	Guests   *cfg.Guestlist
-	Archive  *doorman.Archive // nil until the Detector's Commit (file archives)
 	Waitfor  time.Duration
 	LogLevel cfg.Level
 
 	archivePath string // Hash_Archive, opened by Commit
 	archiveSize int
+	// archive is the hash archive, a HashArchive space of the Store; nil
+	// until the Detector's Commit opened it.
+	archive actions.Tokens
 
 	secrets map[*cfg.Guest][]byte
 }
@@ -77,6 +79,10 @@ type Options struct {
 	// MaxPending bounds the knocks waiting for their SYN ([options]
 	// MaxSources); 0 means DefaultMaxPending.
 	MaxPending int
+	// Store holds the hash archives (HashArchive token spaces, at each
+	// door's Hash_Archive path for the file backend); nil: the file
+	// backend's files, in a Store of the detector's own (tests).
+	Store actions.Store
 }
 
 // pending is a knock waiting for its SYN, keyed by address and port. The
@@ -93,12 +99,17 @@ type Detector struct {
 	logf     actions.Logf
 	lim      *ratelimit.Limiter
 	overflow uint64
+	store    actions.Store
+	token    [16]byte // the digest being spent
 }
 
 // New builds the detector. Door knock ports must be distinct (FromDoors
 // checks it).
 func New(doors []*Door, opt Options) *Detector {
-	d := &Detector{doors: doors, logf: opt.Logf}
+	d := &Detector{doors: doors, logf: opt.Logf, store: opt.Store}
+	if d.store == nil {
+		d.store = filestore.New(filestore.Options{})
+	}
 	maxPending := opt.MaxPending
 	if maxPending <= 0 {
 		maxPending = DefaultMaxPending
@@ -219,21 +230,27 @@ func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Even
 		}
 		return
 	}
-	if door.Archive == nil {
+	if door.archive == nil {
 		return // not committed: nothing can remember the knock, refuse it
 	}
-	if at, seen := door.Archive.Lookup(digest); seen {
-		if d.allow(door, cfg.Warn, p.Time) {
-			d.log(door, cfg.Warn, "PROBABLE REPLAY ATTEMPT from %s: port=%s guest=%s tag=%s hash=%s; original timestamp=%s",
-				src, esc(k.Service), g.Name, esc(k.Tag), esc(k.Hash), at.UTC().Format("2006-01-02 15:04:05 GMT"))
-		}
-		return
-	}
-	if err := door.Archive.Add(digest, p.Time); err != nil {
+	// One Spend checks and records the digest: two detectors (a reload's)
+	// or two hosts sharing the archive cannot both accept the knock.
+	// The digest goes through a field: a local array whose slice escapes
+	// would cost every knock, forged ones too, an allocation.
+	d.token = digest
+	spent, err := door.archive.Spend(p.Time, d.token[:])
+	if err != nil {
 		// The knock is remembered in memory until the next start: it
 		// is still rejected if replayed now. Refusing valid knocks
 		// because a disk is full would lock everyone out.
 		d.log(door, cfg.Error, "%v", err)
+	}
+	if !spent.Fresh {
+		if err == nil && d.allow(door, cfg.Warn, p.Time) {
+			d.log(door, cfg.Warn, "PROBABLE REPLAY ATTEMPT from %s: port=%s guest=%s tag=%s hash=%s; original timestamp=%s",
+				src, esc(k.Service), g.Name, esc(k.Tag), esc(k.Hash), spent.At.UTC().Format("2006-01-02 15:04:05 GMT"))
+		}
+		return
 	}
 	if d.allow(door, cfg.Debug, p.Time) {
 		d.log(door, cfg.Debug, "knock from %s was valid.", src)
@@ -280,9 +297,8 @@ func (d *Detector) Expire(now time.Time) {
 func (d *Detector) Pending() int { return d.pending.Len() }
 
 // Adopt takes over a previous detector's state after a reload: knocks
-// waiting for their SYN (for doors that still exist), and the archives'
-// records, so a knock accepted by the old config between the new one's
-// load and its start is still refused when replayed.
+// waiting for their SYN (for doors that still exist). The archives' records
+// need no adopting: both detectors hold the same spaces of one Store.
 func (d *Detector) Adopt(prev detectors.Detector) {
 	old, ok := prev.(*Detector)
 	if !ok {
@@ -305,77 +321,57 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 		d.pending.Val(ref).door = i
 		d.pending.Hit(ref, deadline, deadline, false)
 	}
-	merged := map[*doorman.Archive]bool{nil: true} // nil: old was never committed
-	for _, od := range old.doors {
-		if merged[od.Archive] {
-			continue
-		}
-		merged[od.Archive] = true
-		for _, nd := range d.doors {
-			if nd.Archive != od.Archive && od.Archive.Path() != "" && nd.Archive.Path() == od.Archive.Path() {
-				if err := nd.Archive.Merge(od.Archive); err != nil {
-					d.log(nd, cfg.Error, "%v", err)
-				}
-				break
-			}
-		}
-	}
 }
 
-// Commit opens the doors' hash archive files, creating or resizing them
-// (detectors.Committer): FromDoors only read them, so that a config
-// rejected after its detectors were built leaves the running archives
-// alone. The daemon calls it once the config is accepted, before Adopt.
+// Commit opens the doors' hash archives, HashArchive spaces of the Store,
+// creating or resizing their files (detectors.Committer): FromDoors only
+// read them, so that a config rejected after its detectors were built
+// leaves the running archives alone. The daemon calls it once the config
+// is accepted, before Adopt. A reload's detector opens the same spaces as
+// the running one, so every knock either accepts is in both: nothing is
+// merged in Adopt.
 func (d *Detector) Commit() error {
-	opened := map[string]*doorman.Archive{}
+	opened := map[string]actions.Tokens{}
 	for _, door := range d.doors {
-		if door.Archive != nil { // in memory, or committed already
+		if door.archive != nil { // committed already
 			continue
 		}
 		a := opened[door.archivePath]
 		if a == nil {
-			var info doorman.OpenInfo
+			var info actions.SpaceInfo
 			var err error
-			if a, info, err = doorman.OpenArchive(door.archivePath, door.archiveSize); err != nil {
+			sp := actions.Space{Name: door.archivePath, File: door.archivePath, Layout: actions.HashArchive, Size: door.archiveSize}
+			if a, info, err = d.store.Tokens(sp); err != nil {
 				d.Close()
 				return fmt.Errorf("%s: %w", door.Name, err)
 			}
 			switch {
 			case info.Created:
-				d.log(door, cfg.Notice, "created hash archive %s (%d records)", a.Path(), a.Size())
+				d.log(door, cfg.Notice, "created hash archive %s (%d records)", door.archivePath, door.archiveSize)
 			case info.Resized:
-				d.log(door, cfg.Notice, "resized hash archive %s from %d to %d records, %d records kept", a.Path(), info.From, a.Size(), info.Kept)
+				d.log(door, cfg.Notice, "resized hash archive %s from %d to %d records, %d records kept", door.archivePath, info.From, door.archiveSize, info.Kept)
 			}
 			opened[door.archivePath] = a
 		}
-		door.Archive = a
+		door.archive = a
 	}
 	return nil
 }
 
-// Close closes the hash archive files: the detector was replaced by a
-// reload, its config was rejected, or the daemon stops.
+// Close releases the hash archives: the detector was replaced by a
+// reload, its config was rejected, or the daemon stops. A file stays open
+// while a successor holds its space.
 func (d *Detector) Close() error {
 	var errs []error
-	for _, a := range d.archives() {
-		errs = append(errs, a.Close())
+	seen := map[actions.Tokens]bool{}
+	for _, door := range d.doors {
+		if a := door.archive; a != nil && !seen[a] {
+			seen[a] = true
+			errs = append(errs, a.Close())
+		}
+		door.archive = nil
 	}
 	return errors.Join(errs...)
-}
-
-// archives yields each distinct archive once, with the first door using it.
-func (d *Detector) archives() iter.Seq2[*Door, *doorman.Archive] {
-	return func(yield func(*Door, *doorman.Archive) bool) {
-		seen := map[*doorman.Archive]bool{nil: true} // nil: not committed
-		for _, door := range d.doors {
-			if !seen[door.Archive] {
-				seen[door.Archive] = true
-				if !yield(door, door.Archive) {
-					return
-				}
-			}
-		}
-	}
 }
 
 // allow applies the door's log level and the rate limiter; it reports a

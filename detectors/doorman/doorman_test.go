@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	cfg "github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
@@ -55,6 +56,12 @@ type harness struct {
 
 func newHarness(t *testing.T, dir string) *harness {
 	t.Helper()
+	return newHarnessStore(t, dir, nil)
+}
+
+// newHarnessStore is newHarness over store (nil: the detector's own).
+func newHarnessStore(t *testing.T, dir string, store actions.Store) *harness {
+	t.Helper()
 	gl := filepath.Join(dir, "guestlist")
 	if err := os.WriteFile(gl, []byte(guestlist), 0o600); err != nil {
 		t.Fatal(err)
@@ -73,7 +80,7 @@ func newHarness(t *testing.T, dir string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.det = New(doors, Options{Logf: func(f string, a ...any) { h.log = append(h.log, fmt.Sprintf(f, a...)) }})
+	h.det = New(doors, Options{Logf: func(f string, a ...any) { h.log = append(h.log, fmt.Sprintf(f, a...)) }, Store: store})
 	if err := h.det.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -269,12 +276,14 @@ func TestReplayAcrossRestart(t *testing.T) {
 }
 
 // TestAdopt: a reload keeps knocks waiting for their SYN, and a knock the
-// old detector accepted after the new one loaded the archive is refused.
+// old detector accepted after the new one opened the archive is refused:
+// both hold the archive's space in the daemon's one Store.
 func TestAdopt(t *testing.T) {
 	const valid = "22 martink 1519966632 4270a3248a23c209b37d35bb060e1cd6"
 	dir := t.TempDir()
-	old := newHarness(t, dir)
-	nw := newHarness(t, dir) // loaded before old accepts the knock
+	store := filestore.New(filestore.Options{})
+	old := newHarnessStore(t, dir, store)
+	nw := newHarnessStore(t, dir, store) // committed before old accepts the knock
 	old.udp(0, client, 1001, valid)
 	old.takeEvents()
 	nw.det.Adopt(old.det)

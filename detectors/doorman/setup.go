@@ -15,9 +15,8 @@ import (
 // SetupOptions say how FromDoors loads what doors refer to.
 type SetupOptions struct {
 	Resolver cfg.Resolver
-	// Memory keeps hash archives in memory only (replay, --check): a
-	// replayed capture must not use up the live daemon's knocks, and a
-	// check must not create files.
+	// Memory: hash archives are kept in memory (replay, --check: the
+	// Detector's Store is a memory one), so their files are not checked.
 	Memory bool
 	// NoPermissionChecks skips doormand's file checks whatever the doors
 	// say (replay, --check, tests).
@@ -30,13 +29,13 @@ type SetupOptions struct {
 
 // FromDoors validates doorman doors and loads their guest lists and hash
 // archives. Every error is returned, each with its file:line. Doors that
-// name the same archive file share one Archive (they must agree on its
+// name the same archive file share one archive (they must agree on its
 // size); knock ports must be distinct.
 //
 // No file is touched: an archive file is only checked (its size in range,
 // the file readable if it exists) and left for the Detector's Commit to
 // open, create or resize once the whole config is accepted; until then
-// Door.Archive is nil. A config rejected later (another door's error, a
+// the door has no archive. A config rejected later (another door's error, a
 // reload that fails) so leaves the running detector's archive alone.
 func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOptions) ([]*Door, error) {
 	logf := opt.Logf
@@ -45,8 +44,7 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOpt
 	}
 	var errs []error
 	var out []*Door
-	archives := map[string]*doorman.Archive{} // memory archives, shared by path
-	sizes := map[string]int{}                 // every archive's size, by path
+	sizes := map[string]int{} // every archive's size, by path
 	ports := map[uint16]string{}
 	for _, kd := range doors {
 		cd, err := cfg.FromDoor(kd)
@@ -90,12 +88,6 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOpt
 			Key: key(kd), Name: cd.Name, Port: cd.Port, Guests: gl,
 			Waitfor: cd.Waitfor, LogLevel: cd.LogLevel,
 			archivePath: cd.HashArchive, archiveSize: cd.HashArchiveSize,
-		}
-		if opt.Memory {
-			if archives[cd.HashArchive] == nil {
-				archives[cd.HashArchive] = doorman.NewMemoryArchive(cd.HashArchiveSize)
-			}
-			door.Archive = archives[cd.HashArchive]
 		}
 		out = append(out, door)
 	}

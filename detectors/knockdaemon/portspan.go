@@ -17,22 +17,23 @@
 //
 // The legacy format carries its IV in the knock, so a captured knock can
 // be replayed or altered (IV flips, blocks cut out). Every accepted knock
-// is recorded in a spent store (internal/spent, fsynced before the event
+// is recorded in a spent store (a token space of actions.Store, fsynced before the event
 // leaves) and a knock reusing any of its ciphertext is refused; with
 // Mac_Key every knock must also carry a tag (formats/knockdaemon, mac.go).
 package knockdaemon
 
 import (
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/detectors"
 	wire "github.com/doorward/doorward/formats/knockdaemon"
 	"github.com/doorward/doorward/internal/ratelimit"
-	"github.com/doorward/doorward/internal/spent"
 	"github.com/doorward/doorward/internal/srctable"
 )
 
@@ -54,11 +55,15 @@ type Options struct {
 	// knocks, evictions) to LogRate a second after a burst of LogBurst.
 	// 0: the defaults; a negative LogRate: unlimited.
 	LogRate, LogBurst float64
-	// SpentPath is the spent store's file, shared by every door: the
-	// ciphertext of each accepted knock, so that no replay and no forgery
-	// made of it is accepted again, across restarts. "" keeps it in
-	// memory (replay, --check, tests). The file is opened by Commit, once
-	// the config is accepted, never while it is built or checked.
+	// Store keeps the spent store, a Ring token space shared by every
+	// door: the ciphertext of each accepted knock, so that no replay and
+	// no forgery made of it is accepted again, across restarts (and, with
+	// a shared backend, across hosts). The space is opened by Commit, once
+	// the config is accepted, never while it is built or checked. nil: a
+	// store of the detector's own, in memory when SpentPath is "" (tests).
+	Store actions.Store
+	// SpentPath is the spent store's file for the embedded backend (and
+	// the log); "": SpentFile in the backend's state directory.
 	SpentPath string
 }
 
@@ -71,16 +76,16 @@ type Detector struct {
 	logf  actions.Logf
 	lim   *ratelimit.Limiter
 
-	// The spent store: its file and size as configured, and the store
-	// (nil until Commit opens the file). spentSize 0: no door uses one.
+	// The spent store: the state layer, the space's file and size as
+	// configured, and the space (nil until Commit opens it). spentSize 0:
+	// no door uses one.
+	store     actions.Store
 	spentPath string
 	spentSize int
-	spent     *spent.Store
+	spent     actions.Tokens
 	keys      []wire.SpentKey
+	tokens    [][]byte // keys as Spend's arguments, reused
 }
-
-// spentOptions: a ring, the oldest knock out; synced by spend.
-var spentOptions = spent.Options{What: "port-span spent store"}
 
 // door is a Door with its queues.
 type door struct {
@@ -120,7 +125,7 @@ type queued struct {
 
 // New builds a detector for doors, as FromDoors returns them.
 func New(doors []Door, opt Options) *Detector {
-	d := &Detector{logf: opt.Logf, spentPath: opt.SpentPath}
+	d := &Detector{logf: opt.Logf, store: opt.Store, spentPath: opt.SpentPath}
 	if d.logf == nil {
 		d.logf = actions.Discard
 	}
@@ -151,10 +156,24 @@ func New(doors []Door, opt Options) *Detector {
 		}
 		d.spentSize = max(d.spentSize, cfg.SpentKnocks*cfg.Codec.SpentKeysPerKnock())
 	}
-	if d.spentPath == "" && d.spentSize > 0 {
-		d.spent = spent.NewMemory(d.spentSize, spentOptions)
+	if d.store == nil {
+		if d.spentPath == "" {
+			// In memory, open from the start: nothing to commit.
+			d.store = filestore.Memory()
+			if d.spentSize > 0 {
+				d.spent, _, _ = d.store.Tokens(d.space()) // cannot fail
+			}
+		} else {
+			d.store = filestore.New(filestore.Options{Dir: filepath.Dir(d.spentPath)})
+		}
 	}
 	return d
+}
+
+// space declares the spent store: a ring of the newest knocks' keys,
+// synced before the knock's event leaves.
+func (d *Detector) space() actions.Space {
+	return actions.Space{Name: SpentFile, File: d.spentPath, Layout: actions.Ring, Size: d.spentSize, Sync: true}
 }
 
 // SpentSize is the number of records the spent store needs (0: none), for
@@ -380,14 +399,14 @@ func (d *Detector) Stats(key string) Stats {
 }
 
 // Adopt takes over old's queues for doors whose directives did not change,
-// so a reload does not cost a knocker the hits already sent, and the
-// knocks old's spent store recorded (see adoptSpent).
+// so a reload does not cost a knocker the hits already sent. The spent
+// store needs no adopting: both detectors hold the same space of the one
+// Store, so every knock old accepted is spent for d too.
 func (d *Detector) Adopt(prev detectors.Detector) {
 	old, ok := prev.(*Detector)
 	if !ok {
 		return
 	}
-	d.adoptSpent(old)
 	for _, dr := range d.doors {
 		for _, od := range old.doors {
 			if od.Key != dr.Key || od.sig != dr.sig || od.size != dr.size || od.MaxSources != dr.MaxSources {

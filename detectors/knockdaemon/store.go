@@ -5,14 +5,13 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/detectors"
-	"github.com/doorward/doorward/internal/spent"
 )
 
 // The spent store follows the lifecycle of detectors/lifecycle.go, as
 // doorman's hash archive does: New only computes its size (a store in
-// memory when there is no file: replay, --check, tests), Commit opens the
-// file once the config is accepted, Adopt copies in what the running
-// detector recorded, Close closes the file. A store that cannot be opened
+// memory of the detector's own when it is given none: tests), Commit opens
+// the space of the daemon's Store once the config is accepted (the same
+// space as the running detector's), Close releases it. A store that cannot be opened
 // rejects the config: a door configured with Spent_Knocks never accepts a
 // knock without it (Spent_Knocks = 0 is the way to run without one).
 
@@ -21,7 +20,7 @@ var (
 	_ io.Closer           = (*Detector)(nil)
 )
 
-// Commit opens the spent store's file, creating or resizing it
+// Commit opens the spent store's space, creating or resizing its file
 // (detectors.Committer). The daemon calls it once the whole config is
 // accepted, before Adopt; an error rejects the config (at start, the
 // daemon exits with it; on reload, the running config stays).
@@ -29,73 +28,61 @@ func (d *Detector) Commit() error {
 	if d.spent != nil || d.spentSize == 0 {
 		return nil // in memory, committed already, or no door uses one
 	}
-	s, info, err := spent.Open(d.spentPath, d.spentSize, spentOptions)
+	s, info, err := d.store.Tokens(d.space())
 	if err != nil {
 		return err
 	}
 	d.spent = s
+	path := d.spentPath
+	if path == "" {
+		path = SpentFile
+	}
 	switch {
 	case info.Created:
-		d.logf("created port-span spent store %s (%d records)", d.spentPath, d.spentSize)
+		d.logf("created port-span spent store %s (%d records)", path, d.spentSize)
 	case info.Resized:
-		d.logf("resized port-span spent store %s from %d to %d records, %d kept", d.spentPath, info.From, d.spentSize, info.Kept)
+		d.logf("resized port-span spent store %s from %d to %d records, %d kept", path, info.From, d.spentSize, info.Kept)
 	}
 	return nil
 }
 
-// adoptSpent copies into d's store the knocks old's store has and d's
-// lacks: those old accepted after d's Commit read the file (none when
-// both run on the daemon's packet goroutine, but a write to the file may
-// have failed), or all of them when d's store is another file or in
-// memory. old keeps its store; its Close closes it.
-func (d *Detector) adoptSpent(old *Detector) {
-	if d.spent == nil || old.spent == nil || d.spent == old.spent {
-		return
-	}
-	if err := d.spent.Merge(old.spent); err != nil {
-		d.logf("error: %v", err)
-	}
-}
-
-// Close closes the spent store's file: the detector was replaced (after
-// its successor's Adopt), its config rejected or only checked, or the
-// daemon stops. Safe on a detector never committed, and twice.
+// Close releases the spent store's space: the detector was replaced
+// (after its successor's Adopt), its config rejected or only checked, or
+// the daemon stops. The file stays open while the successor holds the
+// space. Safe on a detector never committed, and twice.
 func (d *Detector) Close() error {
 	if d.spent == nil {
 		return nil
 	}
-	return d.spent.Close()
+	err := d.spent.Close()
+	d.spent = nil
+	return err
 }
 
 // spend records the knock dr's codec just accepted in the spent store and
 // returns "", or says why the knock is refused: a part of its ciphertext
 // was accepted before (a replay, or a forgery made of a captured knock),
 // or it could not be recorded durably, or the store is not open (the
-// detector was never committed: it accepts no knock). The record is on
-// disk (fsynced) before spend returns, so before any action runs.
+// detector was never committed: it accepts no knock). The check and the
+// record are one Spend: two detectors (or hosts) sharing the space cannot
+// both accept one knock. The record is on disk (fsynced) before spend
+// returns, so before any action runs.
 func (d *Detector) spend(dr *door, at time.Time) string {
 	if d.spent == nil {
 		return "the spent store is not open"
 	}
 	d.keys = dr.Codec.AppendSpentKeys(d.keys[:0])
-	for _, k := range d.keys {
-		if _, ok := d.spent.Lookup(spent.Digest(k)); ok {
-			return "reuses the ciphertext of a knock already accepted (a replay or a forgery)"
-		}
+	d.tokens = d.tokens[:0]
+	for i := range d.keys {
+		d.tokens = append(d.tokens, d.keys[i][:])
 	}
-	now := at.UnixNano()
-	var err error
-	for _, k := range d.keys {
-		if err == nil {
-			err = d.spent.Add(spent.Digest(k), now)
-		}
-	}
-	if err == nil {
-		err = d.spent.Sync()
-	}
+	got, err := d.spent.Spend(at, d.tokens...)
 	if err != nil {
 		d.logf("error: %v", err)
 		return "could not be recorded as spent"
+	}
+	if !got.Fresh {
+		return "reuses the ciphertext of a knock already accepted (a replay or a forgery)"
 	}
 	return ""
 }

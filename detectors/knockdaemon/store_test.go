@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/knockdaemon"
 )
@@ -108,15 +109,21 @@ func TestSpentReload(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		from, to int
-		spent    []int // of knocks 1..4 accepted before the reload, those still refused
+		// Of knocks 1..4 accepted before the reload and 6 accepted by the
+		// old detector after the new one's Commit, those still refused:
+		// the store keeps the newest Spent_Knocks.
+		spent []int
 	}{
-		{"same size", 4, 4, []int{1, 2, 3, 4}},
-		{"grown", 4, 8, []int{1, 2, 3, 4}},
-		{"shrunk", 4, 2, []int{3, 4}},
+		{"same size", 4, 4, []int{2, 3, 4, 6}},
+		{"grown", 4, 8, []int{1, 2, 3, 4, 6}},
+		{"shrunk", 4, 2, []int{4, 6}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), knockdaemon.SpentFile)
-			old := newRig(t, conf(tc.from), knockdaemon.Options{SpentPath: path})
+			// The daemon's one Store, which every detector's spent store
+			// is a space of.
+			store := filestore.New(filestore.Options{Dir: filepath.Dir(path)})
+			old := newRig(t, conf(tc.from), knockdaemon.Options{Store: store, SpentPath: path})
 			if err := commit(t, old); err != nil {
 				t.Fatal(err)
 			}
@@ -128,9 +135,16 @@ func TestSpentReload(t *testing.T) {
 			}
 			before, _ := os.Stat(path)
 
-			r := newRig(t, conf(tc.to), knockdaemon.Options{SpentPath: path})
+			r := newRig(t, conf(tc.to), knockdaemon.Options{Store: store, SpentPath: path})
 			if err := commit(t, r); err != nil {
 				t.Fatal(err)
+			}
+			// A knock the running detector accepts between the new one's
+			// Commit and its Adopt is spent for the new one too.
+			old.opened = nil
+			old.send(owner, spentKnock(t, owner, 6))
+			if len(old.opened) != 1 {
+				t.Fatalf("knock 6 before Adopt opened %d times, want 1", len(old.opened))
 			}
 			r.det.Adopt(old.det)
 			old.det.Close()
@@ -156,7 +170,7 @@ func TestSpentReload(t *testing.T) {
 			r.det.Close()
 
 			// A restart: knock 5 was recorded in the file.
-			again := newRig(t, conf(tc.to), knockdaemon.Options{SpentPath: path})
+			again := newRig(t, conf(tc.to), knockdaemon.Options{Store: filestore.New(filestore.Options{Dir: filepath.Dir(path)}), SpentPath: path})
 			defer again.det.Close()
 			if err := commit(t, again); err != nil {
 				t.Fatal(err)

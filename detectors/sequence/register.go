@@ -3,7 +3,6 @@ package sequence
 import (
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
-	"github.com/doorward/doorward/formats/otp"
 )
 
 // Name is the protocol's door Type. knockd's doors have no Type line: ""
@@ -16,11 +15,9 @@ func init() {
 }
 
 func newDetector(doors []*knockd.Door, env *detectors.Env) (detectors.Detector, error) {
-	seq, err := FromDoors(doors, env.Key, openOneTime)
+	seq, err := FromDoors(doors, env.Key, OneTimeFrom(env.Store))
 	if err != nil {
 		return nil, err
 	}
 	return New(seq, Options{Logf: env.Logf, RulesChanged: env.RulesChanged, MaxSources: env.MaxSources, LogRate: env.LogRate, LogBurst: 10 * env.LogRate}), nil
 }
-
-func openOneTime(path string) (OneTime, error) { return otp.Open(path) }

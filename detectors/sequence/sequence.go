@@ -21,6 +21,7 @@
 package sequence
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -30,6 +31,7 @@ import (
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
+	fseq "github.com/doorward/doorward/formats/sequence"
 	"github.com/doorward/doorward/internal/ratelimit"
 	"github.com/doorward/doorward/internal/srctable"
 )
@@ -56,14 +58,18 @@ type Door struct {
 	used    bool // OneTime's sequence was used by the packet being observed
 }
 
-// OneTime is a one-time sequence file; formats/otp.File is the real one.
+// OneTime is a one-time sequence file as a token space of the state layer
+// (actions.OneTimeLines; actions/filestore.OneTime is the embedded one):
+// the list of sequences to read, and the spending of one as one Store
+// call.
 type OneTime interface {
 	// Current is the active sequence; ok is false when none is left.
 	Current() (seq []knockd.Knock, line int, ok bool)
-	// Use durably marks the line holding seq used. When it fails the door
+	// Spend, with the token sequence.Format(seq), durably marks the line
+	// holding seq used. Unless it returns Fresh and no error the door
 	// must not open: a sequence that cannot be marked used could be
 	// replayed.
-	Use(seq []knockd.Knock) error
+	actions.Tokens
 	// Changed reports whether the file was edited since it was read.
 	Changed() (bool, error)
 	// Reload reads the file again.
@@ -374,7 +380,11 @@ func (d *Detector) window(atts []attempt) (dead int64, progress bool) {
 func (d *Detector) open(di int, p *detectors.Packet, emit func(actions.Event)) {
 	door := &d.doors[di]
 	if door.OneTime != nil {
-		if err := door.OneTime.Use(knocks(door.Seq)); err != nil {
+		spent, err := door.OneTime.Spend(p.Time, []byte(fseq.Format(knocks(door.Seq))))
+		if err == nil && !spent.Fresh {
+			err = errUsed
+		}
+		if err != nil {
 			d.logf("%s: %s: could not mark the one-time sequence used, door not opened: %v", p.Src, door.Name, err)
 			return
 		}
@@ -387,6 +397,10 @@ func (d *Detector) open(di int, p *detectors.Packet, emit func(actions.Event)) {
 	}
 	emit(actions.Event{Door: door.Key, Addr: p.Src, Time: p.Time, Sender: p.Src})
 }
+
+// errUsed: the state layer says the sequence was spent already (by another
+// host sharing it); the embedded backend says why in its error.
+var errUsed = errors.New("the sequence was used already")
 
 // setSeq gives door di a new sequence and drops every attempt at the old
 // one: their stages mean nothing for the new ports.

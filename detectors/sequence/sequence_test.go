@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/detectortest"
 	"github.com/doorward/doorward/detectors/sequence"
-	"github.com/doorward/doorward/formats/otp"
 )
 
 var update = flag.Bool("update", false, "rewrite want.log files")
@@ -104,7 +104,9 @@ func checkOneTimeFiles(t *testing.T, dir string, cfg *knockd.Config) {
 	}
 }
 
-func openOneTime(path string) (sequence.OneTime, error) { return otp.Open(path) }
+// openOneTime opens one-time files through the state layer, as the daemon
+// does (a memory Store still marks the file, knockd's format).
+var openOneTime = sequence.OneTimeFrom(filestore.Memory())
 
 func mustDoors(t *testing.T, cfg *knockd.Config) []sequence.Door {
 	t.Helper()

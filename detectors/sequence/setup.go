@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/config/knockd"
 )
 
@@ -52,4 +53,22 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, openOneTime 
 		out = append(out, d)
 	}
 	return out, errors.Join(errs...)
+}
+
+// OneTimeFrom opens one-time sequence files as OneTimeLines spaces of
+// store, for FromDoors: the state layer owns the file (knockd's format,
+// list and marks in one), so spending a line is one Store call.
+func OneTimeFrom(store actions.Store) func(path string) (OneTime, error) {
+	return func(path string) (OneTime, error) {
+		tok, _, err := store.Tokens(actions.Space{Name: path, File: path, Layout: actions.OneTimeLines})
+		if err != nil {
+			return nil, err
+		}
+		ot, ok := tok.(OneTime)
+		if !ok {
+			tok.Close()
+			return nil, fmt.Errorf("one-time sequences %s: the state backend does not read one-time sequence files", path)
+		}
+		return ot, nil
+	}
 }

@@ -142,3 +142,13 @@ func (a *Archive) Records() []Record { return fromSpent(a.s.Records()) }
 func (a *Archive) Close() error { return a.s.Close() }
 
 var _ io.Closer = (*Archive)(nil)
+
+// Resize changes the number of slots of an open archive in place (a reload
+// changed Hash_Archive_Size), every record carried over to its new slot as
+// OpenArchive would: the file is rewritten atomically.
+func (a *Archive) Resize(size int) (OpenInfo, error) {
+	if size < MinRecords || size > MaxRecords {
+		return OpenInfo{}, fmt.Errorf("hash archive %s: size %d out of range %d..%d", a.Path(), size, MinRecords, MaxRecords)
+	}
+	return a.s.Resize(size)
+}

@@ -20,6 +20,25 @@ type Env interface {
 	SetState(key []string, v Value) error
 }
 
+// Counter is an Env that adds to a state entry in one step (the state
+// layer's atomic Add). ++, --, += and -= then never read the entry and
+// write it back, so knocks handled at once (or hosts sharing the state)
+// lose no update. An Env without it is read and written.
+type Counter interface {
+	// AddState adds delta to the entry at key (a missing entry is 0).
+	// An entry that is not an integer is a *NotIntegerError and stays as
+	// it is; a result outside int64 is ErrOverflow.
+	AddState(key []string, delta int64) error
+}
+
+// NotIntegerError is AddState on an entry whose text is not an integer.
+type NotIntegerError struct{ Text string }
+
+func (e *NotIntegerError) Error() string { return fmt.Sprintf("%q is not an integer", e.Text) }
+
+// ErrOverflow is an integer result outside int64.
+var ErrOverflow = errOverflow
+
 // EvalError is a problem found while evaluating: an operand that is not an
 // integer, a division by zero, an overflow, an undefined state key.
 type EvalError struct {
@@ -277,6 +296,9 @@ func (s *Stmt) exec(env Env) error {
 	if s.op == "=" {
 		return env.SetState(key, rhs)
 	}
+	if c, ok := env.(Counter); ok {
+		return s.add(c, env, key, rhs)
+	}
 	cur, err := operand(env.State(key), s.target.off)
 	if err != nil {
 		return err
@@ -301,6 +323,46 @@ func (s *Stmt) exec(env Env) error {
 		return evalErr(s.target.off, "%v", err)
 	}
 	return env.SetState(key, Int(r))
+}
+
+// add runs ++, --, += or -= as one AddState, with the errors the
+// read-and-write path gives. One difference: x -= -9223372036854775808 is
+// an overflow even where x is negative (the delta itself is outside
+// int64).
+func (s *Stmt) add(c Counter, env Env, key []string, rhs Value) error {
+	delta := int64(1)
+	switch s.op {
+	case "--":
+		delta = -1
+	case "+=", "-=":
+		d, err := operand(rhs, s.target.off)
+		if err != nil {
+			// The entry is checked first, as the read-and-write path
+			// does: only read here, to report the same error.
+			if _, cerr := operand(env.State(key), s.target.off); cerr != nil {
+				return cerr
+			}
+			return err
+		}
+		if s.op == "-=" {
+			if d == math.MinInt64 {
+				return evalErr(s.target.off, "%v", errOverflow)
+			}
+			d = -d
+		}
+		delta = d
+	}
+	err := c.AddState(key, delta)
+	var ni *NotIntegerError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ni):
+		return evalErr(s.target.off, "%q is not an integer", ni.Text)
+	case errors.Is(err, errOverflow):
+		return evalErr(s.target.off, "%v", errOverflow)
+	}
+	return err
 }
 
 func fmtErr(pos srcpos.Pos, key string, err error) error {

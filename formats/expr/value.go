@@ -101,6 +101,12 @@ func boolValue(b bool) Value {
 	return Int(0)
 }
 
+// ParseInt reads text as the language reads a stored entry (parseInt).
+// The state layer's counters (actions.Values.Add) read entries by the same
+// rule, so ++ through a counter and through a read and a write agree on
+// what is a number.
+func ParseInt(s string) (int64, bool) { return parseInt(s) }
+
 // parseInt accepts exactly -?[0-9]+ within int64: no '+', no blanks, no
 // hex, so "10.1.1.1" and " 7" are strings.
 func parseInt(s string) (int64, bool) {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/actions/state"
 	"github.com/doorward/doorward/formats/doorman"
@@ -225,6 +227,120 @@ func TestV1Loads(t *testing.T) {
 		}
 		if p := f.Problems(); len(p) != 1 {
 			t.Errorf("problems: %v, want the one line that is not a sequence", p)
+		}
+	})
+}
+
+// TestV1LoadsThroughStore: the same promise through the state layer the
+// daemon uses (actions/filestore): every file of v1 is a space of one
+// Store, opened as the protocols declare it, and answers as it did.
+func TestV1LoadsThroughStore(t *testing.T) {
+	dir := copyV1(t)
+	jr, _, err := journal.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jr.Shutdown()
+	store := filestore.New(filestore.Options{Dir: dir, Doors: jr, Logf: t.Logf})
+
+	t.Run("doors", func(t *testing.T) {
+		ssh, http := doorSSH, doorHTTP
+		ssh.ID, http.ID = 1, 2
+		http.Due, http.Failures = httpRetry.due, httpRetry.failures
+		if got, want := store.OpenDoors(), []actions.DoorEntry{ssh, http}; !reflect.DeepEqual(got, want) {
+			t.Errorf("open doors:\n got %+v\nwant %+v", got, want)
+		}
+	})
+
+	// spends checks that each accepted token is refused as first spent
+	// at its time, and that a fresh one is accepted.
+	spends := func(t *testing.T, sp actions.Space, accepted map[string][]byte, at map[string]time.Time, fresh []byte) {
+		tok, info, err := store.Tokens(sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tok.Close()
+		if info != (actions.SpaceInfo{}) {
+			t.Errorf("open rewrote the file: %+v", info)
+		}
+		for name, d := range accepted {
+			got, err := tok.Spend(t0.Add(time.Hour), d)
+			if err != nil || got.Fresh || !got.At.Equal(at[name]) {
+				t.Errorf("%s: %+v, %v; want refused as spent at %v", name, got, err, at[name])
+			}
+		}
+		if got, err := tok.Spend(t0.Add(time.Hour), fresh); err != nil || !got.Fresh {
+			t.Errorf("a token never spent: %+v, %v; want fresh", got, err)
+		}
+	}
+
+	t.Run("doorman archive", func(t *testing.T) {
+		accepted, at := map[string][]byte{}, map[string]time.Time{}
+		for _, k := range dmAccepted {
+			name := fmt.Sprintf("knock %d/%s/%d", k.port, k.group, k.tag)
+			d := dmDigest(t, k)
+			accepted[name], at[name] = d[:], k.at
+		}
+		fresh := dmDigest(t, dmFresh)
+		path := filepath.Join(dir, archiveFile)
+		spends(t, actions.Space{Name: path, File: path, Layout: actions.HashArchive, Size: archiveSize}, accepted, at, fresh[:])
+	})
+
+	t.Run("port-span spent store", func(t *testing.T) {
+		accepted, at := map[string][]byte{}, map[string]time.Time{}
+		for _, k := range spentAccepted {
+			d := spentDigest(k.key)
+			accepted[k.key], at[k.key] = d[:], time.Unix(0, k.stamp)
+		}
+		fresh := spentDigest(spentFresh)
+		spends(t, actions.Space{Name: spentFile, Layout: actions.Ring, Size: spentSize, Sync: true}, accepted, at, fresh[:])
+	})
+
+	t.Run("knockdaemon state cache", func(t *testing.T) {
+		v, err := store.Values(actions.Space{Name: "StateCache", File: filepath.Join(dir, cacheFile)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		for _, e := range cacheEntries {
+			if got, ok, err := v.Value(e.Key); err != nil || !ok || got != e.Value {
+				t.Errorf("%q: %q, %v, %v; want %q", e.Key, got, ok, err, e.Value)
+			}
+		}
+		if n, err := v.Add([]string{"192.0.2.10", "visits", "num"}, 1, t0.Add(time.Hour)); err != nil || n != 3 {
+			t.Errorf("visits after one more: %d, %v; want 3", n, err)
+		}
+		if err := v.Sync(); err != nil {
+			t.Error(err)
+		}
+	})
+
+	t.Run("one-time sequences", func(t *testing.T) {
+		path := filepath.Join(dir, otpFile)
+		tok, _, err := store.Tokens(actions.Space{Name: path, File: path, Layout: actions.OneTimeLines})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tok.Close()
+		f := tok.(*filestore.OneTime)
+		if _, line, ok := f.Current(); !ok || line != otpNextLine {
+			t.Errorf("current at line %d (ok %v), want line %d", line, ok, otpNextLine)
+		}
+		if got, err := tok.Spend(t0, []byte(otpNextSeq)); err != nil || !got.Fresh {
+			t.Fatalf("spending %s: %+v, %v", otpNextSeq, got, err)
+		}
+		if got, _ := tok.Spend(t0, []byte(otpNextSeq)); got.Fresh {
+			t.Errorf("%s spent twice", otpNextSeq)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// knockd's mark: '#' over the line's first byte, nothing else.
+		want := strings.Replace(otpWritten, "2001,2002,2003\n 2004", "#001,2002,2003\n#2004", 1)
+		want = strings.Replace(want, "\n3001,", "\n#001,", 1)
+		if string(data) != want {
+			t.Errorf("file after the spend:\n%s\nwant\n%s", data, want)
 		}
 	})
 }
