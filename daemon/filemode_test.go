@@ -21,6 +21,7 @@ type fileModeRun struct {
 	limits  chan time.Duration // each command's time left when it started
 	hup     chan os.Signal
 	done    chan int
+	ended   chan struct{} // closed when Live returned, whoever read done
 	cancel  context.CancelFunc
 }
 
@@ -54,8 +55,21 @@ func startFileMode(t *testing.T, extra string, o Options) *fileModeRun {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	t.Cleanup(cancel)
-	go func() { r.done <- Live(ctx, o, r.hup) }()
+	r.ended = make(chan struct{})
+	// The test ends only once Live has: a daemon left running would go on
+	// reloading into the next test (and its registrations).
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.ended:
+		case <-time.After(10 * time.Second):
+			t.Errorf("Live did not return within 10 s of its context's end")
+		}
+	})
+	go func() {
+		defer close(r.ended)
+		r.done <- Live(ctx, o, r.hup)
+	}()
 	r.waitFor("starting up, following " + r.logPath)
 	time.Sleep(300 * time.Millisecond) // tail reaches the end of the file
 	return r
