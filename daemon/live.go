@@ -234,6 +234,7 @@ loop:
 	l.closeSources()
 	l.closeLogTail(lt)
 	readers.Wait()
+	rl.drain(shutdownLoad)
 	// Sources are closed, so no new event can come; the deferred engine
 	// stop now runs every pending stop command before Live returns.
 	return 0
@@ -290,6 +291,27 @@ func (r *reloads) start(load func() *plan) {
 	}
 	r.running = true
 	go func() { r.done <- load() }()
+}
+
+// shutdownLoad bounds how long shutdown waits for a config load in
+// progress: a load reads local files (and resolves doorman guests), so it
+// ends quickly; one stuck longer is left behind, as the process exits.
+const shutdownLoad = 5 * time.Second
+
+// drain waits (at most limit) for a load still running at shutdown and
+// closes its plan, so no load outlives Live, using the log or the store.
+func (r *reloads) drain(limit time.Duration) {
+	if !r.running {
+		return
+	}
+	select {
+	case np := <-r.done:
+		r.running = false
+		if np != nil {
+			np.close()
+		}
+	case <-time.After(limit):
+	}
 }
 
 // finished takes a load's result and reports whether it is stale (a

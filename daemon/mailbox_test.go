@@ -41,3 +41,24 @@ func TestReloadsCoalesce(t *testing.T) {
 		t.Fatal("the newest load was reported stale")
 	}
 }
+
+// TestDrainWaitsForLoad: shutdown waits for a config load in progress, so
+// no load outlives Live, but not for ever.
+func TestDrainWaitsForLoad(t *testing.T) {
+	var r reloads
+	release := make(chan struct{})
+	r.start(func() *plan { <-release; return nil })
+	time.AfterFunc(50*time.Millisecond, func() { close(release) })
+	r.drain(5 * time.Second)
+	if r.running {
+		t.Fatal("drain returned with the load still running")
+	}
+
+	var stuck reloads
+	stuck.start(func() *plan { select {} })
+	start := time.Now()
+	stuck.drain(100 * time.Millisecond)
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Fatalf("drain waited %v for a stuck load, want about its 100ms limit", waited)
+	}
+}
