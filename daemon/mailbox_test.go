@@ -1,6 +1,9 @@
 package daemon
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestLatest: put never blocks and the receiver gets the newest value.
 func TestLatest(t *testing.T) {
