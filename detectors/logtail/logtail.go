@@ -223,7 +223,8 @@ type Source struct {
 	lr      lineReader
 	movedAt time.Time // when the path was first seen naming an empty new file
 
-	atEOF func() // tests: runs where a read has just found cur's end
+	atEOF        func() // tests: runs where a read has just found cur's end
+	betweenLooks func() // tests: runs between atEnd's two looks
 }
 
 var _ detectors.Source = (*Source)(nil)
@@ -376,12 +377,22 @@ func (s *Source) atEnd() bool {
 		s.seen = fi.Size()
 		return true
 	}
+	if s.betweenLooks != nil {
+		s.betweenLooks()
+	}
 	fi, err := os.Stat(s.path)
 	if err != nil || os.SameFile(fi, s.curInfo) {
 		// Same file, or renamed away with no new one yet: the writer
 		// may still add to ours.
 		s.movedAt = time.Time{}
 		return false
+	}
+	// A new file at the path proves the rename, and so every line its
+	// writer put in ours before it: lines that landed after the first look
+	// are read before the switch, or they are lost.
+	if cfi, err := s.cur.Stat(); err == nil && cfi.Size() > s.seen {
+		s.seen = cfi.Size()
+		return true
 	}
 	if fi.Size() == 0 {
 		now := time.Now()

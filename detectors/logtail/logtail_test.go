@@ -475,3 +475,32 @@ func TestRotationRightAfterEnd(t *testing.T) {
 	src.Close()
 	<-c.done
 }
+
+// TestRotationBetweenLooks: the same, one step later: the line and the
+// rotation land after atEnd has looked at the old file's size and before
+// it looks at the path (the flake TestFollowRotation's "rename, create
+// later" showed under load). Seeing a new file at the path proves the
+// rename, so everything written to the old file before it must be read
+// before the switch.
+func TestRotationBetweenLooks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "firewall.log")
+	history(t, path)
+	src, err := Open(path, Options{Poll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	src.betweenLooks = func() {
+		once.Do(func() {
+			appendFile(t, path, kernLine(t0.Add(time.Second), "192.0.2.10", 40001, 8000))
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Error(err)
+			}
+			appendFile(t, path, kernLine(t0.Add(2*time.Second), "192.0.2.10", 40002, 9000))
+		})
+	}
+	c := collect(src)
+	c.want(t, knock(1), knock(2))
+	src.Close()
+	<-c.done
+}
