@@ -202,9 +202,13 @@ func TestPolicy(t *testing.T) {
 	})
 }
 
-// TestNoAllocs: after warm-up, a full table's inserts, evictions, hits and
-// lookups allocate nothing.
+// TestNoAllocs: filling a new table, and then a full table's inserts,
+// evictions, hits and lookups allocate nothing.
 func TestNoAllocs(t *testing.T) {
+	fill := &flood{tb: srctable.New[int, uint16](4096, 8)}
+	if n := testing.AllocsPerRun(4096, func() { fill.source(fill.next%3 == 0) }); n != 0 {
+		t.Errorf("filling: %v allocations", n)
+	}
 	f := &flood{tb: srctable.New[int, uint16](4096, 8)}
 	for range 3 * 4096 {
 		f.source(true)
@@ -242,11 +246,8 @@ func spoofed(n int) []srctable.Key {
 // lookupOrInsert is what a detector does with a packet's source: find it,
 // or start tracking it (evicting from a full table).
 func lookupOrInsert(tb *tab, k srctable.Key, now, dead int64) (srctable.Ref, bool) {
-	if r, ok := tb.Find(k); ok {
-		return r, true
-	}
-	r, _ := tb.Insert(k, now, dead)
-	return r, false
+	r, found, _ := tb.FindOrInsert(k, now, dead)
+	return r, found
 }
 
 // fullTable is a table of benchMax spoofed sources, with progress or not,
@@ -337,9 +338,9 @@ func BenchmarkSweep(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchMax, "ns/source")
 }
 
-// TestGrowth: a table that starts small and grows to its bound keeps
-// every source, its value and its slab.
-func TestGrowth(t *testing.T) {
+// TestFill: a table filled to its bound keeps every source, its value and
+// its slab.
+func TestFill(t *testing.T) {
 	const max = 5000
 	tb := srctable.New[int, uint16](max, 2)
 	for i := range max {
@@ -361,7 +362,7 @@ func TestGrowth(t *testing.T) {
 			}
 		}
 	}
-	check("grown", func(int) bool { return false })
+	check("full", func(int) bool { return false })
 	for i := 0; i < max; i += 2 {
 		r, _ := tb.Find(srctable.AddrKey(v4(i)))
 		tb.Delete(r)
