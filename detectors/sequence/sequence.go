@@ -252,7 +252,7 @@ func (d *Detector) Rules() []detectors.Rule {
 func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 	sk := srctable.AddrKey(p.Src)
 	now := p.Time.UnixNano()
-	ref, found := d.sources.Find(sk)
+	ref, spot, found := d.sources.Lookup(sk)
 	var atts []attempt // the source's attempts, in its slab
 	// Doors this packet completed must not restart on the same packet (a
 	// sequence like "1,1" would otherwise open and restart at once).
@@ -307,7 +307,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			continue
 		}
 		if !found {
-			ref, found = d.newSource(sk, p.Time), true
+			ref, found = d.newSource(spot, p.Time), true
 			atts = d.sources.Slab(ref)[:0]
 		}
 		if d.allow(p.Time) {
@@ -461,8 +461,8 @@ func contains(s []int, v int) bool {
 
 // newSource starts tracking a source; a full table makes room as
 // internal/srctable says. Its deadline is set by store.
-func (d *Detector) newSource(k srctable.Key, now time.Time) srctable.Ref {
-	ref, ev := d.sources.Insert(k, now.UnixNano(), now.UnixNano())
+func (d *Detector) newSource(at srctable.Spot, now time.Time) srctable.Ref {
+	ref, ev := d.sources.InsertAt(at, now.UnixNano(), now.UnixNano())
 	if ev == srctable.Live {
 		d.Evicted++
 		if d.Evicted&(d.Evicted-1) == 0 && d.allow(now) {
@@ -556,7 +556,7 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 	for oref := range old.sources.All() {
 		var atts []attempt
 		k := old.sources.Key(oref)
-		ref, found := d.sources.Find(k)
+		ref, spot, found := d.sources.Lookup(k)
 		if found {
 			atts = d.sources.Slab(ref)[:d.sources.Val(ref).n]
 		}
@@ -566,7 +566,7 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 				continue
 			}
 			if !found {
-				ref, found = d.newSource(k, time.Unix(0, a.start)), true
+				ref, found = d.newSource(spot, time.Unix(0, a.start)), true
 				atts = d.sources.Slab(ref)[:0]
 			}
 			a.door = int32(j)
