@@ -22,6 +22,7 @@ package sequence
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -476,19 +477,39 @@ func (d *Detector) newSource(at srctable.Spot, now time.Time) srctable.Ref {
 // does. The daemon calls it about once a second and at the end of a replay.
 // Timeouts are logged in the order they happened, so replays are
 // reproducible whatever the map order.
+//
+// The second after a flood a whole table times out at once, and the
+// limiter lets only its burst of lines through, the first ones in that
+// order: only those are kept and sorted, the rest are only counted, so the
+// sweep neither builds nor sorts 65,536 lines to log a few hundred.
 func (d *Detector) Expire(now time.Time) {
+	keep := math.MaxInt // lines the limiter may let through at now
+	if d.lim != nil && d.lim.Rate > 0 {
+		keep = max(1, int(math.Ceil(d.lim.Burst)))
+	}
 	var gone []expired
+	trimmed := false // gone holds the keep first so far, sorted
+	n := 0           // timeouts
 	t := now.UnixNano()
 	for ref := range d.sources.All() {
 		src := d.sources.Val(ref)
 		kept := d.sources.Slab(ref)[:0]
 		for _, a := range d.sources.Slab(ref)[:src.n] {
 			door := &d.doors[a.door]
-			if due := a.start + int64(door.Timeout); due <= t {
-				gone = append(gone, expired{time.Unix(0, due), d.sources.Key(ref).Addr(), door.Name, int(a.stage)})
+			due := a.start + int64(door.Timeout)
+			if due > t {
+				kept = append(kept, a)
 				continue
 			}
-			kept = append(kept, a)
+			n++
+			if trimmed && due > gone[keep-1].due.UnixNano() {
+				continue // later than every line that can be logged
+			}
+			if keep < math.MaxInt/2 && len(gone) == 2*keep {
+				slices.SortFunc(gone, expired.compare)
+				gone, trimmed = gone[:keep], true
+			}
+			gone = append(gone, expired{time.Unix(0, due), d.sources.Key(ref).Addr(), door.Name, int(a.stage)})
 		}
 		if src.n = int32(len(kept)); src.n == 0 {
 			d.sources.Delete(ref)
@@ -497,19 +518,15 @@ func (d *Detector) Expire(now time.Time) {
 			d.sources.SetDeadline(ref, dead)
 		}
 	}
-	slices.SortFunc(gone, func(a, b expired) int {
-		if c := a.due.Compare(b.due); c != 0 {
-			return c
-		}
-		if c := a.addr.Compare(b.addr); c != 0 {
-			return c
-		}
-		return strings.Compare(a.door, b.door)
-	})
+	slices.SortFunc(gone, expired.compare)
+	gone = gone[:min(len(gone), keep)]
 	for _, g := range gone {
 		if d.allow(now) {
 			d.logf("%s: %s: sequence timeout (stage %d)", g.addr, g.door, g.stage)
 		}
+	}
+	for range n - len(gone) {
+		d.allow(now) // suppressed: counted for the next line let through
 	}
 }
 
@@ -518,6 +535,17 @@ type expired struct {
 	addr  netip.Addr
 	door  string
 	stage int
+}
+
+// compare orders timeouts as they are logged.
+func (a expired) compare(b expired) int {
+	if c := a.due.Compare(b.due); c != 0 {
+		return c
+	}
+	if c := a.addr.Compare(b.addr); c != 0 {
+		return c
+	}
+	return strings.Compare(a.door, b.door)
 }
 
 // allow reports whether an attacker-driven line may be logged at now; the
