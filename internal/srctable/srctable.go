@@ -166,7 +166,8 @@ type Table[V, E any] struct {
 // the first empty index slot on its probe sequence, where InsertAt puts
 // it without hashing or probing again. A Spot stays usable however the
 // table changes (InsertAt probes again only when it has), but the key
-// must still be absent.
+// must still be absent, and it is meant for the packet at hand: the
+// count of changes it compares wraps after 2^32 of them.
 type Spot struct {
 	key  Key
 	h    uint32
