@@ -269,14 +269,11 @@ func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Even
 func (d *Detector) expect(door *Door, src netip.Addr, port uint16, now time.Time) {
 	k := srctable.AddrPortKey(src, port)
 	t, deadline := now.UnixNano(), now.Add(door.Waitfor+synSlack).UnixNano()
-	ref, ok := d.pending.Find(k)
-	if !ok {
-		var ev srctable.Eviction
-		if ref, ev = d.pending.Insert(k, t, deadline); ev == srctable.Live {
-			d.overflow++
-			if d.overflow&(d.overflow-1) == 0 {
-				d.log(door, cfg.Error, "%d valid knocks are waiting for their SYN; stopped watching for the oldest to watch for %s's (%d times so far)", d.pending.Max(), src, d.overflow)
-			}
+	ref, _, ev := d.pending.FindOrInsert(k, t, deadline)
+	if ev == srctable.Live {
+		d.overflow++
+		if d.overflow&(d.overflow-1) == 0 {
+			d.log(door, cfg.Error, "%d valid knocks are waiting for their SYN; stopped watching for the oldest to watch for %s's (%d times so far)", d.pending.Max(), src, d.overflow)
 		}
 	}
 	d.pending.Val(ref).door = slices.Index(d.doors, door)
@@ -314,10 +311,7 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 			continue
 		}
 		k, deadline := old.pending.Key(oref), old.pending.Deadline(oref)
-		ref, found := d.pending.Find(k)
-		if !found {
-			ref, _ = d.pending.Insert(k, deadline, deadline)
-		}
+		ref, _, _ := d.pending.FindOrInsert(k, deadline, deadline)
 		d.pending.Val(ref).door = i
 		d.pending.Hit(ref, deadline, deadline, false)
 	}

@@ -187,19 +187,39 @@ func TestAdopt(t *testing.T) {
 	}
 }
 
+// randomFloodFrames: spoofed one-hit senders random over all of IPv4 at
+// random span ports, as trafgen sends them.
+func randomFloodFrames(n int) []pcaptest.Frame {
+	rng := rand.New(rand.NewPCG(14, 2))
+	out := make([]pcaptest.Frame, n)
+	for i := range out {
+		x := rng.Uint32()
+		out[i] = hit(netip.AddrFrom4([4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)}), 40000, uint16(1024+rng.IntN(3900)))
+	}
+	return out
+}
+
 func BenchmarkHotPath(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
 		frames []pcaptest.Frame
+		conf   string
 	}{
-		{"miss", []pcaptest.Frame{hit(netip.MustParseAddr("10.0.0.2"), 40000, 22)}},
-		{"noise", noiseFrames(5000)},
-		{"flood", floodFrames(4096)},
-		{"knock", knockFrames(b, netip.MustParseAddr("10.0.0.2"))},
+		{"miss", []pcaptest.Frame{hit(netip.MustParseAddr("10.0.0.2"), 40000, 22)}, ""},
+		{"noise", noiseFrames(5000), ""},
+		{"flood", floodFrames(4096), ""},
+		{"knock", knockFrames(b, netip.MustParseAddr("10.0.0.2")), ""},
+		// The default table (16,384 senders), four tables' worth of
+		// random sources.
+		{"flood-random", randomFloodFrames(1 << 16), strings.Replace(hotConf, "Max_Sources = 1024", "Max_Sources = 16384", 1)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			h := newHotPath(b, tc.frames)
+			h := newHotPathConf(b, cmp.Or(tc.conf, hotConf), tc.frames)
 			now := time.Unix(1_000_000, 0)
+			for i := range max(20000, len(tc.frames)) { // fill the table
+				now = now.Add(time.Microsecond)
+				h.packet(i, now)
+			}
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				now = now.Add(time.Microsecond)

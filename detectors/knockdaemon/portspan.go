@@ -211,9 +211,9 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 func (d *Detector) hit(dr *door, p *detectors.Packet, idx uint16, emit func(actions.Event)) {
 	now := p.Time.UnixNano()
 	k := srctable.AddrKey(p.Src)
-	ref, ok := dr.sources.Find(k)
+	ref, spot, ok := dr.sources.Lookup(k)
 	if !ok {
-		ref = d.newSource(dr, k, p.Time)
+		ref = d.newSource(dr, spot, p.Time)
 	}
 	src, hits := dr.sources.Val(ref), dr.sources.Slab(ref)
 	if ok {
@@ -337,8 +337,8 @@ func (dr *door) expireHits(src *queue, hits []queued, now int64) {
 
 // newSource starts a queue for a sender; a full table makes room as
 // internal/srctable says. Its deadline is set by the hit that follows.
-func (d *Detector) newSource(dr *door, k srctable.Key, now time.Time) srctable.Ref {
-	ref, ev := dr.sources.Insert(k, now.UnixNano(), now.UnixNano())
+func (d *Detector) newSource(dr *door, at srctable.Spot, now time.Time) srctable.Ref {
+	ref, ev := dr.sources.InsertAt(at, now.UnixNano(), now.UnixNano())
 	if ev == srctable.Live {
 		dr.Evicted++
 		if dr.Evicted&(dr.Evicted-1) == 0 && d.allow(now) {

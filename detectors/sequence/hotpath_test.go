@@ -1,6 +1,8 @@
 package sequence_test
 
 import (
+	"cmp"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -24,12 +26,16 @@ type hotPath struct {
 }
 
 func newHotPath(tb testing.TB, frames []pcaptest.Frame) *hotPath {
+	return newHotPathMax(tb, frames, 1024)
+}
+
+func newHotPathMax(tb testing.TB, frames []pcaptest.Frame, maxSources int) *hotPath {
 	doors := []sequence.Door{{Key: "ssh", Name: "ssh", Timeout: 5 * time.Second, FlagMask: detectors.SYN | detectors.ACK, FlagWant: detectors.SYN,
 		Seq: []sequence.Step{{Port: 7000, Proto: detectors.TCP}, {Port: 8000, Proto: detectors.TCP}, {Port: 9000, Proto: detectors.TCP}}}}
 	h := &hotPath{}
 	// Logging is on, as in the daemon; the detector's own limiter keeps a
 	// flood from reaching it.
-	h.det = sequence.New(doors, sequence.Options{MaxSources: 1024, Logf: func(string, ...any) {}})
+	h.det = sequence.New(doors, sequence.Options{MaxSources: maxSources, Logf: func(string, ...any) {}})
 	h.disp = detectors.NewDispatcher([]detectors.Detector{h.det}, func(actions.Event) { h.opened++ })
 	for _, f := range frames {
 		h.frames = append(h.frames, pcaptest.Encode(decode.Raw, f))
@@ -73,25 +79,41 @@ func floodFrames(n int) []pcaptest.Frame {
 	return out
 }
 
+// randomFloodFrames are spoofed first knocks from n sources random over
+// all of IPv4, as trafgen sends them.
+func randomFloodFrames(n int) []pcaptest.Frame {
+	rng := rand.New(rand.NewPCG(14, 1))
+	out := make([]pcaptest.Frame, n)
+	for i := range out {
+		x := rng.Uint32()
+		out[i] = syn(netip.AddrFrom4([4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)}), 7000)
+	}
+	return out
+}
+
 var cases = []struct {
 	name   string
 	frames []pcaptest.Frame
 	// opens: a completed knock logs OPEN SESAME and emits an event, which
 	// allocate (once per knock, not per packet, and never for a flood).
 	opens bool
+	max   int // the table's bound; 0: 1024
 }{
 	// A port no door uses: the dispatcher's table says no.
-	{"miss", []pcaptest.Frame{syn(netip.MustParseAddr("10.0.0.2"), 22)}, false},
+	{"miss", []pcaptest.Frame{syn(netip.MustParseAddr("10.0.0.2"), 22)}, false, 0},
 	// A spoofed flood at the first port, 4× the table: every packet makes
 	// or evicts an attempt.
-	{"flood-first-port", floodFrames(4096), false},
+	{"flood-first-port", floodFrames(4096), false, 0},
 	// Spoofed sources making the first two hits each, 4× the table: every
 	// source makes progress, so the table fills with two-hit sources.
-	{"flood-two-step", stepFrames(4096, [2]byte{198, 19}), false},
+	{"flood-two-step", stepFrames(4096, [2]byte{198, 19}), false, 0},
 	// A whole knock, again and again, from one source.
-	{"knock-steps", stepFrames(512, [2]byte{10, 1}), false},
-	{"knock", []pcaptest.Frame{syn(netip.MustParseAddr("10.0.0.2"), 7000), syn(netip.MustParseAddr("10.0.0.2"), 8000), syn(netip.MustParseAddr("10.0.0.2"), 9000)}, true},
-	{"knock-v6", []pcaptest.Frame{syn(netip.MustParseAddr("fd00::2"), 7000), syn(netip.MustParseAddr("fd00::2"), 8000), syn(netip.MustParseAddr("fd00::2"), 9000)}, true},
+	{"knock-steps", stepFrames(512, [2]byte{10, 1}), false, 0},
+	{"knock", []pcaptest.Frame{syn(netip.MustParseAddr("10.0.0.2"), 7000), syn(netip.MustParseAddr("10.0.0.2"), 8000), syn(netip.MustParseAddr("10.0.0.2"), 9000)}, true, 0},
+	{"knock-v6", []pcaptest.Frame{syn(netip.MustParseAddr("fd00::2"), 7000), syn(netip.MustParseAddr("fd00::2"), 8000), syn(netip.MustParseAddr("fd00::2"), 9000)}, true, 0},
+	// The flood: first knocks from sources random over all of
+	// IPv4 into the default table of 65,536, four tables' worth.
+	{"flood-random", randomFloodFrames(1 << 18), false, sequence.DefaultMaxSources},
 }
 
 // TestHotPathDoesNotAllocate: after warm-up, decoding and dispatching a
@@ -102,7 +124,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHotPath(t, tc.frames)
+			h := newHotPathMax(t, tc.frames, cmp.Or(tc.max, 1024))
 			now := time.Unix(1_000_000, 0)
 			i := 0
 			step := func() { now = now.Add(time.Microsecond); h.packet(i, now); i++ }
@@ -120,7 +142,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 func BenchmarkHotPath(b *testing.B) {
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			h := newHotPath(b, tc.frames)
+			h := newHotPathMax(b, tc.frames, cmp.Or(tc.max, 1024))
 			now := time.Unix(1_000_000, 0)
 			for i := range 20000 {
 				now = now.Add(time.Microsecond)
@@ -131,6 +153,43 @@ func BenchmarkHotPath(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				now = now.Add(time.Microsecond)
 				h.packet(i, now)
+			}
+		})
+	}
+}
+
+// BenchmarkExpire: the once-a-second sweep over a full default table of
+// flood sources, when none is due (the flood is younger than the
+// timeout) and when all are (the second after the flood), per sweep.
+func BenchmarkExpire(b *testing.B) {
+	frames := randomFloodFrames(sequence.DefaultMaxSources)
+	for _, due := range []bool{false, true} {
+		name := "none-due"
+		if due {
+			name = "all-due"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := newHotPathMax(b, frames, sequence.DefaultMaxSources)
+			now := time.Unix(1_000_000, 0)
+			fill := func() {
+				for i := range frames {
+					now = now.Add(time.Microsecond)
+					h.packet(i, now)
+				}
+			}
+			fill()
+			b.ReportAllocs()
+			for b.Loop() {
+				if !due {
+					h.det.Expire(now)
+					continue
+				}
+				b.StopTimer()
+				if h.det.Sources() == 0 {
+					fill()
+				}
+				b.StartTimer()
+				h.det.Expire(now.Add(time.Minute))
 			}
 		})
 	}

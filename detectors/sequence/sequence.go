@@ -23,6 +23,7 @@ package sequence
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -258,7 +259,7 @@ func (d *Detector) Rules() []detectors.Rule {
 func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 	sk := srctable.AddrKey(p.Src)
 	now := p.Time.UnixNano()
-	ref, found := d.sources.Find(sk)
+	ref, spot, found := d.sources.Lookup(sk)
 	var atts []attempt // the source's attempts, in its slab
 	// Doors this packet completed must not restart on the same packet (a
 	// sequence like "1,1" would otherwise open and restart at once).
@@ -313,7 +314,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			continue
 		}
 		if !found {
-			ref, found = d.newSource(sk, p.Time), true
+			ref, found = d.newSource(spot, p.Time), true
 			atts = d.sources.Slab(ref)[:0]
 		}
 		if d.allow(p.Time) {
@@ -475,8 +476,8 @@ func contains(s []int, v int) bool {
 
 // newSource starts tracking a source; a full table makes room as
 // internal/srctable says. Its deadline is set by store.
-func (d *Detector) newSource(k srctable.Key, now time.Time) srctable.Ref {
-	ref, ev := d.sources.Insert(k, now.UnixNano(), now.UnixNano())
+func (d *Detector) newSource(at srctable.Spot, now time.Time) srctable.Ref {
+	ref, ev := d.sources.InsertAt(at, now.UnixNano(), now.UnixNano())
 	if ev == srctable.Live {
 		d.Evicted++
 		if d.Evicted&(d.Evicted-1) == 0 && d.allow(now) {
@@ -490,19 +491,39 @@ func (d *Detector) newSource(k srctable.Key, now time.Time) srctable.Ref {
 // does. The daemon calls it about once a second and at the end of a replay.
 // Timeouts are logged in the order they happened, so replays are
 // reproducible whatever the map order.
+//
+// The second after a flood a whole table times out at once, and the
+// limiter lets only its burst of lines through, the first ones in that
+// order: only those are kept and sorted, the rest are only counted, so the
+// sweep neither builds nor sorts 65,536 lines to log a few hundred.
 func (d *Detector) Expire(now time.Time) {
+	keep := math.MaxInt // lines the limiter may let through at now
+	if d.lim != nil && d.lim.Rate > 0 {
+		keep = max(1, int(math.Ceil(d.lim.Burst)))
+	}
 	var gone []expired
+	trimmed := false // gone holds the keep first so far, sorted
+	n := 0           // timeouts
 	t := now.UnixNano()
 	for ref := range d.sources.All() {
 		src := d.sources.Val(ref)
 		kept := d.sources.Slab(ref)[:0]
 		for _, a := range d.sources.Slab(ref)[:src.n] {
 			door := &d.doors[a.door]
-			if due := a.start + int64(door.Timeout); due <= t {
-				gone = append(gone, expired{time.Unix(0, due), d.sources.Key(ref).Addr(), door.Name, int(a.stage)})
+			due := a.start + int64(door.Timeout)
+			if due > t {
+				kept = append(kept, a)
 				continue
 			}
-			kept = append(kept, a)
+			n++
+			if trimmed && due > gone[keep-1].due.UnixNano() {
+				continue // later than every line that can be logged
+			}
+			if keep < math.MaxInt/2 && len(gone) == 2*keep {
+				slices.SortFunc(gone, expired.compare)
+				gone, trimmed = gone[:keep], true
+			}
+			gone = append(gone, expired{time.Unix(0, due), d.sources.Key(ref).Addr(), door.Name, int(a.stage)})
 		}
 		if src.n = int32(len(kept)); src.n == 0 {
 			d.sources.Delete(ref)
@@ -511,19 +532,15 @@ func (d *Detector) Expire(now time.Time) {
 			d.sources.SetDeadline(ref, dead)
 		}
 	}
-	slices.SortFunc(gone, func(a, b expired) int {
-		if c := a.due.Compare(b.due); c != 0 {
-			return c
-		}
-		if c := a.addr.Compare(b.addr); c != 0 {
-			return c
-		}
-		return strings.Compare(a.door, b.door)
-	})
+	slices.SortFunc(gone, expired.compare)
+	gone = gone[:min(len(gone), keep)]
 	for _, g := range gone {
 		if d.allow(now) {
 			d.logf("%s: %s: sequence timeout (stage %d)", g.addr, g.door, g.stage)
 		}
+	}
+	for range n - len(gone) {
+		d.allow(now) // suppressed: counted for the next line let through
 	}
 }
 
@@ -532,6 +549,17 @@ type expired struct {
 	addr  netip.Addr
 	door  string
 	stage int
+}
+
+// compare orders timeouts as they are logged.
+func (a expired) compare(b expired) int {
+	if c := a.due.Compare(b.due); c != 0 {
+		return c
+	}
+	if c := a.addr.Compare(b.addr); c != 0 {
+		return c
+	}
+	return strings.Compare(a.door, b.door)
 }
 
 // allow reports whether an attacker-driven line may be logged at now; the
@@ -570,7 +598,7 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 	for oref := range old.sources.All() {
 		var atts []attempt
 		k := old.sources.Key(oref)
-		ref, found := d.sources.Find(k)
+		ref, spot, found := d.sources.Lookup(k)
 		if found {
 			atts = d.sources.Slab(ref)[:d.sources.Val(ref).n]
 		}
@@ -580,7 +608,7 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 				continue
 			}
 			if !found {
-				ref, found = d.newSource(k, time.Unix(0, a.start)), true
+				ref, found = d.newSource(spot, time.Unix(0, a.start)), true
 				atts = d.sources.Slab(ref)[:0]
 			}
 			a.door = int32(j)

@@ -202,9 +202,13 @@ func TestPolicy(t *testing.T) {
 	})
 }
 
-// TestNoAllocs: after warm-up, a full table's inserts, evictions, hits and
-// lookups allocate nothing.
+// TestNoAllocs: filling a new table, and then a full table's inserts,
+// evictions, hits and lookups allocate nothing.
 func TestNoAllocs(t *testing.T) {
+	fill := &flood{tb: srctable.New[int, uint16](4096, 8)}
+	if n := testing.AllocsPerRun(4096, func() { fill.source(fill.next%3 == 0) }); n != 0 {
+		t.Errorf("filling: %v allocations", n)
+	}
 	f := &flood{tb: srctable.New[int, uint16](4096, 8)}
 	for range 3 * 4096 {
 		f.source(true)
@@ -219,51 +223,124 @@ func TestNoAllocs(t *testing.T) {
 	}
 }
 
-// BenchmarkTable: a plain hit (a known source, found and touched) against
-// a hostile one (a new spoofed source into a full table, which evicts), in
-// a table of the default size for sequence doors.
-func BenchmarkTable(b *testing.B) {
-	const max = 1 << 16
-	b.Run("plain-hit", func(b *testing.B) {
-		tb := srctable.New[int, uint16](max, 4)
-		keys := make([]srctable.Key, max)
-		for i := range keys {
-			keys[i] = srctable.AddrKey(v4(i))
-			tb.Insert(keys[i], 0, 1<<40)
+// benchMax is the default table of sequence doors.
+const benchMax = 1 << 16
+
+// spoofed are n distinct addresses random over all of IPv4, as a flood's
+// sources; a longer list starts with a shorter one.
+func spoofed(n int) []srctable.Key {
+	rng := rand.New(rand.NewPCG(14, 14))
+	keys := make([]srctable.Key, 0, n)
+	seen := make(map[uint32]bool, n)
+	for len(keys) < n {
+		x := rng.Uint32()
+		if seen[x] {
+			continue
 		}
+		seen[x] = true
+		keys = append(keys, srctable.AddrKey(netip.AddrFrom4([4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)})))
+	}
+	return keys
+}
+
+// lookupOrInsert is what a detector does with a packet's source: find it,
+// or start tracking it (evicting from a full table).
+func lookupOrInsert(tb *tab, k srctable.Key, now, dead int64) (srctable.Ref, bool) {
+	r, found, _ := tb.FindOrInsert(k, now, dead)
+	return r, found
+}
+
+// fullTable is a table of benchMax spoofed sources, with progress or not,
+// and the keys it holds.
+func fullTable(progress bool) (*tab, []srctable.Key) {
+	tb := srctable.New[int, uint16](benchMax, 4)
+	keys := spoofed(benchMax)
+	for i, k := range keys {
+		r, _ := tb.Insert(k, int64(i), 1<<40)
+		tb.Hit(r, int64(i), 1<<40, progress)
+	}
+	return tb, keys
+}
+
+// BenchmarkTable: the table alone, full at 65,536 spoofed sources.
+//   - hit: a known source, in random order, looked up and its hit recorded
+//     (a knocker's packet);
+//   - miss: a lookup that finds nothing (a SYN nobody knocked for, a
+//     non-first port from an unknown source);
+//   - insert-evict: a new spoofed source, looked up, then inserted, which
+//     evicts the oldest of probation (the first-hit flood);
+//   - insert-evict-progress: the same into a table whose sources all made
+//     progress (the two-step flood).
+func BenchmarkTable(b *testing.B) {
+	b.Run("hit", func(b *testing.B) {
+		tb, keys := fullTable(false)
+		order := rand.New(rand.NewPCG(1, 2)).Perm(len(keys))
 		b.ReportAllocs()
-		now := int64(0)
+		now := int64(benchMax)
 		for i := 0; b.Loop(); i++ {
 			now++
-			r, ok := tb.Find(keys[i&(max-1)])
+			r, ok := lookupOrInsert(tb, keys[order[i&(benchMax-1)]], now, 1<<40)
 			if !ok {
 				b.Fatal("lost")
 			}
-			tb.Hit(r, now, 1<<40, i&1 == 0)
+			tb.Hit(r, now, 1<<40, false)
 		}
 	})
-	b.Run("hostile-hit", func(b *testing.B) {
-		tb := srctable.New[int, uint16](max, 4)
-		for i := range max {
-			r, _ := tb.Insert(srctable.AddrKey(v4(i)), 0, 1<<40)
-			tb.Hit(r, 0, 1<<40, true)
-		}
+	b.Run("miss", func(b *testing.B) {
+		tb, _ := fullTable(false)
+		absent := spoofed(5 * benchMax)[benchMax:] // the same generator: disjoint from the table's
 		b.ReportAllocs()
-		now := int64(0)
 		for i := 0; b.Loop(); i++ {
-			now++
-			k := srctable.AddrKey(v4(max + i))
-			if _, ok := tb.Find(k); ok {
+			if _, ok := tb.Find(absent[i%len(absent)]); ok {
 				b.Fatal("found")
 			}
-			tb.Insert(k, now, 1<<40)
 		}
 	})
+	for _, progress := range []bool{false, true} {
+		name := "insert-evict"
+		if progress {
+			name += "-progress"
+		}
+		b.Run(name, func(b *testing.B) {
+			tb, _ := fullTable(progress)
+			// 4 tables' worth of new sources: by the time one comes
+			// round again, it has long been evicted.
+			fresh := spoofed(5 * benchMax)[benchMax:]
+			b.ReportAllocs()
+			now := int64(benchMax)
+			for i := 0; b.Loop(); i++ {
+				now++
+				if _, ok := lookupOrInsert(tb, fresh[i%len(fresh)], now, 1<<40); ok {
+					b.Fatal("found")
+				}
+			}
+		})
+	}
 }
 
-// TestGrowth: a table that starts small and grows to its bound keeps
-// every source, its value and its slab.
-func TestGrowth(t *testing.T) {
+// BenchmarkSweep: one pass of a detector's Expire over a full table in
+// which nothing is due, per source.
+func BenchmarkSweep(b *testing.B) {
+	tb, _ := fullTable(false)
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		for r := range tb.All() {
+			if tb.Deadline(r) <= 0 {
+				tb.Delete(r)
+			}
+			n++
+		}
+		if n != benchMax {
+			b.Fatal(n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchMax, "ns/source")
+}
+
+// TestFill: a table filled to its bound keeps every source, its value and
+// its slab.
+func TestFill(t *testing.T) {
 	const max = 5000
 	tb := srctable.New[int, uint16](max, 2)
 	for i := range max {
@@ -285,7 +362,7 @@ func TestGrowth(t *testing.T) {
 			}
 		}
 	}
-	check("grown", func(int) bool { return false })
+	check("full", func(int) bool { return false })
 	for i := 0; i < max; i += 2 {
 		r, _ := tb.Find(srctable.AddrKey(v4(i)))
 		tb.Delete(r)
