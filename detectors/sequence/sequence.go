@@ -22,7 +22,6 @@ package sequence
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"net/netip"
 	"slices"
@@ -37,11 +36,10 @@ import (
 	"github.com/doorward/doorward/internal/srctable"
 )
 
-// Step is one element of a sequence.
-type Step struct {
-	Port  uint16
-	Proto detectors.Proto
-}
+// Step is one element of a sequence: the sequence grammar's Knock (a port
+// and its protocol), so a door's config, a one-time line and the detector
+// share one type and one spelling (fseq.Format).
+type Step = fseq.Knock
 
 // Door is one knockd door as the detector sees it.
 type Door struct {
@@ -86,7 +84,8 @@ func (d *Door) flagsOK(p *detectors.Packet) bool {
 	return p.Proto != detectors.TCP || p.Flags&d.FlagMask == d.FlagWant
 }
 
-func (s Step) is(p *detectors.Packet) bool {
+// is reports whether p is step s of a sequence.
+func is(s Step, p *detectors.Packet) bool {
 	return s.Port == p.DstPort && s.Proto == p.Proto
 }
 
@@ -208,23 +207,7 @@ func (d *Detector) current(door *Door) []Step {
 		d.logf("no more sequences left in the one time sequences file for door %s --> disabling the door", door.Name)
 		return nil
 	}
-	return steps(seq)
-}
-
-func knocks(seq []Step) []knockd.Knock {
-	out := make([]knockd.Knock, len(seq))
-	for i, s := range seq {
-		out[i] = knockd.Knock{Port: s.Port, Proto: s.Proto}
-	}
-	return out
-}
-
-func steps(seq []knockd.Knock) []Step {
-	out := make([]Step, len(seq))
-	for i, k := range seq {
-		out[i] = Step{Port: k.Port, Proto: k.Proto}
-	}
-	return out
+	return seq
 }
 
 // Rules asks for each door's ports, with its flag filter on the TCP ones and
@@ -280,7 +263,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			case !door.flagsOK(p):
 				// knockd ignores a TCP packet that fails the door's flags.
 				kept = append(kept, a)
-			case door.Seq[a.stage].is(p):
+			case is(door.Seq[a.stage], p):
 				a.stage++
 				if d.allow(p.Time) {
 					d.logf("%s: %s: Stage %d", p.Src, door.Name, a.stage)
@@ -291,7 +274,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 					continue
 				}
 				kept = append(kept, a)
-			case door.Seq[a.stage-1].is(p):
+			case is(door.Seq[a.stage-1], p):
 				// A retransmission of the hit just matched.
 				kept = append(kept, a)
 			default:
@@ -381,7 +364,7 @@ func (d *Detector) window(atts []attempt) (dead int64, progress bool) {
 func (d *Detector) open(di int, p *detectors.Packet, emit func(actions.Event)) {
 	door := &d.doors[di]
 	if door.OneTime != nil {
-		spent, err := door.OneTime.Spend(p.Time, []byte(fseq.Format(knocks(door.Seq))))
+		spent, err := door.OneTime.Spend(p.Time, []byte(fseq.Format(door.Seq)))
 		if err == nil && !spent.Fresh {
 			err = errUsed
 		}
@@ -439,21 +422,10 @@ func (d *Detector) Poll() {
 			continue
 		}
 		if seq := d.current(door); !slices.Equal(seq, door.Seq) {
-			d.logf("%s: one-time sequences file %s changed, now expecting %s", door.Name, door.OneTime.Path(), formatSteps(seq))
+			d.logf("%s: one-time sequences file %s changed, now expecting %s", door.Name, door.OneTime.Path(), fseq.Format(seq))
 			d.setSeq(i, seq)
 		}
 	}
-}
-
-func formatSteps(seq []Step) string {
-	var b strings.Builder
-	for i, s := range seq {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, "%d:%s", s.Port, s.Proto)
-	}
-	return b.String()
 }
 
 func has(atts []attempt, door int) bool {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/config/knockd"
@@ -38,7 +39,7 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, openOneTime 
 		if cd.Target != "" {
 			d.Target, _ = netip.ParseAddr(cd.Target) // validated by the parser
 		}
-		d.Seq = steps(cd.Sequence)
+		d.Seq = slices.Clone(cd.Sequence)
 		if cd.OneTimeSequences != "" {
 			var err error
 			if openOneTime == nil {
