@@ -454,26 +454,7 @@ func TestOpenFile(t *testing.T) {
 // for a new one. The line in the old file must come out before the new
 // file's (it was lost: the follower switched to the new file unread).
 func TestRotationRightAfterEnd(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "firewall.log")
-	history(t, path)
-	src, err := Open(path, Options{Poll: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	src.atEOF = func() {
-		once.Do(func() {
-			appendFile(t, path, kernLine(t0.Add(time.Second), "192.0.2.10", 40001, 8000))
-			if err := os.Rename(path, path+".1"); err != nil {
-				t.Error(err)
-			}
-			appendFile(t, path, kernLine(t0.Add(2*time.Second), "192.0.2.10", 40002, 9000))
-		})
-	}
-	c := collect(src)
-	c.want(t, knock(1), knock(2))
-	src.Close()
-	<-c.done
+	rotateDuring(t, func(s *Source, f func()) { s.atEOF = f })
 }
 
 // TestRotationBetweenLooks: the same, one step later: the line and the
@@ -483,6 +464,14 @@ func TestRotationRightAfterEnd(t *testing.T) {
 // rename, so everything written to the old file before it must be read
 // before the switch.
 func TestRotationBetweenLooks(t *testing.T) {
+	rotateDuring(t, func(s *Source, f func()) { s.betweenLooks = f })
+}
+
+// rotateDuring follows a log whose writer adds a line and rotates it (with
+// the next line in a new file) once, from the test hook that set installs;
+// both lines must come out, in order.
+func rotateDuring(t *testing.T, set func(*Source, func())) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "firewall.log")
 	history(t, path)
 	src, err := Open(path, Options{Poll: true})
@@ -490,7 +479,7 @@ func TestRotationBetweenLooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	src.betweenLooks = func() {
+	set(src, func() {
 		once.Do(func() {
 			appendFile(t, path, kernLine(t0.Add(time.Second), "192.0.2.10", 40001, 8000))
 			if err := os.Rename(path, path+".1"); err != nil {
@@ -498,7 +487,7 @@ func TestRotationBetweenLooks(t *testing.T) {
 			}
 			appendFile(t, path, kernLine(t0.Add(2*time.Second), "192.0.2.10", 40002, 9000))
 		})
-	}
+	})
 	c := collect(src)
 	c.want(t, knock(1), knock(2))
 	src.Close()
