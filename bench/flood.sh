@@ -1,54 +1,71 @@
 #!/usr/bin/env bash
 # Side-by-side flood benchmark: Debian's knockd and Doorward's knockd, each
-# in its own throwaway pair of network namespaces, under the same spoofed-
-# source SYN flood to the first knock port while legitimate clients knock.
+# in its own throwaway pair of network namespaces, under the same series of
+# spoofed-source SYN floods to the first knock port while legitimate
+# clients knock.
 #
-# Usage: sudo bench/flood.sh [-d SECONDS] [-n KNOCKS] [-r PPS] [-s PREFIX]
+# Usage: sudo bench/flood.sh [-f FLOODS] [-d SECONDS] [-n KNOCKS] [-r PPS]
+#                            [-s PREFIX] [-g auto|trafgen|knock-flood]
 #                            [-m packet|raw] [-o "knockd doorward"] [-k]
-#   -d  flood duration in seconds (default 10)
-#   -n  legitimate knocks during the flood, each from its own address (default 5)
+#   -f  floods per daemon (default 20)
+#   -d  seconds per flood (default 3)
+#   -n  legitimate knocks per flood, each from its own address (default 1;
+#       floods x knocks at most 150)
 #   -r  flood rate in packets/s, 0 = as fast as one core can send (default
 #       0); a comma-separated list runs every daemon at each rate in turn
-#   -s  prefix the spoofed source addresses are drawn from (default 198.18.0.0/15)
-#   -m  knock-flood mode (default packet: AF_PACKET frames)
+#   -s  prefix the spoofed source addresses are drawn from (default
+#       0.0.0.0/0: the whole IPv4 address space)
+#   -g  flood generator: trafgen (netsniff-ng), knock-flood (ours, in
+#       bench/knock-flood), or auto = trafgen where installed (default)
+#   -m  knock-flood's mode (default packet: AF_PACKET frames)
 #   -o  which daemons, in order (default "knockd doorward")
-#   -k  keep the work directory (configs, logs, raw numbers) and print its path
-# The same settings can be given as DURATION, KNOCKS, RATE, PREFIX, MODE,
-# DAEMONS and KEEP=1 in the environment. `make bench` runs it with defaults.
+#   -k  keep the work directory (configs, logs, captures, raw numbers)
+# The same settings can be given as FLOODS, DURATION, KNOCKS, RATE, PREFIX,
+# GENERATOR, MODE, DAEMONS and KEEP=1 in the environment; GAP (default 0.5)
+# is the pause between floods, DRAIN (default 15) the longest wait for the
+# daemon to go idle after the last one. `make bench` runs the defaults.
 #
-# Per daemon it creates namespaces dwbench-PID-NAME-{srv,cli} joined by a
+# Per daemon it creates namespaces dwbench-PID-I-NAME-{srv,cli} joined by a
 # veth pair (server 10.234.I.1, flooder 10.234.I.2, legitimate clients
 # 10.234.I.101...), starts the daemon in the server namespace with the same
 # door (7000,8000,9000, tcpflags=syn, a start_command that appends
-# "$(date +%s.%N) %IP%" to a file), floods 7000 from the client namespace
-# with knock-flood, and has `knock-flood knock` knock from the legitimate
-# addresses, spread evenly over the flood. After the flood it waits until
-# the daemon goes idle (at most DRAIN seconds, default 15), then measures.
+# `date "+%s.%N %IP%"` to a file), and a tcpdump there that records the
+# kernel's receive timestamp of the legitimate clients' SYNs to 9000 only.
+# Then FLOODS times: a flood to 7000 from the client namespace for -d
+# seconds, during which KNOCKS legitimate clients knock (each once, from
+# its own address, spread evenly over the flood), and a GAP pause. After
+# the last flood it waits until the daemon goes idle, then measures.
 # See docs/benchmark.md for what each column means and how it is measured.
 #
 # Traffic never leaves the namespaces the script creates; the host's
-# interfaces, firewall and sysctls are not touched. The namespaces and
-# everything running in them are deleted on exit, also on error or Ctrl-C.
-# The flood is bounded in time (-duration) and count (2M packets/s x
-# duration) and stops by itself.
+# interfaces, firewall and sysctls are not touched (trafgen runs with
+# --no-sock-mem and --notouch-irq). The namespaces and everything running
+# in them are deleted on exit, also on error or Ctrl-C. Every flood is
+# bounded in time (-d, enforced with timeout) and count (2M packets/s x -d)
+# and stops by itself.
 set -euo pipefail
 
-DURATION=${DURATION:-10}
-KNOCKS=${KNOCKS:-5}
+FLOODS=${FLOODS:-20}
+DURATION=${DURATION:-3}
+KNOCKS=${KNOCKS:-1}
 RATE=${RATE:-0}
-PREFIX=${PREFIX:-198.18.0.0/15}
+PREFIX=${PREFIX:-0.0.0.0/0}
+GENERATOR=${GENERATOR:-auto}
 MODE=${MODE:-packet}
 DAEMONS=${DAEMONS:-knockd doorward}
 KEEP=${KEEP:-0}
+GAP=${GAP:-0.5}
 DRAIN=${DRAIN:-15}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
-while getopts "d:n:r:s:m:o:kh" opt; do
+while getopts "f:d:n:r:s:g:m:o:kh" opt; do
 	case $opt in
+	f) FLOODS=$OPTARG ;;
 	d) DURATION=$OPTARG ;;
 	n) KNOCKS=$OPTARG ;;
 	r) RATE=$OPTARG ;;
 	s) PREFIX=$OPTARG ;;
+	g) GENERATOR=$OPTARG ;;
 	m) MODE=$OPTARG ;;
 	o) DAEMONS=$OPTARG ;;
 	k) KEEP=1 ;;
@@ -62,16 +79,29 @@ die() {
 	echo "flood.sh: $*" >&2
 	exit 1
 }
+[[ $FLOODS =~ ^[0-9]+$ ]] && ((FLOODS >= 1 && FLOODS <= 100)) || die "-f must be 1..100 floods"
 [[ $DURATION =~ ^[0-9]+$ ]] && ((DURATION >= 1 && DURATION <= 60)) || die "-d must be 1..60 seconds"
-[[ $KNOCKS =~ ^[0-9]+$ ]] && ((KNOCKS >= 1 && KNOCKS <= 50)) || die "-n must be 1..50"
+[[ $KNOCKS =~ ^[0-9]+$ ]] && ((KNOCKS >= 1 && KNOCKS * FLOODS <= 150)) || die "-n must be ≥ 1 with floods x knocks ≤ 150"
 [[ $RATE =~ ^[0-9]+(,[0-9]+)*$ ]] || die "-r must be packets/s (0 = max), or a comma-separated list"
+[[ $GAP =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "GAP must be a number of seconds"
 [[ $DRAIN =~ ^[0-9]+$ ]] || die "DRAIN must be a number of seconds"
+[[ $PREFIX =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})/([0-9]{1,2})$ ]] &&
+	((BASH_REMATCH[1] < 256 && BASH_REMATCH[2] < 256 && BASH_REMATCH[3] < 256 && BASH_REMATCH[4] < 256 && BASH_REMATCH[5] <= 32)) ||
+	die "-s must be an IPv4 prefix such as 0.0.0.0/0"
 for d in $DAEMONS; do
 	[[ $d == knockd || $d == doorward ]] || die "unknown daemon $d (knockd or doorward)"
 done
+case $GENERATOR in
+auto) GENERATOR=knock-flood && command -v trafgen >/dev/null && GENERATOR=trafgen ;;
+trafgen) command -v trafgen >/dev/null || die "-g trafgen: trafgen not found (apt-get install netsniff-ng)" ;;
+knock-flood) ;;
+*) die "-g must be auto, trafgen or knock-flood" ;;
+esac
 [[ $(id -u) -eq 0 ]] || die "must run as root (it creates network namespaces)"
 command -v ip >/dev/null || die "ip (iproute2) not found"
 command -v go >/dev/null || die "go not found"
+STAMPS=tcpdump
+command -v tcpdump >/dev/null || STAMPS=client
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KNOCKD_DEBIAN=/usr/sbin/knockd
@@ -95,7 +125,7 @@ cleanup() {
 	for ns in "${namespaces[@]}"; do
 		[[ -e /run/netns/$ns ]] || continue
 		# Everything still running inside our namespaces is ours (a daemon,
-		# a command it spawned, a flood).
+		# a command it spawned, a flood, tcpdump).
 		for _ in 1 2 3; do
 			local left
 			left=$(ip netns pids "$ns" 2>/dev/null || true)
@@ -122,12 +152,89 @@ TICK=$(getconf CLK_TCK)
 
 now() { date +%s.%N; }
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; } # utime+stime after the comm field
+# machine_ticks: "busy softirq" over all cores from /proc/stat's cpu line
+# (busy = user nice system irq softirq steal; guest time is inside user).
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $8; exit }' /proc/stat; }
 rx_packets() { ip -n "$1" -s -j link show dev "$2" | sed -n 's/.*"rx":{"bytes":[0-9]*,"packets":\([0-9]*\).*/\1/p'; }
-rx_dropped() { ip -n "$1" -s -j link show dev "$2" | sed -n 's/.*"rx":{[^}]*"dropped":\([0-9]*\).*/\1/p'; }
+mac_of() { ip -n "$1" -j link show dev "$2" | sed -n 's/.*"address":"\([0-9a-f:]*\)".*/\1/p'; }
 kv() { sed -n "s/.*\b$2=\([0-9.]*\).*/\1/p" "$1" | tail -1; } # value of key=number in a file
+# snmp NS: "ip_in ip_hdr_err ip_addr_err tcp_in tcp_csum_err" of a namespace.
+snmp() {
+	ip netns exec "$1" cat /proc/net/snmp | awk '
+		$1 == "Ip:" && !ih { for (i = 2; i <= NF; i++) ip[$i] = i; ih = 1; next }
+		$1 == "Ip:" { a = $ip["InReceives"]; b = $ip["InHdrErrors"]; c = $ip["InAddrErrors"] }
+		$1 == "Tcp:" && !th { for (i = 2; i <= NF; i++) tcp[$i] = i; th = 1; next }
+		$1 == "Tcp:" { d = $tcp["InSegs"]; e = $tcp["InCsumErrors"] }
+		END { print a, b, c, d, e }'
+}
 
-# bench NAME INDEX RATE: one daemon, one namespace pair, one flood rate.
-# Appends a result row to $work/results.
+# trafgen_source_field PREFIX: trafgen's ipv4() source address setting
+# for addresses uniform over PREFIX, one byte at a time: a whole-field
+# drnd() draws from glibc's rand(), 31 bits, and would never set the top
+# bit (only 0.0.0.0/1); a byte-wide drnd() covers 0..255.
+trafgen_source_field() {
+	local addr=${1%/*} bits=${1#*/} out=() i
+	IFS=. read -r -a o <<<"$addr"
+	for i in 0 1 2 3; do
+		local fixed=$((bits - 8 * i))
+		if ((fixed >= 8)); then
+			out+=("sa[$i]=${o[$i]}")
+		elif ((fixed <= 0)); then
+			out+=("sa[$i]=drnd()")
+		else
+			local lo=$((o[i] & (0xff << (8 - fixed)) & 0xff))
+			out+=("sa[$i]=drnd($lo, $((lo | (0xff >> fixed))))")
+		fi
+	done
+	local IFS=,
+	echo "${out[*]}"
+}
+
+# probe_overhead: how long the start command's own probe takes before it
+# reads the clock: /bin/sh -c (as both daemons run it) exec'ing date(1),
+# from bash's fork. Median and maximum of 20, in ms.
+probe_overhead() {
+	local f=$work/probe i t0
+	: >"$f"
+	for ((i = 0; i < 20; i++)); do
+		t0=$EPOCHREALTIME
+		/bin/sh -c "exec date '+%s.%N $t0' >> $f"
+	done
+	awk '{ print ($1 - $2) * 1000 }' "$f" | sort -g | awk '{ v[++n] = $1 } END { printf "median %.2f ms, max %.2f ms", (v[10] + v[11]) / 2, v[n] }'
+}
+
+# flood_once DIR CLI CIF SRVIP RATE N: the N-th bounded flood, in the
+# background; its pid in $fpid, its output in DIR/flood.N.
+flood_once() {
+	local dir=$1 cli=$2 cif=$3 srvip=$4 rate=$5 out=$1/flood.$6
+	if [[ $GENERATOR == trafgen ]]; then
+		local pace=()
+		((rate > 0)) && pace=(-b "${rate}pps")
+		# -P1: one process, pinned to CPU 0. No -t/-b at max rate: the
+		# TX_RING path. SIGINT after -d seconds makes it print its totals.
+		timeout --preserve-status -s INT -k 3 "$DURATION" ip netns exec "$cli" trafgen -o "$cif" -c "$dir/trafgen.cfg" \
+			-P1 -n $((2000000 * DURATION)) --no-sock-mem --notouch-irq "${pace[@]}" >"$out" 2>&1 &
+	else
+		timeout $((DURATION + 10)) ip netns exec "$cli" "$FLOOD" -mode "$MODE" -dst "$srvip" -ports 7000 \
+			-duration "${DURATION}s" -count $((2000000 * DURATION)) -rate "$rate" -src-prefix "$PREFIX" \
+			>"$out" 2>&1 &
+	fi
+	fpid=$!
+}
+
+# flood_result FILE: "sent seconds" of one finished flood.
+flood_result() {
+	if [[ $GENERATOR == trafgen ]]; then
+		# "  N packets outgoing" and "  S sec, U usec on CPU0 (N packets)"
+		# (each after a carriage return).
+		tr '\r' '\n' <"$1" | awk '/packets outgoing/ { n = $1 } /usec on CPU/ { s = $1 + $3 / 1e6 } END { print n + 0, s + 0 }'
+	else
+		echo "$(kv "$1" sent) $(kv "$1" elapsed_s)"
+	fi
+}
+
+# bench NAME INDEX RATE: one daemon, one namespace pair, one flood rate,
+# FLOODS floods. Appends a result row to $work/results.
 bench() {
 	local name=$1 idx=$2 rate=$3
 	local dir=$work/$idx-$name
@@ -135,6 +242,7 @@ bench() {
 	local sif=dwb${idx}s cif=dwb${idx}c
 	local net=10.234.$idx
 	local srvip=$net.1
+	local clients=$((FLOODS * KNOCKS))
 	mkdir -p "$dir/state"
 	: >"$dir/opened"
 	: >"$dir/knocks"
@@ -149,7 +257,7 @@ bench() {
 	ip -n "$srv" addr add "$srvip/24" dev "$sif"
 	ip -n "$cli" addr add "$net.2/24" dev "$cif"
 	local k
-	for ((k = 1; k <= KNOCKS; k++)); do
+	for ((k = 1; k <= clients; k++)); do
 		ip -n "$cli" addr add "$net.$((100 + k))/24" dev "$cif"
 	done
 	ip -n "$srv" link set "$sif" up
@@ -158,9 +266,18 @@ bench() {
 	{
 		printf '[options]\n\tLogFile = %s\n\n' "$dir/daemon.log"
 		printf '[bench]\n\tsequence      = 7000,8000,9000\n\tseq_timeout   = 10\n\ttcpflags      = syn\n'
-		printf '\tstart_command = echo "$(date +%%s.%%N) %%IP%%" >> %s\n' "$dir/opened"
+		# The probe: the shell execs date(1) at once (no subshell), and the
+		# format carries the address, so the first clock read after the
+		# daemon spawns the command is date's.
+		printf '\tstart_command = exec date "+%%s.%%N %%IP%%" >> %s\n' "$dir/opened"
 		printf '\tcmd_timeout   = 3600\n'
 	} >"$dir/knockd.conf"
+	if [[ $GENERATOR == trafgen ]]; then
+		# Valid Ethernet/IPv4/TCP SYNs: trafgen recomputes the IPv4 and
+		# TCP checksums of every packet whose fields it randomizes.
+		printf '{ eth(da=%s, sa=%s), ipv4(%s, da=%s, ttl=64, df, id=drnd()), tcp(sp=drnd(1024, 65535), dp=7000, seq=drnd(), syn, win=64240) }\n' \
+			"$(mac_of "$srv" "$sif")" "$(mac_of "$cli" "$cif")" "$(trafgen_source_field "$PREFIX")" "$srvip" >"$dir/trafgen.cfg"
+	fi
 
 	local cmd
 	case $name in
@@ -178,12 +295,30 @@ bench() {
 		sleep 0.1
 	done
 	((i < 100)) || die "$name did not log its start-up line within 10 s"
+
+	# The latency clock: the kernel's receive timestamp of each legitimate
+	# client's SYN to the last knock port (the same skb timestamp the
+	# daemon's own capture sees), CLOCK_REALTIME in ns. The filter runs in
+	# the kernel and matches no flood packet (they all go to 7000).
+	local tpid=
+	if [[ $STAMPS == tcpdump ]]; then
+		ip netns exec "$srv" tcpdump -i "$sif" -Z root -nn -U -s 96 --time-stamp-precision=nano -w "$dir/last-knocks.pcap" \
+			"src net $net.0/24 and tcp dst port 9000 and tcp[tcpflags] & tcp-syn != 0" 2>"$dir/tcpdump.err" &
+		tpid=$!
+		pids+=("$tpid")
+		for ((i = 0; i < 50; i++)); do
+			grep -q "listening on" "$dir/tcpdump.err" 2>/dev/null && break
+			kill -0 "$tpid" 2>/dev/null || die "tcpdump exited: $(cat "$dir/tcpdump.err")"
+			sleep 0.1
+		done
+		((i < 50)) || die "tcpdump did not start within 5 s"
+	fi
 	sleep 0.3
 
 	# Kernel counters of the capture socket. Ours reads (and so resets)
 	# PACKET_STATISTICS itself and logs the totals at shutdown; for knockd,
 	# which never reads them, knock-flood reads them from outside
-	# (pidfd_getfd). Reading here zeroes them before the flood.
+	# (pidfd_getfd). Reading here zeroes them before the floods.
 	local ours_logs_stats=0
 	if [[ $name == doorward ]] && grep -q "packets passed the filter" "$work/bin/knockd"; then
 		ours_logs_stats=1
@@ -191,29 +326,50 @@ bench() {
 		"$FLOOD" sockstats "$dpid" >/dev/null 2>"$dir/sockstats.err" ||
 			echo "   cannot read $name's socket statistics: $(cat "$dir/sockstats.err")"
 	fi
-	local rx0 rxd0
-	rx0=$(rx_packets "$srv" "$sif")
-	rxd0=$(rx_dropped "$srv" "$sif")
 
-	echo "   flooding $srvip:7000 for ${DURATION}s (rate $rate, 0 = max) while $KNOCKS clients knock..."
-	local t0
-	t0=$(now)
-	timeout $((DURATION + 10)) ip netns exec "$cli" "$FLOOD" -mode "$MODE" -dst "$srvip" -ports 7000 \
-		-duration "${DURATION}s" -count $((2000000 * DURATION)) -rate "$rate" -src-prefix "$PREFIX" \
-		>"$dir/flood.out" 2>&1 &
-	local fpid=$!
-	pids+=("$fpid")
-	for ((k = 1; k <= KNOCKS; k++)); do
-		# The k-th knock at (k - 1/2)/KNOCKS of the flood.
-		local at wait
-		at=$(awk -v t0="$t0" -v d="$DURATION" -v k="$k" -v n="$KNOCKS" 'BEGIN { printf "%.3f", t0 + d * (k - 0.5) / n }')
-		wait=$(awk -v at="$at" -v now="$(now)" 'BEGIN { w = at - now; printf "%.3f", (w > 0 ? w : 0) }')
-		sleep "$wait"
-		timeout 5 ip netns exec "$cli" "$FLOOD" knock -src "$net.$((100 + k))" -dst "$srvip" 7000 8000 9000 \
-			>>"$dir/knocks" 2>>"$dir/knocks.err" || echo "   knock $k failed: $(tail -1 "$dir/knocks.err")"
+	# The machine's load with the daemon idle, over one second, to judge
+	# how much of the machine figure below is other work.
+	local m0 m1 w0 base
+	read -r m0 _ < <(machine_ticks)
+	w0=$(now)
+	sleep 1
+	read -r m1 _ < <(machine_ticks)
+	base=$(awk -v d=$((m1 - m0)) -v t="$TICK" -v n="$(nproc)" -v w="$(awk -v a="$w0" -v b="$(now)" 'BEGIN { print b - a }')" \
+		'BEGIN { printf "%.0f", d / t / n / w * 100 }')
+
+	local rx0 d0 s0 sirq0 snmp0 t_start
+	rx0=$(rx_packets "$srv" "$sif")
+	snmp0=$(snmp "$srv")
+	d0=$(cpu_ticks "$dpid")
+	read -r s0 sirq0 < <(machine_ticks)
+	t_start=$(now)
+
+	echo "   $FLOODS floods of ${DURATION}s (rate $rate, 0 = max, $GENERATOR) with $KNOCKS knock(s) each; machine busy before: $base %"
+	local f fpid sent=0 secs=0 pps_list=
+	for ((f = 0; f < FLOODS; f++)); do
+		local t0
+		t0=$(now)
+		flood_once "$dir" "$cli" "$cif" "$srvip" "$rate" "$f"
+		pids+=("$fpid")
+		for ((k = 1; k <= KNOCKS; k++)); do
+			# The k-th knock of this flood at (k - 1/2)/KNOCKS of it.
+			local at wait c=$((f * KNOCKS + k))
+			at=$(awk -v t0="$t0" -v d="$DURATION" -v k="$k" -v n="$KNOCKS" 'BEGIN { printf "%.3f", t0 + d * (k - 0.5) / n }')
+			wait=$(awk -v at="$at" -v now="$(now)" 'BEGIN { w = at - now; printf "%.3f", (w > 0 ? w : 0) }')
+			sleep "$wait"
+			timeout 5 ip netns exec "$cli" "$FLOOD" knock -src "$net.$((100 + c))" -dst "$srvip" 7000 8000 9000 \
+				>>"$dir/knocks" 2>>"$dir/knocks.err" || echo "   knock $c failed: $(tail -1 "$dir/knocks.err")"
+		done
+		wait "$fpid" || die "flood $f ($GENERATOR) failed: $(cat "$dir/flood.$f")"
+		local fs fe
+		read -r fs fe < <(flood_result "$dir/flood.$f")
+		((fs > 0)) || die "flood $f ($GENERATOR) sent nothing: $(cat "$dir/flood.$f")"
+		sent=$((sent + fs))
+		secs=$(awk -v a="$secs" -v b="$fe" 'BEGIN { print a + b }')
+		pps_list+=" $(awk -v n="$fs" -v s="$fe" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')"
+		sleep "$GAP"
 	done
-	wait "$fpid" || die "knock-flood failed: $(cat "$dir/flood.out")"
-	cat "$dir/flood.out" | head -1 | sed 's/^/   /'
+	echo "   sent $sent packets in ${secs}s of flooding; per flood pps:$pps_list"
 
 	# Drain: wait until the daemon has worked through what it captured
 	# (less than 5% of a core over half a second), at most DRAIN seconds.
@@ -224,21 +380,25 @@ bench() {
 		c1=$(cpu_ticks "$dpid")
 		if (((c1 - c0) * 100 <= TICK * 5 / 2)); then
 			idle=$((idle + 1))
-			((idle >= 2)) && { drained=$(awk -v i="$i" 'BEGIN { printf "%.1f", i / 2 }'); break; }
+			((idle >= 2)) && {
+				drained=$(awk -v i="$i" 'BEGIN { printf "%.1f", i / 2 }')
+				break
+			}
 		else
 			idle=0
 		fi
 		c0=$c1
 	done
 	echo "   drained after ${drained}s"
-	sleep 0.5
 
 	# Measure before stopping: CPU and peak RSS vanish with the process.
-	local ticks hwm rx1 rxd1 passed=- dropped=- selfcount=-
-	ticks=$(cpu_ticks "$dpid")
+	local d1 s1 sirq1 t_end hwm rx1 snmp1 passed=- dropped=- selfcount=-
+	d1=$(cpu_ticks "$dpid")
+	read -r s1 sirq1 < <(machine_ticks)
+	t_end=$(now)
 	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$dpid/status")
 	rx1=$(rx_packets "$srv" "$sif")
-	rxd1=$(rx_dropped "$srv" "$sif")
+	snmp1=$(snmp "$srv")
 	if ((!ours_logs_stats)); then
 		if "$FLOOD" sockstats "$dpid" >"$dir/sockstats" 2>"$dir/sockstats.err"; then
 			passed=$(kv "$dir/sockstats" packets)
@@ -248,12 +408,16 @@ bench() {
 		fi
 	fi
 	kill -TERM "$dpid" 2>/dev/null || true
+	if [[ -n $tpid ]]; then
+		kill -INT "$tpid" 2>/dev/null || true
+	fi
 	for ((i = 0; i < 50; i++)); do
 		kill -0 "$dpid" 2>/dev/null || break
 		sleep 0.1
 	done
 	kill -KILL "$dpid" 2>/dev/null || true
 	wait "$dpid" 2>/dev/null || true
+	[[ -n $tpid ]] && { wait "$tpid" 2>/dev/null || true; }
 	if ((ours_logs_stats)); then
 		passed=$(sed -n 's/.*capture [^ ]*: \([0-9]*\) packets passed the filter, \([0-9]*\) dropped by the kernel.*/\1/p' "$dir/daemon.log" | awk '{ s += $1 } END { print s + 0 }')
 		dropped=$(sed -n 's/.*capture [^ ]*: \([0-9]*\) packets passed the filter, \([0-9]*\) dropped by the kernel.*/\2/p' "$dir/daemon.log" | awk '{ s += $1 } END { print s + 0 }')
@@ -261,31 +425,47 @@ bench() {
 		selfcount=${selfcount:--}
 	fi
 
-	# Latency: first command-file line for each legitimate address minus
-	# the send time of that client's last knock.
-	local sent opened lat
-	sent=$(kv "$dir/flood.out" sent)
-	opened=$(awk 'NR == FNR { split($1, a, "="); split($2, b, "="); hit[a[2]] = b[2]; next }
-		($2 in hit) && !seen[$2]++ { n++ } END { print n + 0 }' "$dir/knocks" "$dir/opened")
-	lat=$(awk 'NR == FNR { split($1, a, "="); split($2, b, "="); hit[a[2]] = b[2]; next }
-		($2 in hit) && !seen[$2]++ { printf "%.3f\n", ($1 - hit[$2]) * 1000 }' "$dir/knocks" "$dir/opened" | sort -g |
-		awk '{ v[++n] = $1 } END {
+	# Latency: the first command-file line of each legitimate address
+	# minus the kernel's receive timestamp of that client's SYN to 9000
+	# (tcpdump), or, without tcpdump, the client's own send time.
+	if [[ $STAMPS == tcpdump ]]; then
+		tcpdump -r "$dir/last-knocks.pcap" -nn -tt --time-stamp-precision=nano 2>/dev/null |
+			awk '{ src = $3; sub(/\.[0-9]+$/, "", src); if (!(src in t)) { t[src] = $1; print "src=" src, "last_hit=" $1 } }' >"$dir/last-hits"
+	else
+		cp "$dir/knocks" "$dir/last-hits"
+	fi
+	local stamped opened lat
+	stamped=$(wc -l <"$dir/last-hits")
+	awk 'NR == FNR { split($1, a, "="); split($2, b, "="); hit[a[2]] = b[2]; next }
+		($2 in hit) && !seen[$2]++ { printf "%s %.3f\n", $2, ($1 - hit[$2]) * 1000 }' "$dir/last-hits" "$dir/opened" >"$dir/latency"
+	opened=$(awk 'NR == FNR { ours[$1]; next } ($2 in ours) && !seen[$2]++ { n++ } END { print n + 0 }' \
+		<(grep -o 'src=[0-9.]*' "$dir/knocks" | cut -d= -f2) "$dir/opened")
+	lat=$(awk '{ print $2 }' "$dir/latency" | sort -g | awk '{ v[++n] = $1 } END {
 			if (!n) { print "- -"; exit }
 			med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 			r = int(0.99 * n); if (r < 0.99 * n) r++
-			printf "%.1f %.1f\n", med, v[r] }')
+			printf "%.2f %.2f\n", med, v[r] }')
 	local logsize
 	logsize=$(cat "$dir/daemon.log" "$dir/stdout" 2>/dev/null | wc -c)
 
-	# name rate offered rx_veth rx_dropped passed dropped processed self cpu_s rss_MiB opened N lat_med lat_p99 log_bytes flood_pps drained
-	awk -v name="$name" -v rate="$rate" -v sent="$sent" -v n="$KNOCKS" -v rx=$((rx1 - rx0)) -v rxd=$((rxd1 - rxd0)) \
-		-v passed="$passed" -v dropped="$dropped" -v self="$selfcount" -v ticks="$ticks" -v tick="$TICK" \
-		-v hwm="$hwm" -v opened="$opened" -v lat="$lat" -v logsize="$logsize" -v pps="$(kv "$dir/flood.out" pps)" \
-		-v drained="$drained" 'BEGIN {
+	# Kernel cross-checks: what the server's IPv4/TCP stack took in.
+	local kin
+	kin=$(awk -v a="$snmp0" -v b="$snmp1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+		printf "IP InReceives %d, InHdrErrors %d, InAddrErrors %d; TCP InSegs %d, InCsumErrors %d", y[1] - x[1], y[2] - x[2], y[3] - x[3], y[4] - x[4], y[5] - x[5] }')
+	echo "   server kernel: $kin (rx_veth $((rx1 - rx0)); SYNs from martian sources such as 0/8, 127/8 and 224/4 do not reach TCP)"
+	((stamped == clients)) || echo "   note: $stamped of $clients last knocks were timestamped"
+
+	# name rate generator floods offered rx_veth passed dropped processed self
+	# d_ticks m_ticks sirq_ticks rss_KiB opened clients p50 p99 log_bytes pps drained seconds base
+	awk -v name="$name" -v rate="$rate" -v gen="$GENERATOR" -v floods="$FLOODS" -v offered=$((sent + 3 * clients)) \
+		-v rx=$((rx1 - rx0)) -v passed="$passed" -v dropped="$dropped" -v self="$selfcount" \
+		-v dt=$((d1 - d0)) -v mt=$((s1 - s0)) -v st=$((sirq1 - sirq0)) -v hwm="$hwm" -v opened="$opened" -v n="$clients" \
+		-v lat="$lat" -v logsize="$logsize" -v secs="$secs" -v sent="$sent" -v drained="$drained" \
+		-v span="$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }')" -v base="$base" 'BEGIN {
 			split(lat, l, " ")
 			processed = (passed == "-") ? "-" : passed - dropped
-			printf "%s %d %d %d %s %s %s %s %.2f %.1f %d %d %s %s %d %s %s %s\n", name, sent + 3 * n, rx, rxd,
-				passed, dropped, processed, self, ticks / tick, hwm / 1024, opened, n, l[1], l[2], logsize, pps, drained, rate
+			printf "%s %s %s %d %d %d %s %s %s %s %d %d %d %d %d %d %s %s %d %.0f %s %s %s\n", name, rate, gen, floods, offered, rx,
+				passed, dropped, processed, self, dt, mt, st, hwm, opened, n, l[1], l[2], logsize, sent / secs, drained, span, base
 		}' >>"$work/results"
 
 	# Free this pair before the next daemon runs.
@@ -296,8 +476,11 @@ bench() {
 	done
 }
 
-echo "flood: ${DURATION}s of TCP SYNs to port 7000 from random sources in $PREFIX, rate ${RATE} (0 = max), mode $MODE; $KNOCKS legitimate knocks"
+echo "flood generator: $GENERATOR$([[ $GENERATOR == knock-flood ]] && echo " (mode $MODE)"); latency clock: $([[ $STAMPS == tcpdump ]] && echo "tcpdump receive timestamps" || echo "the clients' send times (tcpdump not found)")"
+echo "$FLOODS floods of ${DURATION}s of TCP SYNs to port 7000 from random sources in $PREFIX, rate ${RATE} (0 = max); $KNOCKS legitimate knock(s) per flood"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
+probe=$(probe_overhead)
+echo "start_command probe (/bin/sh -c 'exec date') from spawn to clock read: $probe"
 idx=0
 for rate in ${RATE//,/ }; do
 	for d in $DAEMONS; do
@@ -307,17 +490,22 @@ for rate in ${RATE//,/ }; do
 done
 
 echo
-echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, kernel $(uname -r), flood ${DURATION}s at rate ${RATE} (0 = max), load average at start $load0"
-awk 'BEGIN {
-	printf "%-9s %8s %9s %9s %9s %9s %6s %12s %6s %13s %10s %10s %9s %10s\n", "daemon", "rate", "offered", "rx_veth", "processed", "dropped", "cpu_s", "peak_rss_MiB", "opened", "lat_median_ms", "lat_p99_ms", "us/packet", "log_KiB", "flood_pps"
+echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, kernel $(uname -r), $GENERATOR, $FLOODS x ${DURATION}s floods at rate ${RATE} (0 = max) from $PREFIX, load average at start $load0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v tick="$TICK" 'BEGIN {
+	printf "%-9s %6s %9s %10s %10s %9s %6s %8s %8s %8s %7s %8s %8s %8s %7s\n", "daemon", "rate", "flood_pps", "offered", "processed", "k_drops",
+		"cpu_s", "us/pkt", "mach_us", "sirq_us", "opened", "p50_ms", "p99_ms", "rss_MiB", "log_KiB"
 }
 {
-	us = ($7 == "-" || $7 == 0) ? "-" : sprintf("%.2f", $9 * 1e6 / $7)
-	printf "%-9s %8s %9d %9d %9s %9s %6.2f %12.1f %6s %13s %10s %10s %9.1f %10s\n", $1, ($18 == 0 ? "max" : $18), $2, $3, $7, $6, $9, $10, $11 "/" $12, $13, $14, us, $15 / 1024, $16
+	cpu = $11 / tick
+	printf "%-9s %6s %9d %10d %10s %9s %6.2f %8.2f %8.2f %8.2f %7s %8s %8s %8.1f %7.1f\n", $1, ($2 == 0 ? "max" : $2), $20, $5, $9, $8,
+		cpu, cpu * 1e6 / $5, $12 / tick * 1e6 / $5, $13 / tick * 1e6 / $5, $15 "/" $16, $17, $18, $14 / 1024, $19 / 1024
 }' "$work/results"
 echo
-echo "offered: flood packets sent + 3 per legitimate knock; rx_veth: packets the server's veth received;"
-echo "processed: packets delivered to the daemon's capture socket minus those the kernel dropped (ring full), PACKET_STATISTICS;"
-echo "us/packet: the daemon's CPU time (user+system) per processed packet; log_KiB: log file plus stdout/stderr."
-awk '$8 != "-" { printf "%s at rate %s counted %s packets processed itself (its shutdown log).\n", $1, ($18 == 0 ? "max" : $18), $8 }' "$work/results"
+echo "flood_pps: packets sent / seconds flooding (mean over the floods); offered: flood packets + 3 per legitimate knock;"
+echo "processed: packets that passed the capture socket's filter minus k_drops, those the kernel dropped because the ring was full (PACKET_STATISTICS);"
+echo "cpu_s: the daemon's user+system CPU from before the first flood to the end of the drain (/proc/PID/stat); us/pkt: that per offered packet;"
+echo "mach_us: the whole machine's busy CPU (all cores, /proc/stat, generator and softirq included) per offered packet, over the same span; sirq_us: its softirq part;"
+echo "opened: legitimate knocks whose command ran; p50/p99: kernel receive time of the last knock SYN to the start command's date, over those that opened."
+awk '{ printf "%s: %s floods in %ss, drained after %ss, machine busy before the floods %s %%%s\n", $1, $4, $22, $21, $23,
+	($10 != "-" ? ", its own count of packets processed " $10 " (capture: " $9 ")" : "") }' "$work/results"
 cp "$work/results" "$work/results.txt"
