@@ -370,6 +370,8 @@ bench() {
 		sleep "$GAP"
 	done
 	echo "   sent $sent packets in ${secs}s of flooding; per flood pps:$pps_list"
+	local pps_range
+	pps_range=$(tr ' ' '\n' <<<"$pps_list" | grep . | sort -n | sed -n '1p;$p' | paste -sd-)
 
 	# Drain: wait until the daemon has worked through what it captured
 	# (less than 5% of a core over half a second), at most DRAIN seconds.
@@ -456,16 +458,16 @@ bench() {
 	((stamped == clients)) || echo "   note: $stamped of $clients last knocks were timestamped"
 
 	# name rate generator floods offered rx_veth passed dropped processed self
-	# d_ticks m_ticks sirq_ticks rss_KiB opened clients p50 p99 log_bytes pps drained seconds base
+	# d_ticks m_ticks sirq_ticks rss_KiB opened clients p50 p99 log_bytes pps drained seconds base pps_range
 	awk -v name="$name" -v rate="$rate" -v gen="$GENERATOR" -v floods="$FLOODS" -v offered=$((sent + 3 * clients)) \
 		-v rx=$((rx1 - rx0)) -v passed="$passed" -v dropped="$dropped" -v self="$selfcount" \
 		-v dt=$((d1 - d0)) -v mt=$((s1 - s0)) -v st=$((sirq1 - sirq0)) -v hwm="$hwm" -v opened="$opened" -v n="$clients" \
 		-v lat="$lat" -v logsize="$logsize" -v secs="$secs" -v sent="$sent" -v drained="$drained" \
-		-v span="$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }')" -v base="$base" 'BEGIN {
+		-v span="$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }')" -v base="$base" -v range="$pps_range" 'BEGIN {
 			split(lat, l, " ")
 			processed = (passed == "-") ? "-" : passed - dropped
-			printf "%s %s %s %d %d %d %s %s %s %s %d %d %d %d %d %d %s %s %d %.0f %s %s %s\n", name, rate, gen, floods, offered, rx,
-				passed, dropped, processed, self, dt, mt, st, hwm, opened, n, l[1], l[2], logsize, sent / secs, drained, span, base
+			printf "%s %s %s %d %d %d %s %s %s %s %d %d %d %d %d %d %s %s %d %.0f %s %s %s %s\n", name, rate, gen, floods, offered, rx,
+				passed, dropped, processed, self, dt, mt, st, hwm, opened, n, l[1], l[2], logsize, sent / secs, drained, span, base, range
 		}' >>"$work/results"
 
 	# Free this pair before the next daemon runs.
@@ -501,11 +503,11 @@ awk -v tick="$TICK" 'BEGIN {
 		cpu, cpu * 1e6 / $5, $12 / tick * 1e6 / $5, $13 / tick * 1e6 / $5, $15 "/" $16, $17, $18, $14 / 1024, $19 / 1024
 }' "$work/results"
 echo
-echo "flood_pps: packets sent / seconds flooding (mean over the floods); offered: flood packets + 3 per legitimate knock;"
+echo "flood_pps: packets sent / seconds spent sending, over all floods; offered: flood packets + 3 per legitimate knock;"
 echo "processed: packets that passed the capture socket's filter minus k_drops, those the kernel dropped because the ring was full (PACKET_STATISTICS);"
 echo "cpu_s: the daemon's user+system CPU from before the first flood to the end of the drain (/proc/PID/stat); us/pkt: that per offered packet;"
 echo "mach_us: the whole machine's busy CPU (all cores, /proc/stat, generator and softirq included) per offered packet, over the same span; sirq_us: its softirq part;"
 echo "opened: legitimate knocks whose command ran; p50/p99: kernel receive time of the last knock SYN to the start command's date, over those that opened."
-awk '{ printf "%s: %s floods in %ss, drained after %ss, machine busy before the floods %s %%%s\n", $1, $4, $22, $21, $23,
+awk '{ printf "%s: %s floods in %ss (%s packets/s per flood), drained after %ss, machine busy before the floods %s %%%s\n", $1, $4, $22, $24, $21, $23,
 	($10 != "-" ? ", its own count of packets processed " $10 " (capture: " $9 ")" : "") }' "$work/results"
 cp "$work/results" "$work/results.txt"
