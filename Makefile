@@ -45,9 +45,10 @@ fuzz:
 demo:
 	bash scripts/demo.sh
 
-# Side by side under a spoofed-source SYN flood: Debian's knockd and ours,
-# each in throwaway network namespaces (docs/benchmark.md). Needs root;
-# about a minute. BENCHFLAGS are passed on, e.g. BENCHFLAGS="-r 10000,50000,0".
+# Side by side under 20 spoofed-source SYN floods at the machine's max rate
+# (trafgen where installed): Debian's knockd and ours, each in throwaway
+# network namespaces (docs/benchmark.md). Needs root; about 3 minutes.
+# BENCHFLAGS are passed on, e.g. BENCHFLAGS="-f 5 -d 2 -o doorward".
 bench:
 	bash bench/flood.sh $(BENCHFLAGS)
 
