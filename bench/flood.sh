@@ -173,20 +173,22 @@ snmp() {
 # drnd() draws from glibc's rand(), 31 bits, and would never set the top
 # bit (only 0.0.0.0/1); a byte-wide drnd() covers 0..255.
 trafgen_source_field() {
-	local addr=${1%/*} bits=${1#*/} out=() i
-	IFS=. read -r -a o <<<"$addr"
+	local bits=${1#*/} out=() i o
+	IFS=. read -r -a o <<<"${1%/*}"
 	for i in 0 1 2 3; do
 		local fixed=$((bits - 8 * i))
-		if ((fixed >= 8)); then
-			out+=("sa[$i]=${o[$i]}")
-		elif ((fixed <= 0)); then
+		((fixed >= 8)) && continue
+		((fixed < 0)) && fixed=0
+		o[i]=$((o[i] & (0xff << (8 - fixed)) & 0xff))
+		if ((fixed == 0)); then
 			out+=("sa[$i]=drnd()")
 		else
-			local lo=$((o[i] & (0xff << (8 - fixed)) & 0xff))
-			out+=("sa[$i]=drnd($lo, $((lo | (0xff >> fixed))))")
+			out+=("sa[$i]=drnd(${o[i]}, $((o[i] | (0xff >> fixed))))")
 		fi
 	done
-	local IFS=,
+	local IFS=.
+	out=("sa=${o[*]}" "${out[@]}")
+	IFS=,
 	echo "${out[*]}"
 }
 
