@@ -193,16 +193,12 @@ trafgen_source_field() {
 }
 
 # probe_overhead: how long the start command's own probe takes before it
-# reads the clock: /bin/sh -c (as both daemons run it) exec'ing date(1),
-# from bash's fork. Median and maximum of 20, in ms.
+# reads the clock, started the way Doorward starts a command (Go's os/exec,
+# /bin/sh -c, the shell exec'ing date(1)): `knock-flood probe`, 20 times.
 probe_overhead() {
-	local f=$work/probe i t0
-	: >"$f"
-	for ((i = 0; i < 20; i++)); do
-		t0=$EPOCHREALTIME
-		/bin/sh -c "exec date '+%s.%N $t0' >> $f"
-	done
-	awk '{ print ($1 - $2) * 1000 }' "$f" | sort -g | awk '{ v[++n] = $1 } END { printf "median %.2f ms, max %.2f ms", (v[10] + v[11]) / 2, v[n] }'
+	local out
+	out=$("$FLOOD" probe -n 20) || die "knock-flood probe failed"
+	echo "median $(kv <(echo "$out") median_ms) ms, max $(kv <(echo "$out") max_ms) ms"
 }
 
 # flood_once DIR CLI CIF SRVIP RATE N: the N-th bounded flood, in the
@@ -484,7 +480,7 @@ echo "flood generator: $GENERATOR$([[ $GENERATOR == knock-flood ]] && echo " (mo
 echo "$FLOODS floods of ${DURATION}s of TCP SYNs to port 7000 from random sources in $PREFIX, rate ${RATE} (0 = max); $KNOCKS legitimate knock(s) per flood"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 probe=$(probe_overhead)
-echo "start_command probe (/bin/sh -c 'exec date') from spawn to clock read: $probe"
+echo "start_command probe (os/exec of /bin/sh -c 'exec date') from spawn to date's clock read: $probe"
 idx=0
 for rate in ${RATE//,/ }; do
 	for d in $DAEMONS; do

@@ -9,6 +9,7 @@
 //	            [-mode packet|raw] [-i IFACE] [-dst-mac MAC] [-batch N]
 //	knock-flood knock -src ADDR -dst ADDR [-delay D] PORT[:udp] …
 //	knock-flood sockstats PID
+//	knock-flood probe [-n N]
 //
 // Every flood is bounded: it stops after -count packets or -duration,
 // whichever comes first (defaults 1,000,000 and 5s; at most 10^9 and 10m).
@@ -32,6 +33,8 @@
 // filter, packets dropped because the ring was full) of every AF_PACKET
 // socket of process PID, through pidfd_getfd(2) (root, Linux 5.6+). The
 // kernel resets these counters on every read.
+//
+// "probe" times the benchmark's start command alone (see probe.go).
 package main
 
 import (
@@ -70,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runKnock(args[1:], stdout, stderr)
 		case "sockstats":
 			return runSockstats(args[1:], stdout, stderr)
+		case "probe":
+			return runProbe(args[1:], stdout, stderr)
 		}
 	}
 	return runFlood(args, stdout, stderr)
