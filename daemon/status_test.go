@@ -125,12 +125,14 @@ func TestStatusWhileRunning(t *testing.T) {
 		}
 	}
 	// The door, its knocker, no port (a sequence door's start command
-	// says which), when it opened, Cmd_Timeout = 10 left, no failure.
-	row := regexp.MustCompile(`(?m)^openSSH +192\.0\.2\.44 +- +(\S+ \S+) +(9|10)s +\S+ \S+ +0$`).FindStringSubmatch(text)
+	// says which), when it opened, most of Cmd_Timeout = 10 left (the
+	// log line's time has whole seconds; a busy machine is slow), no
+	// failure.
+	row := regexp.MustCompile(`(?m)^openSSH +192\.0\.2\.44 +- +(\S+ \S+) +([5-9]|10)s +\S+ \S+ +0$`).FindStringSubmatch(text)
 	if row == nil {
 		t.Fatalf("no row for the door in:\n%s", text)
 	}
-	if at, err := time.ParseInLocation(statusTime, row[1], time.Local); err != nil || at.Sub(knocked).Abs() > 2*time.Second {
+	if at, err := time.ParseInLocation(statusTime, row[1], time.Local); err != nil || at.Sub(knocked).Abs() > 3*time.Second {
 		t.Errorf("opened at %q (%v), knocked at %v", row[1], err, knocked)
 	}
 	var v struct {
@@ -148,10 +150,10 @@ func TestStatusWhileRunning(t *testing.T) {
 	}
 	if v.DaemonRunning == nil || !*v.DaemonRunning || v.DaemonPID != os.Getpid() || len(v.Doors) != 1 ||
 		v.Doors[0].Door != "openSSH" || v.Doors[0].Address != "192.0.2.44" ||
-		v.Doors[0].RemainingSeconds < 8 || v.Doors[0].RemainingSeconds > 10 {
+		v.Doors[0].RemainingSeconds < 5 || v.Doors[0].RemainingSeconds > 10 {
 		t.Errorf("JSON: %+v", v)
 	}
-	if at, err := time.Parse(time.RFC3339, v.Doors[0].OpenedAt); err != nil || at.Sub(knocked.Truncate(time.Second)).Abs() > 2*time.Second {
+	if at, err := time.Parse(time.RFC3339, v.Doors[0].OpenedAt); err != nil || at.Sub(knocked).Abs() > 3*time.Second {
 		t.Errorf("opened_at %q (%v), knocked at %v", v.Doors[0].OpenedAt, err, knocked)
 	}
 
