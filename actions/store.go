@@ -19,6 +19,12 @@ type DoorEntry struct {
 	Stop     string    // rendered stop command line
 	Due      time.Time // when the stop command is due (stored in UTC)
 	Failures int       // how many times the stop command failed so far
+	// Opened and Port are for knockd --status only: nothing closes a door
+	// by them, so an entry journaled before they were recorded (or by a
+	// caller that does not know them) keeps them zero, which reads
+	// "unknown".
+	Opened time.Time // when the door opened: the knock's time (stored in UTC)
+	Port   uint16    // the port the door opens, where it opens one (doorman)
 }
 
 // Doors is the part of the state layer that records open doors: the

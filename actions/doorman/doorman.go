@@ -278,7 +278,9 @@ func (a *Action) newRule(l *life, sport uint16) *rule {
 	// Only validated values reach the shell: an interface name checked by
 	// validIface, addresses rendered by netip, integers.
 	r := &rule{door: l.door, addr: l.key.addr, args: fmt.Sprintf(" %s %s %d %s %d", l.iface, l.key.addr, sport, l.dst, l.key.port)}
-	r.entry = journal.Entry{Door: l.key.door, Name: l.door.Name, Addr: l.key.addr.String(), Stop: r.delLine(), Due: a.clock().Add(l.door.Waitfor)}
+	now := a.clock()
+	r.entry = journal.Entry{Door: l.key.door, Name: l.door.Name, Addr: l.key.addr.String(), Stop: r.delLine(), Due: now.Add(l.door.Waitfor),
+		Opened: now, Port: l.key.port} // Opened, Port: for knockd --status
 	return r
 }
 

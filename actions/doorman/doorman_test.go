@@ -225,6 +225,28 @@ func TestLifecycle(t *testing.T) {
 	check(t, "journal", w.journaled(), nil)
 }
 
+// TestJournalForStatus: each rule is journaled with the knocked port and
+// when it was added, which knockd --status shows.
+func TestJournalForStatus(t *testing.T) {
+	var rules []journal.Entry
+	scenario(t, nil, func(w *world, send func(actions.Event)) {
+		send(knockEv(22))
+		time.Sleep(2 * time.Second)
+		send(synEv(22, 50000))
+		rules = w.OpenDoors()
+	})
+	if len(rules) != 1 {
+		t.Fatalf("journaled %+v, want the narrow rule", rules)
+	}
+	// The narrow rule: added at the SYN, +2 s in the bubble's clock.
+	if e := rules[0]; e.Port != 22 || !e.Opened.Equal(synctestEpoch.Add(2*time.Second)) {
+		t.Errorf("narrow rule journaled with port %d, opened %v", e.Port, e.Opened)
+	}
+}
+
+// synctestEpoch is the time a synctest bubble starts at.
+var synctestEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // TestSYNTimeout: no SYN within Waitfor: the broad rule goes.
 func TestSYNTimeout(t *testing.T) {
 	w := scenario(t, nil, func(w *world, send func(actions.Event)) {

@@ -204,6 +204,8 @@ func (e *Engine) Begin(ev actions.Event) *door {
 			Addr: addr,
 			Stop: command.Render(d.Stop[fam], k.addr),
 			Due:  ev.Time.Add(d.CmdTimeout),
+			// Opened: for knockd --status only.
+			Opened: ev.Time,
 		},
 	}
 	if o.e.Stop != "" && e.store != nil {

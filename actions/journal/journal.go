@@ -25,6 +25,7 @@
 package journal
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -220,9 +221,9 @@ func newItem(e Entry) (*item, error) {
 
 // OpenDoor records e as open and returns it with its ID. The record is fsynced
 // before Open returns: run the start command only after a nil error. e.ID
-// is ignored; e.Due is stored in UTC without a monotonic reading. Strings
-// must be valid UTF-8 and the record under 64 KiB, or Open fails (and the
-// door must not open).
+// is ignored; e.Due and e.Opened are stored in UTC without a monotonic
+// reading. Strings must be valid UTF-8 and the record under 64 KiB, or
+// Open fails (and the door must not open).
 func (j *Journal) OpenDoor(e Entry) (Entry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -234,6 +235,9 @@ func (j *Journal) OpenDoor(e Entry) (Entry, error) {
 	}
 	e.ID = j.next
 	e.Due = e.Due.Round(0).UTC()
+	if !e.Opened.IsZero() {
+		e.Opened = e.Opened.Round(0).UTC()
+	}
 	it, err := newItem(e)
 	if err != nil {
 		return Entry{}, fmt.Errorf("journal: open: %w", err)
@@ -314,16 +318,12 @@ func (j *Journal) entries() []Entry {
 	for _, it := range j.open {
 		out = append(out, it.e)
 	}
-	slices.SortFunc(out, func(a, b Entry) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	sortByID(out)
 	return out
+}
+
+func sortByID(es []Entry) {
+	slices.SortFunc(es, func(a, b Entry) int { return cmp.Compare(a.ID, b.ID) })
 }
 
 // Warnings returns, once, messages for the daemon to log: damaged records

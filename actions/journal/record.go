@@ -17,12 +17,18 @@ import (
 // The JSON object is one of
 //
 //	{"op":"next","next":N}            IDs below N are used (first line after compaction)
-//	{"op":"open","id":..,"door":..,"name":..,"addr":..,"stop":..,"due":..,"failures":..}
+//	{"op":"open","id":..,"door":..,"name":..,"addr":..,"stop":..,"due":..,"failures":..,"opened":..,"port":..}
 //	{"op":"update", same fields as open}
 //	{"op":"close","id":..}
 //
 // An update carries the whole entry, so an update also restores an entry
 // whose open record was damaged: losing a record must not strand a door.
+//
+// "opened" and "port" came later (knockd --status shows them) and are
+// left out when zero. Records gain fields only this way: a daemon that
+// predates a field ignores it (encoding/json skips unknown keys, and the
+// checksum covers the bytes as written), and a record without it reads as
+// "unknown", so old and new daemons read each other's journals.
 type record struct {
 	Op       string    `json:"op"`
 	Next     uint64    `json:"next,omitempty"`
@@ -33,6 +39,8 @@ type record struct {
 	Stop     string    `json:"stop,omitempty"`
 	Due      time.Time `json:"due,omitzero"`
 	Failures int       `json:"failures,omitempty"`
+	Opened   time.Time `json:"opened,omitzero"`
+	Port     uint16    `json:"port,omitempty"`
 }
 
 const (
@@ -48,11 +56,11 @@ const maxID = 1 << 62
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func entryRecord(op string, e Entry) record {
-	return record{Op: op, ID: e.ID, Door: e.Door, Name: e.Name, Addr: e.Addr, Stop: e.Stop, Due: e.Due, Failures: e.Failures}
+	return record{Op: op, ID: e.ID, Door: e.Door, Name: e.Name, Addr: e.Addr, Stop: e.Stop, Due: e.Due, Failures: e.Failures, Opened: e.Opened, Port: e.Port}
 }
 
 func (r record) entry() Entry {
-	return Entry{ID: r.ID, Door: r.Door, Name: r.Name, Addr: r.Addr, Stop: r.Stop, Due: r.Due, Failures: r.Failures}
+	return Entry{ID: r.ID, Door: r.Door, Name: r.Name, Addr: r.Addr, Stop: r.Stop, Due: r.Due, Failures: r.Failures, Opened: r.Opened, Port: r.Port}
 }
 
 // encode renders r as one journal line, newline included. It fails if the
@@ -130,6 +138,12 @@ func (r *record) valid() error {
 	r.Due = r.Due.UTC()
 	if y := r.Due.Year(); y < 0 || y > 9999 {
 		return errors.New("due time out of range")
+	}
+	if !r.Opened.IsZero() {
+		r.Opened = r.Opened.UTC()
+		if y := r.Opened.Year(); y < 0 || y > 9999 {
+			return errors.New("opened time out of range")
+		}
 	}
 	return nil
 }

@@ -320,6 +320,8 @@ func (a *Action) record(ev actions.Event, k *knock, label, doorName string, late
 			Addr: k.ip,
 			Stop: p.line,
 			Due:  ev.Time.Add(p.spec.Delay),
+			// Opened: for knockd --status only.
+			Opened: ev.Time,
 		}}
 		if a.o.Journal != nil {
 			je, err := a.o.Journal.OpenDoor(d.e)

@@ -63,13 +63,15 @@ func TestKnockdaemonActionLive(t *testing.T) {
 		t.Errorf("second action on the same cache: %v", err)
 	}
 	ctx := context.Background()
-	a.Handle(ctx, actions.Event{Kind: actions.Knock, Door: "ssh", Addr: netip.MustParseAddr("10.1.1.1"), Time: time.Now(),
+	knocked := time.Now()
+	a.Handle(ctx, actions.Event{Kind: actions.Knock, Door: "ssh", Addr: netip.MustParseAddr("10.1.1.1"), Time: knocked,
 		Sender: netip.MustParseAddr("10.0.0.2"), Record: &actions.Record{Has: actions.HasIP, IP: netip.MustParseAddr("10.1.1.1")}})
 	data, err := os.ReadFile(cache)
 	if err != nil || !strings.Contains(string(data), `"key":["10.1.1.1","seen"],"value":"1"`) {
 		t.Errorf("state cache after a knock: %q, %v", data, err)
 	}
-	if e := jr.OpenDoors(); len(e) != 1 || e[0].Stop != "close 10.1.1.1" || e[0].Name != "ssh: action close" {
+	// Opened (the knock's time) is for knockd --status.
+	if e := jr.OpenDoors(); len(e) != 1 || e[0].Stop != "close 10.1.1.1" || e[0].Name != "ssh: action close" || !e[0].Opened.Equal(knocked) {
 		t.Errorf("journal: %+v", e)
 	}
 	a.Close(ctx)

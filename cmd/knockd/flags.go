@@ -17,6 +17,8 @@ type cli struct {
 	replay  string
 	lookup  bool
 	migrate string // --migrate FILE: print a legacy config as our INI
+	status  bool   // --status: list the open doors
+	json    bool   // --json: --status as JSON
 }
 
 // flagSpec is an option and what it sets.
@@ -29,7 +31,7 @@ func spec(short byte, long string, hasArg bool, set func(c *cli, v string) error
 	return flagSpec{getopt.Option{Short: short, Long: long, HasArg: hasArg}, set}
 }
 
-// knockd's getopt_long set ("4vDdli:c:p:g:hV") plus --check and --replay.
+// knockd's getopt_long set ("4vDdli:c:p:g:hV") plus our long options.
 var flagSpecs = []flagSpec{
 	spec('4', "only-ip-v4", false, func(c *cli, _ string) error { c.opts.OnlyIPv4 = true; return nil }),
 	spec('v', "verbose", false, func(c *cli, _ string) error { c.opts.Verbose = true; return nil }),
@@ -54,6 +56,8 @@ var flagSpecs = []flagSpec{
 	spec(0, "replay", true, func(c *cli, v string) error { c.replay = v; return nil }),
 	spec(0, "state-dir", true, func(c *cli, v string) error { c.opts.StateDir = v; return nil }),
 	spec(0, "migrate", true, func(c *cli, v string) error { c.migrate = v; return nil }),
+	spec(0, "status", false, func(c *cli, _ string) error { c.status = true; return nil }),
+	spec(0, "json", false, func(c *cli, _ string) error { c.json = true; return nil }),
 }
 
 // parser reads knockd's command line: long names only whole (no
@@ -86,6 +90,9 @@ func parseArgs(args []string) (*cli, error) {
 	if len(operands) > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", operands[0])
 	}
+	if c.json && !c.status {
+		return nil, fmt.Errorf("--json is an option of --status")
+	}
 	return c, nil
 }
 
@@ -110,4 +117,8 @@ options:
                          config; default /var/lib/doorward)
       --migrate <file>   print a knockdaemon.conf or doormand.cf as an
                          equivalent config for -c, with notes, and exit
+      --status           list the open doors from the journal in the state
+                         directory (-c's StateDir, or --state-dir), soonest
+                         to close first, and exit; works while knockd runs
+      --json             with --status: print JSON for scripts
 `

@@ -53,6 +53,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	if c.check {
 		return daemon.Check(c.opts)
 	}
+	if c.status {
+		return daemon.Status(c.opts, c.json)
+	}
 	if c.replay != "" {
 		return daemon.Replay(ctx, c.opts, c.replay)
 	}

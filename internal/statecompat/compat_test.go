@@ -135,6 +135,22 @@ func TestV1Loads(t *testing.T) {
 	}
 	dir := copyV1(t)
 
+	// knockd --status reads v1's journal as it is (before Open rewrites
+	// it): the same doors, no opening time or port (v1 did not record
+	// them), no damage.
+	t.Run("journal read by --status", func(t *testing.T) {
+		s, err := journal.Read(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ssh, http := doorSSH, doorHTTP
+		ssh.ID, http.ID = 1, 2
+		http.Due, http.Failures = httpRetry.due, httpRetry.failures
+		if want := []journal.Entry{ssh, http}; !reflect.DeepEqual(s.Doors, want) || s.Damaged != 0 {
+			t.Errorf("doors:\n got %+v (%d damaged)\nwant %+v", s.Doors, s.Damaged, want)
+		}
+	})
+
 	t.Run("journal", func(t *testing.T) {
 		j, open, err := journal.Open(dir)
 		if err != nil {

@@ -1,0 +1,216 @@
+package daemon
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/doorward/doorward/actions/journal"
+	"github.com/doorward/doorward/config/knockd"
+)
+
+// Status is knockd --status: the open doors as the journal records them,
+// as a table or (asJSON) one JSON object. It reads the journal files
+// rather than asking the running daemon: the journal is what closes the
+// doors after a crash, so it is the truth whether or not a daemon runs
+// (doors a dead daemon left open are listed too), and reading it needs no
+// socket, no protocol and no code on the daemon's packet path. It exits 0,
+// or 1 when the state directory cannot be read (the path and the reason
+// on stderr).
+func Status(o Options, asJSON bool) int {
+	dir, ok := o.statusDir()
+	if !ok {
+		return 1
+	}
+	s, err := journal.Read(dir)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
+		return 1
+	}
+	now := time.Now()
+	if asJSON {
+		err = writeStatusJSON(o.Stdout, s, now)
+	} else {
+		err = writeStatus(o.Stdout, s, now, time.Local)
+	}
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// statusDir is the daemon's state directory: --state-dir, else the
+// config's StateDir, else the default. Without -c and without
+// /etc/knockd.conf it is the default (the daemon could not have run with
+// another); a config that does not load is an error, printed.
+func (o *Options) statusDir() (string, bool) {
+	if o.StateDir != "" {
+		o.defaults()
+		return o.StateDir, true
+	}
+	given := o.Config != ""
+	o.defaults()
+	if _, err := os.Stat(o.Config); !given && errors.Is(err, os.ErrNotExist) {
+		return knockd.DefaultStateDir, true
+	}
+	cfg, ok := o.load()
+	if !ok {
+		return "", false
+	}
+	return o.stateDir(cfg), true
+}
+
+// statusDoors are s's doors, earliest due first: the order they close in.
+func statusDoors(s journal.Snapshot) []journal.Entry {
+	ds := slices.Clone(s.Doors)
+	slices.SortStableFunc(ds, func(a, b journal.Entry) int {
+		return cmp.Or(a.Due.Compare(b.Due), cmp.Compare(a.ID, b.ID))
+	})
+	return ds
+}
+
+// remaining is the time until due in whole seconds, rounded up (a door
+// due in 0.4 s is not shown as closing in 0 s) and 0 once due.
+func remaining(due, now time.Time) int64 {
+	d := due.Sub(now)
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+const statusTime = "2006-01-02 15:04:05"
+
+// writeStatus prints the table for people, times in loc.
+func writeStatus(w io.Writer, s journal.Snapshot, now time.Time, loc *time.Location) error {
+	ew := &errWriter{w: w}
+	switch {
+	case s.NoDir:
+		fmt.Fprintf(ew, "No doors open: state directory %s does not exist (knockd has never run with it).\n", s.Dir)
+		return ew.err
+	case s.NoFile:
+		fmt.Fprintf(ew, "No doors open: state directory %s has no journal (knockd has never run with it).\n", s.Dir)
+		return ew.err
+	}
+	running := ""
+	switch {
+	case !s.DaemonKnown:
+		running = "whether knockd runs is unknown (no /proc/locks)"
+	case s.DaemonPID != 0:
+		running = fmt.Sprintf("knockd is running (pid %d)", s.DaemonPID)
+	default:
+		running = "knockd is not running"
+	}
+	fmt.Fprintf(ew, "State directory %s: %s.\n", s.Dir, running)
+	ds := statusDoors(s)
+	if len(ds) == 0 {
+		fmt.Fprintln(ew, "No doors open.")
+	} else {
+		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DOOR\tADDRESS\tPORT\tOPENED AT\tCLOSES IN\tDUE AT\tFAILURES")
+		for _, e := range ds {
+			port, opened := "-", "-"
+			if e.Port != 0 {
+				port = strconv.Itoa(int(e.Port))
+			}
+			if !e.Opened.IsZero() {
+				opened = e.Opened.In(loc).Format(statusTime)
+			}
+			in := (time.Duration(remaining(e.Due, now)) * time.Second).String()
+			if !e.Due.After(now) {
+				// A running daemon is running its stop command; a
+				// stopped one runs it when it starts.
+				in = "closing"
+				if s.DaemonKnown && s.DaemonPID == 0 {
+					in = "overdue"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", e.Name, e.Addr, port, opened, in, e.Due.In(loc).Format(statusTime), e.Failures)
+		}
+		tw.Flush()
+		fmt.Fprintf(ew, "%d open.\n", len(ds))
+		if s.DaemonKnown && s.DaemonPID == 0 {
+			fmt.Fprintln(ew, "These doors stay open until knockd starts again: it closes them before it accepts a knock.")
+		}
+	}
+	if s.Damaged > 0 {
+		fmt.Fprintf(ew, "Warning: %d damaged journal records were ignored (knockd saves them as %s at its next start).\n", s.Damaged, journal.DamagedName)
+	}
+	return ew.err
+}
+
+// statusJSON is --status --json: field names are an interface for
+// scripts, so they only ever gain fields. Times are RFC 3339 in UTC.
+type statusJSON struct {
+	StateDir       string           `json:"state_dir"`
+	Journal        bool             `json:"journal"`        // false: knockd never ran with this state directory
+	DaemonRunning  *bool            `json:"daemon_running"` // null: cannot be told
+	DaemonPID      int              `json:"daemon_pid,omitempty"`
+	Now            string           `json:"now"`
+	Doors          []statusDoorJSON `json:"doors"` // earliest due first; [] when none
+	DamagedRecords int              `json:"damaged_records"`
+}
+
+type statusDoorJSON struct {
+	ID               uint64  `json:"id"`
+	Door             string  `json:"door"`      // the door's name, as in the log
+	Key              string  `json:"door_key"`  // the door's key in the journal
+	Address          string  `json:"address"`   // the knocker's address
+	Port             *uint16 `json:"port"`      // null: the door has none, or the journal does not say
+	OpenedAt         *string `json:"opened_at"` // null: journaled by a knockd that did not record it
+	DueAt            string  `json:"due_at"`    // when its stop command runs (next retry after a failure)
+	RemainingSeconds int64   `json:"remaining_seconds"`
+	Failures         int     `json:"failures"` // failed runs of its stop command so far
+	StopCommand      string  `json:"stop_command"`
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func writeStatusJSON(w io.Writer, s journal.Snapshot, now time.Time) error {
+	out := statusJSON{StateDir: s.Dir, Journal: !s.NoDir && !s.NoFile, Now: rfc3339(now),
+		Doors: []statusDoorJSON{}, DamagedRecords: s.Damaged}
+	if s.DaemonKnown || s.NoDir {
+		running := s.DaemonPID != 0
+		out.DaemonRunning, out.DaemonPID = &running, s.DaemonPID
+	}
+	for _, e := range statusDoors(s) {
+		d := statusDoorJSON{ID: e.ID, Door: e.Name, Key: e.Door, Address: e.Addr, DueAt: rfc3339(e.Due),
+			RemainingSeconds: remaining(e.Due, now), Failures: e.Failures, StopCommand: e.Stop}
+		if e.Port != 0 {
+			d.Port = &e.Port
+		}
+		if !e.Opened.IsZero() {
+			t := rfc3339(e.Opened)
+			d.OpenedAt = &t
+		}
+		out.Doors = append(out.Doors, d)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // stop commands keep their "&&" and ">"
+	return enc.Encode(out)
+}
+
+// errWriter keeps the first write error, so a table is printed with plain
+// Fprintf calls and checked once (stdout closed, a full disk).
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(b)
+	e.err = err
+	return n, err
+}
