@@ -126,5 +126,6 @@ func (o *Options) logger(cfg *knockd.Config, now func() time.Time) *Logger {
 	if o.Verbose || o.Debug {
 		stdout = o.Stdout
 	}
-	return NewLogger(LogOptions{File: o.logFile(cfg), Syslog: cfg.Options.UseSyslog, Stdout: stdout, Debug: o.Debug, Now: now, Warn: o.Stderr})
+	return NewLogger(LogOptions{File: o.logFile(cfg), Syslog: cfg.Options.UseSyslog, Stdout: stdout, Debug: o.Debug, Now: now, Warn: o.Stderr,
+		Journald: stdout != nil && toJournald(stdout)})
 }
