@@ -149,6 +149,11 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		l.closeSources()
 		return 1
 	}
+	if o.LeastPrivilege { // privileges.go: sockets open, only what serving needs
+		if err := dropCapabilities(); err != nil {
+			log.Logf("capabilities: could not drop: %v", err)
+		}
+	}
 	if o.Daemon {
 		pid := o.pidFile(cfg)
 		if err := writePid(pid); err != nil {

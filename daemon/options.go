@@ -34,6 +34,10 @@ type Options struct {
 	// open, pid file written, leftover doors closed. -d's parent process
 	// waits for it (or for an error on Stderr) before it exits.
 	Ready func()
+	// LeastPrivilege: once its sockets are open, the daemon gives up every
+	// capability but those it and its commands need (privileges.go). Off
+	// for tests that run Live in their own process.
+	LeastPrivilege bool
 }
 
 func (o *Options) defaults() {

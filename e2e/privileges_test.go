@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/doorward/doorward/e2e/netns"
+	"github.com/doorward/doorward/internal/caps"
+)
+
+// unitCaps is examples/doorward.service's CapabilityBoundingSet, which
+// is also what the daemon keeps (docs/systemd.md).
+var unitCaps = caps.Of(unix.CAP_NET_RAW, unix.CAP_NET_ADMIN)
+
+// TestLeastPrivilege runs knockd with the unit's capabilities (setpriv,
+// as systemd would start it) and as plain root with all of them: either
+// way, once it serves, /proc/PID/status shows only the unit's two in the
+// effective, permitted and bounding sets, and a knock from the client's
+// side of the veth still opens the door and its stop command closes it.
+func TestLeastPrivilege(t *testing.T) {
+	tests := []struct {
+		name string
+		wrap []string
+	}{
+		{"unit-capabilities", []string{"setpriv", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all,+net_raw,+net_admin", "--"}},
+		{"root-all-capabilities", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			netns.Require(t, "ip", "nc", "setpriv")
+			if ok := checkUnitCaps(t); !ok {
+				return
+			}
+			p := netns.NewPair(t)
+			p.Firewall(t, netns.IPTables)
+			service(t, p, servicePort)
+			k := startKnockdIn(t, p, tc.wrap, example("knockd-iptables.conf"))
+
+			st, err := caps.Status(k.cmd.Process.Pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]caps.Set{"CapEff": st.Effective, "CapPrm": st.Permitted, "CapBnd": st.Bounding, "CapInh": st.Inheritable, "CapAmb": st.Ambient}
+			want := map[string]caps.Set{"CapEff": unitCaps, "CapPrm": unitCaps, "CapBnd": unitCaps, "CapInh": 0, "CapAmb": 0}
+			for k := range want {
+				if got[k] != want[k] {
+					t.Errorf("%s = %q, want %q", k, got[k], want[k])
+				}
+			}
+
+			dst, src := p.ServerAddr, p.ClientAddr
+			if p.Reachable(t, dst, servicePort) {
+				t.Fatalf("service reachable before the knock")
+			}
+			ourKnock(nil, "7000", "8000", "9000")(t, p, dst)
+			k.waitLog(src.String()+": door2222: OPEN SESAME", 5*time.Second)
+			iptablesGuard.waitAllowed(t, p, false, []string{src.String()}, 2*time.Second)
+			if err := p.WaitTCP(t, dst, servicePort, true, 2*time.Second); err != nil {
+				t.Fatalf("after the knock: %v", err)
+			}
+			iptablesGuard.waitAllowed(t, p, false, nil, cmdTimeout(t, "knockd-iptables.conf")+3*time.Second)
+			checkCommandsOK(t, k)
+		})
+	}
+}
+
+// checkUnitCaps keeps unitCaps and the unit file saying the same.
+func checkUnitCaps(t *testing.T) bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "examples", "doorward.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^CapabilityBoundingSet=(.*)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("doorward.service: no CapabilityBoundingSet")
+	}
+	if got, want := strings.ToLower(strings.Join(strings.Fields(string(m[1])), ",")), "cap_net_raw,cap_net_admin"; got != want {
+		t.Errorf("doorward.service: CapabilityBoundingSet %s, this test runs with %s", got, want)
+		return false
+	}
+	return true
+}
