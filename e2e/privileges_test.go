@@ -18,18 +18,29 @@ import (
 // is also what the daemon keeps (docs/systemd.md).
 var unitCaps = caps.Of(unix.CAP_NET_RAW, unix.CAP_NET_ADMIN)
 
+// nobody is the user the non-root case runs as.
+const nobody = 65534
+
 // TestLeastPrivilege runs knockd with the unit's capabilities (setpriv,
-// as systemd would start it) and as plain root with all of them: either
-// way, once it serves, /proc/PID/status shows only the unit's two in the
-// effective, permitted and bounding sets, and a knock from the client's
-// side of the veth still opens the door and its stop command closes it.
+// as systemd would start it), as plain root with all of them, and as a
+// user other than root given the two as ambient capabilities (the unit
+// with User= and AmbientCapabilities=): each way, once it serves,
+// /proc/PID/status shows only the unit's two in the effective, permitted
+// and bounding sets (and in the inheritable and ambient sets only if they
+// were given there, for the commands), and a knock from the client's side
+// of the veth opens the door and its stop command closes it.
 func TestLeastPrivilege(t *testing.T) {
 	tests := []struct {
-		name string
-		wrap []string
+		name     string
+		wrap     []string
+		ambient  caps.Set // CapInh and CapAmb
+		stateUID int      // owner of the state directory
 	}{
-		{"unit-capabilities", []string{"setpriv", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all,+net_raw,+net_admin", "--"}},
-		{"root-all-capabilities", nil},
+		{"unit-capabilities", []string{"setpriv", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all,+net_raw,+net_admin", "--"}, 0, 0},
+		{"root-all-capabilities", nil, 0, 0},
+		{"non-root-ambient", []string{"setpriv", "--no-new-privs", "--reuid=65534", "--regid=65534", "--clear-groups",
+			"--inh-caps=-all,+net_raw,+net_admin", "--ambient-caps=-all,+net_raw,+net_admin", "--bounding-set=-all,+net_raw,+net_admin", "--"},
+			unitCaps, nobody},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,14 +52,18 @@ func TestLeastPrivilege(t *testing.T) {
 			p := netns.NewPair(t)
 			p.Firewall(t, netns.IPTables)
 			service(t, p, servicePort)
-			k := startKnockdIn(t, p, tc.wrap, example("knockd-iptables.conf"))
+			var extra []string
+			if tc.stateUID != 0 {
+				extra = []string{"--state-dir", stateDirOwnedBy(t, tc.stateUID)}
+			}
+			k := startKnockdIn(t, p, tc.wrap, example("knockd-iptables.conf"), extra...)
 
 			st, err := caps.Status(k.cmd.Process.Pid)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := map[string]caps.Set{"CapEff": st.Effective, "CapPrm": st.Permitted, "CapBnd": st.Bounding, "CapInh": st.Inheritable, "CapAmb": st.Ambient}
-			want := map[string]caps.Set{"CapEff": unitCaps, "CapPrm": unitCaps, "CapBnd": unitCaps, "CapInh": 0, "CapAmb": 0}
+			want := map[string]caps.Set{"CapEff": unitCaps, "CapPrm": unitCaps, "CapBnd": unitCaps, "CapInh": tc.ambient, "CapAmb": tc.ambient}
 			for k := range want {
 				if got[k] != want[k] {
 					t.Errorf("%s = %q, want %q", k, got[k], want[k])
@@ -87,4 +102,26 @@ func checkUnitCaps(t *testing.T) bool {
 		return false
 	}
 	return true
+}
+
+// stateDirOwnedBy makes a state directory for a daemon running as uid,
+// in a directory it can reach (a test's TempDir is root's alone).
+func stateDirOwnedBy(t *testing.T, uid int) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "doorward-e2e-state-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	if err := os.Mkdir(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(state, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+	return state
 }
