@@ -150,7 +150,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		return 1
 	}
 	if o.LeastPrivilege { // privileges.go: sockets open, only what serving needs
-		if err := dropCapabilities(); err != nil {
+		if err := dropCapabilities(cfg); err != nil {
 			log.Logf("capabilities: could not drop: %v", err)
 		}
 	}

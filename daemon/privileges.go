@@ -3,6 +3,7 @@ package daemon
 import (
 	"golang.org/x/sys/unix"
 
+	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/internal/caps"
 )
 
@@ -21,4 +22,15 @@ import (
 // System line cannot do more than open and close the firewall either.
 var keepCaps = caps.Of(unix.CAP_NET_RAW, unix.CAP_NET_ADMIN)
 
-func dropCapabilities() error { return caps.Keep(keepCaps) }
+// dropCapabilities keeps keepCaps, and in file mode CAP_DAC_READ_SEARCH if
+// the daemon has it: the followed log is reopened after every rotation,
+// and where syslog writes it as its own user (rsyslog on Ubuntu:
+// syslog:adm 0640) root reads it only through that capability. A daemon
+// that does not have it (the unit does not give it) is not given it.
+func dropCapabilities(cfg *knockd.Config) error {
+	keep := keepCaps
+	if cfg.Options.LogTail != "" {
+		keep |= caps.Of(unix.CAP_DAC_READ_SEARCH)
+	}
+	return caps.Keep(keep)
+}
