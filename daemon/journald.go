@@ -84,3 +84,27 @@ func writePrio(w io.Writer, prio int, msg string) {
 	}
 	io.WriteString(w, b.String())
 }
+
+// stderrFor is w, or, when w is journald's stream, w with each line's
+// priority in front: what Live writes to stderr is why it cannot start (a
+// config error with its file:line, a capture it cannot open), so it is an
+// error, or a warning where it says so.
+func stderrFor(w io.Writer) io.Writer {
+	if !toJournald(w) {
+		return w
+	}
+	return prioStderr{w}
+}
+
+// prioStderr takes whole lines per Write, as fmt.Fprintf of a message
+// ending in "\n" gives them.
+type prioStderr struct{ w io.Writer }
+
+func (p prioStderr) Write(b []byte) (int, error) {
+	prio := prioErr
+	if strings.HasPrefix(string(b), "warning: ") {
+		prio = prioWarning
+	}
+	writePrio(p.w, prio, string(b))
+	return len(b), nil
+}

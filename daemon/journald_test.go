@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/doorward/doorward/config/knockd"
 )
 
 // TestLevelOf gives each class of knockd line, as the daemon writes it,
@@ -109,5 +112,46 @@ func TestToJournald(t *testing.T) {
 	t.Setenv("JOURNAL_STREAM", "")
 	if toJournald(stream) {
 		t.Error("journald's stream without JOURNAL_STREAM")
+	}
+}
+
+// TestLiveOutputToJournald: with stdout and stderr on journald's stream
+// (one file, as systemd connects them), a config error reaches it as an
+// error and the -v log lines with their priorities.
+func TestLiveOutputToJournald(t *testing.T) {
+	dir := t.TempDir()
+	stream, err := os.Create(filepath.Join(dir, "stream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(stream.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("JOURNAL_STREAM", fmt.Sprintf("%d:%d", st.Dev, st.Ino))
+	conf := filepath.Join(dir, "knockd.conf")
+	if err := os.WriteFile(conf, []byte("[door]\n\tsequence = 7000,abc\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := Live(t.Context(), Options{Config: conf, Stdout: stream, Stderr: stream, Verbose: true}, nil); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	o := Options{Stdout: stream, Verbose: true}
+	log := o.logger(&knockd.Config{}, nil)
+	log.Logf("shutting down")
+	log.Close()
+	b, err := os.ReadFile(stream.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if !strings.HasPrefix(lines[0], "<3>config: "+conf+":2: ") || lines[len(lines)-1] != "<6>shutting down" {
+		t.Errorf("stream:\n%s", b)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !strings.HasPrefix(l, "<3>") {
+			t.Errorf("line without <3>: %q", l)
+		}
 	}
 }

@@ -44,7 +44,8 @@ const addrEvery = 5
 // the leftover doors are closed.
 func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	o.defaults()
-	sd := sdnotify.FromEnv() // Type=notify: READY, RELOADING, STOPPING
+	o.Stderr = stderrFor(o.Stderr) // journald.go: start-up errors as errors
+	sd := sdnotify.FromEnv()       // Type=notify: READY, RELOADING, STOPPING
 	cfg, ok := o.load()
 	if !ok {
 		return 1
