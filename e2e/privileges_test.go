@@ -35,12 +35,16 @@ func TestLeastPrivilege(t *testing.T) {
 		wrap     []string
 		ambient  caps.Set // CapInh and CapAmb
 		stateUID int      // owner of the state directory
+		fileMode bool     // also follow a firewall log (LogTail)
 	}{
-		{"unit-capabilities", []string{"setpriv", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all,+net_raw,+net_admin", "--"}, 0, 0},
-		{"root-all-capabilities", nil, 0, 0},
+		{"unit-capabilities", []string{"setpriv", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all,+net_raw,+net_admin", "--"}, 0, 0, false},
+		{"root-all-capabilities", nil, 0, 0, false},
 		{"non-root-ambient", []string{"setpriv", "--no-new-privs", "--reuid=65534", "--regid=65534", "--clear-groups",
 			"--inh-caps=-all,+net_raw,+net_admin", "--ambient-caps=-all,+net_raw,+net_admin", "--bounding-set=-all,+net_raw,+net_admin", "--"},
-			unitCaps, nobody},
+			unitCaps, nobody, false},
+		// A log rotated by a syslog running as its own user is reopened
+		// only with CAP_DAC_READ_SEARCH, so file mode keeps it.
+		{"root-file-mode", nil, 0, 0, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,14 +60,18 @@ func TestLeastPrivilege(t *testing.T) {
 			if tc.stateUID != 0 {
 				extra = []string{"--state-dir", stateDirOwnedBy(t, tc.stateUID)}
 			}
-			k := startKnockdIn(t, p, tc.wrap, example("knockd-iptables.conf"), extra...)
+			conf, keep := example("knockd-iptables.conf"), unitCaps
+			if tc.fileMode {
+				conf, keep = withLogTail(t, conf), unitCaps|caps.Of(unix.CAP_DAC_READ_SEARCH)
+			}
+			k := startKnockdIn(t, p, tc.wrap, conf, extra...)
 
 			st, err := caps.Status(k.cmd.Process.Pid)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := map[string]caps.Set{"CapEff": st.Effective, "CapPrm": st.Permitted, "CapBnd": st.Bounding, "CapInh": st.Inheritable, "CapAmb": st.Ambient}
-			want := map[string]caps.Set{"CapEff": unitCaps, "CapPrm": unitCaps, "CapBnd": unitCaps, "CapInh": tc.ambient, "CapAmb": tc.ambient}
+			want := map[string]caps.Set{"CapEff": keep, "CapPrm": keep, "CapBnd": keep, "CapInh": tc.ambient, "CapAmb": tc.ambient}
 			for k := range want {
 				if got[k] != want[k] {
 					t.Errorf("%s = %q, want %q", k, got[k], want[k])
@@ -124,4 +132,25 @@ func stateDirOwnedBy(t *testing.T, uid int) string {
 		t.Fatal(err)
 	}
 	return state
+}
+
+// withLogTail writes conf with an [options] LogTail (an empty log) in
+// front, so the daemon captures and follows a log.
+func withLogTail(t *testing.T, conf string) string {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "firewall.log")
+	if err := os.WriteFile(logPath, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	head := "[options]\n\tLogTail = " + logPath + "\n\n[fw]\n\tType = logformat\n\tFormat = iptables\n\tPrefix = DOORWARD:\n\n"
+	out := filepath.Join(dir, "knockd.conf")
+	if err := os.WriteFile(out, append([]byte(head), b...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
