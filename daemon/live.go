@@ -21,6 +21,7 @@ import (
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/capture"
+	"github.com/doorward/doorward/internal/sdnotify"
 )
 
 // maxPayload is what a batch keeps of a packet's payload. Sequence knocks
@@ -43,6 +44,8 @@ const addrEvery = 5
 // the leftover doors are closed.
 func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	o.defaults()
+	o.Stderr = stderrFor(o.Stderr) // journald.go: start-up errors as errors
+	sd := sdnotify.FromEnv()       // Type=notify: READY, RELOADING, STOPPING
 	cfg, ok := o.load()
 	if !ok {
 		return 1
@@ -147,6 +150,11 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		l.closeSources()
 		return 1
 	}
+	if o.LeastPrivilege { // privileges.go: sockets open, only what serving needs
+		if err := dropCapabilities(cfg); err != nil {
+			log.Logf("capabilities: could not drop: %v", err)
+		}
+	}
 	if o.Daemon {
 		pid := o.pidFile(cfg)
 		if err := writePid(pid); err != nil {
@@ -169,6 +177,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	if o.Ready != nil {
 		o.Ready()
 	}
+	notify(log, sd.Ready())
 
 	var trace *tracer // -D's packet lines, off the packet path
 	if log.Debugging() {
@@ -204,6 +213,7 @@ loop:
 			// Parse off the packet path: the old config keeps serving
 			// until the new one is complete and valid.
 			if rl.request() {
+				notify(log, sd.Reloading())
 				reload()
 			}
 		case np := <-rl.done:
@@ -211,24 +221,24 @@ loop:
 				reload() // a SIGHUP came during the load: read the file again
 				continue
 			}
-			if np == nil {
-				continue
+			if np != nil {
+				if p = l.swap(p, np); p == np { // else kept the running config
+					doorsCh.put(p.doors) // never waits for a busy engine
+					if err := acts.apply(p); err != nil {
+						log.Logf("config reload: %v", err)
+					}
+					log.Reopen(o.logFile(p.cfg))
+					l.refilter("config reloaded")
+					l.reloadLogTail(lt, p.cfg)
+				}
 			}
-			if p = l.swap(p, np); p != np {
-				continue // kept the running config
-			}
-			doorsCh.put(p.doors) // never waits for a busy engine
-			if err := acts.apply(p); err != nil {
-				log.Logf("config reload: %v", err)
-			}
-			log.Reopen(o.logFile(p.cfg))
-			l.refilter("config reloaded")
-			l.reloadLogTail(lt, p.cfg)
+			notify(log, sd.Ready()) // the reload is over, whatever its outcome
 		case <-ctx.Done():
 			break loop
 		}
 	}
 	log.Logf("shutting down")
+	notify(log, sd.Stopping())
 	stopReading()
 	l.logStats(processed)
 	l.closeSources()
@@ -238,6 +248,14 @@ loop:
 	// Sources are closed, so no new event can come; the deferred engine
 	// stop now runs every pending stop command before Live returns.
 	return 0
+}
+
+// notify logs a failed sd_notify: systemd then times the start out or
+// shows a stale state, and the log says why.
+func notify(log *Logger, err error) {
+	if err != nil {
+		log.Logf("%v", err)
+	}
 }
 
 // dispatch runs a batch through p's detectors and gives it back to its

@@ -22,6 +22,7 @@ type Logger struct {
 	debug   bool
 	now     func() time.Time
 	warnOut io.Writer
+	prio    bool // stdout is journald's stream: "<N>" per line (journald.go)
 }
 
 // LogOptions say where log lines go.
@@ -30,8 +31,11 @@ type LogOptions struct {
 	Syslog bool      // knockd's UseSyslog
 	Stdout io.Writer // nil unless -v or -D
 	Debug  bool      // -D: also the per-packet and config trace lines
-	Now    func() time.Time
-	Warn   io.Writer // where problems opening the destinations are reported
+	// Journald: Stdout is journald's stream, so each line carries its
+	// priority ("<3>" error … "<7>" debug) for journald to read.
+	Journald bool
+	Now      func() time.Time
+	Warn     io.Writer // where problems opening the destinations are reported
 	// SyslogAddr is a unixgram socket to use instead of the system's
 	// /dev/log (tests).
 	SyslogAddr string
@@ -40,7 +44,7 @@ type LogOptions struct {
 // NewLogger opens the destinations. Failing to open the log file or syslog
 // is a warning, as in knockd: the daemon still guards the host.
 func NewLogger(o LogOptions) *Logger {
-	l := &Logger{stdout: o.Stdout, debug: o.Debug, now: o.Now, warnOut: o.Warn}
+	l := &Logger{stdout: o.Stdout, debug: o.Debug, now: o.Now, warnOut: o.Warn, prio: o.Journald}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -105,7 +109,11 @@ func (l *Logger) Logf(format string, args ...any) {
 	if l.sys != nil {
 		l.sys.Notice(msg)
 	}
-	if l.stdout != nil {
+	switch {
+	case l.stdout == nil:
+	case l.prio:
+		writePrio(l.stdout, levelOf(msg), msg)
+	default:
 		fmt.Fprintln(l.stdout, msg)
 	}
 }
@@ -117,6 +125,10 @@ func (l *Logger) Debugf(format string, args ...any) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.prio {
+		writePrio(l.stdout, prioDebug, fmt.Sprintf(format, args...))
+		return
+	}
 	fmt.Fprintf(l.stdout, format+"\n", args...)
 }
 

@@ -34,6 +34,10 @@ type Options struct {
 	// open, pid file written, leftover doors closed. -d's parent process
 	// waits for it (or for an error on Stderr) before it exits.
 	Ready func()
+	// LeastPrivilege: once its sockets are open, the daemon gives up every
+	// capability but those it and its commands need (privileges.go). Off
+	// for tests that run Live in their own process.
+	LeastPrivilege bool
 }
 
 func (o *Options) defaults() {
@@ -126,5 +130,6 @@ func (o *Options) logger(cfg *knockd.Config, now func() time.Time) *Logger {
 	if o.Verbose || o.Debug {
 		stdout = o.Stdout
 	}
-	return NewLogger(LogOptions{File: o.logFile(cfg), Syslog: cfg.Options.UseSyslog, Stdout: stdout, Debug: o.Debug, Now: now, Warn: o.Stderr})
+	return NewLogger(LogOptions{File: o.logFile(cfg), Syslog: cfg.Options.UseSyslog, Stdout: stdout, Debug: o.Debug, Now: now, Warn: o.Stderr,
+		Journald: stdout != nil && toJournald(stdout)})
 }

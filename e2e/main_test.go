@@ -95,6 +95,13 @@ type knockd struct {
 // conf, waits for its start-up line, and prints its output if t fails.
 func startKnockd(t *testing.T, p *netns.Pair, conf string, extra ...string) *knockd {
 	t.Helper()
+	return startKnockdIn(t, p, nil, conf, extra...)
+}
+
+// startKnockdIn is startKnockd with knockd run by wrap (a command that
+// execs its arguments, such as setpriv), so its pid is still knockd's.
+func startKnockdIn(t *testing.T, p *netns.Pair, wrap []string, conf string, extra ...string) *knockd {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "knockd.out")
 	f, err := os.Create(path)
 	if err != nil {
@@ -109,7 +116,7 @@ func startKnockd(t *testing.T, p *netns.Pair, conf string, extra ...string) *kno
 		}
 	})
 	// Each daemon has its own journal: never the host's /var/lib/doorward.
-	args := append([]string{knockdBin, "-i", p.ServerIf, "-c", conf, "-v", "--state-dir", filepath.Join(t.TempDir(), "state")}, extra...)
+	args := append(append(slices.Clone(wrap), knockdBin, "-i", p.ServerIf, "-c", conf, "-v", "--state-dir", filepath.Join(t.TempDir(), "state")), extra...)
 	k.cmd = p.Start(t, p.Server, f, args...)
 	k.waitLog("starting up, listening on "+p.ServerIf, 10*time.Second)
 	return k

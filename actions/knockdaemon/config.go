@@ -169,6 +169,10 @@ func parseAction(d *knockd.Door, spans []*knockd.Door, key func(*knockd.Door) st
 				errs.Add(err.(*config.Error))
 				continue
 			}
+			if err := trustProgram(prm.Value); err != nil {
+				errs.Add(config.Errorf(prm.Pos, "system", "%v", err))
+				continue
+			}
 			s.Steps = append(s.Steps, Step{Cmd: cmd, Pos: prm.Pos})
 		case "Delay":
 			n, err := strconv.ParseUint(prm.Value, 10, 32)

@@ -65,5 +65,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	if c.opts.Daemon && !asDaemon(&c.opts) {
 		return detach(stderr)
 	}
+	c.opts.LeastPrivilege = true
 	return daemon.Live(ctx, c.opts, hup)
 }

@@ -10,6 +10,7 @@ import (
 	cfg "github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/formats/doorman"
+	"github.com/doorward/doorward/internal/trust"
 )
 
 // SetupOptions say how FromDoors loads what doors refer to.
@@ -60,6 +61,7 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOpt
 			continue
 		}
 		ports[cd.Port] = cd.Name
+		refused := map[string]bool{}
 		if cd.CheckPermissions && !opt.NoPermissionChecks {
 			for _, c := range []struct {
 				key, path string
@@ -67,7 +69,20 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, opt SetupOpt
 			}{{"Guestlist", cd.Guestlist, cfg.GuestlistRule}, {"Firewall_Add", cd.FirewallAdd, cfg.ScriptRule}, {"Firewall_Del", cd.FirewallDel, cfg.ScriptRule}} {
 				if err := cfg.CheckFile(c.path, c.rule); err != nil {
 					errs = append(errs, fmt.Errorf("%s: %s: %w (Check_Permissions = no to skip)", pos(cd, c.key), c.key, err))
+					refused[c.key] = true
 				}
+			}
+		}
+		// The scripts run as root: whoever could change one (or its
+		// directory) could run anything as root. Unlike doormand's checks
+		// above this holds whatever Check_Permissions says, and at --check;
+		// a script doormand's check refused is not reported twice.
+		for _, c := range []struct{ key, path string }{{"Firewall_Add", cd.FirewallAdd}, {"Firewall_Del", cd.FirewallDel}} {
+			if refused[c.key] {
+				continue
+			}
+			if err := trust.Command(c.path); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %s: %w", pos(cd, c.key), c.key, err))
 			}
 		}
 		gl, warns, err := cfg.LoadGuestlist(cd.Guestlist, opt.Resolver)

@@ -140,3 +140,42 @@ func Private(path string) error {
 // doormand's guest list and knock's ~/.knockcf checks use it with their
 // own messages.
 func PrivateMode(mode fs.FileMode) bool { return mode.Perm()&0o077 == 0 }
+
+// Command checks a program the daemon runs as root (a doorman script, a
+// knockdaemon System line's program) by the rule above: the file and the
+// directory holding it owned by root (or by the daemon's own uid) and
+// writable by no one else, whoever could change either could run anything
+// as root at the next knock. Symbolic links are followed (installed tools
+// are often links, /sbin/iptables → /etc/alternatives/…), and each link's
+// directory is checked as well as the file it ends at. A program that does
+// not exist is not an error here: running it fails, and is logged.
+func Command(path string) error {
+	p := path
+	for range 40 { // as the kernel's limit on links in a path
+		if err := Dir(filepath.Dir(p)); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return Check(p, fi, false)
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(p), target)
+		}
+		p = target
+	}
+	return &untrusted{path, "too many levels of symbolic links"}
+}
