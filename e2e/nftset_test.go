@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -159,4 +160,46 @@ func TestNftSetPorts(t *testing.T) {
 	}
 	k.terminate()
 	noPanic(t, k)
+}
+
+// TestNftSetRefused: knockd refuses to start when a door's set cannot
+// work, naming the door's line: its table is missing (the daemon creates
+// no table: one of its own would hold no chain that references the set),
+// or the admin's set has no "flags timeout". A missing set in an existing
+// table is created, with its timeout flag, and nothing else is touched.
+func TestNftSetRefused(t *testing.T) {
+	t.Parallel()
+	netns.Require(t, "ip", "nft")
+	p := netns.NewPair(t)
+	conf := confFile(t, exampleText(t, "knockd-nftset.conf", 3))
+	start := func() string {
+		out, err := p.Exec(t, p.Server, "timeout", "10", knockdBin, "-i", p.ServerIf, "-c", conf, "--state-dir", t.TempDir())
+		if err == nil {
+			t.Fatalf("knockd started (and ended) without error:\n%s", out)
+		}
+		return string(out)
+	}
+	if out := start(); !strings.Contains(out, conf+":13: [door2222]: nftables set inet filter doorward4: table inet filter does not exist") {
+		t.Errorf("no table: output\n%s", out)
+	}
+
+	// The admin's table with one set, declared without a timeout flag.
+	p.LoadNFT(t, "table inet filter {\n\tset doorward6 { type ipv6_addr; }\n\tchain input { type filter hook input priority filter; policy accept; }\n}\n")
+	out := start()
+	if !strings.Contains(out, conf+`:13: [door2222]: nftables set inet filter doorward6: has no "flags timeout"`) {
+		t.Errorf("set without timeouts: output\n%s", out)
+	}
+	// The missing sets were created with timeouts; the admin's set and
+	// chain are as they were.
+	listing := p.MustExec(t, p.Server, "nft", "list", "table", "inet", "filter")
+	for _, want := range []string{
+		"set doorward4 {\n\t\ttype ipv4_addr\n\t\tflags timeout\n\t}",
+		"set doorward_ports4 {\n\t\ttype ipv4_addr . inet_service\n\t\tflags timeout\n\t}",
+		"set doorward6 {\n\t\ttype ipv6_addr\n\t}",
+		"type filter hook input priority filter; policy accept;",
+	} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("table inet filter lacks %q:\n%s", want, listing)
+		}
+	}
 }
