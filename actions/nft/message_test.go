@@ -128,3 +128,31 @@ func TestMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestReconnect: a socket that fails (here every receive: EBADF, as on a
+// socket the kernel or a namespace teardown closed) is replaced once and
+// the operation repeated on the new one.
+func TestReconnect(t *testing.T) {
+	var got []string
+	ok := recordDial(&got)
+	dials := 0
+	b, err := open(func() (*nftables.Conn, error) {
+		dials++
+		if dials == 1 {
+			return nftables.New(nftables.WithTestDial(func([]netlink.Message) ([]netlink.Message, error) {
+				return nil, unix.EBADF
+			}))
+		}
+		return ok()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4 := nftset.Ref{Family: "ip", Table: "fw", Set: "d4"}
+	if err := b.Delete(v4, netip.MustParseAddr("192.0.2.1")); err != nil {
+		t.Fatalf("Delete over a broken socket: %v", err)
+	}
+	if want := []string{"delsetelem family=2 set=d4 table=fw key=c0000201"}; dials != 2 || !slices.Equal(got, want) {
+		t.Errorf("%d dials, messages %q; want 2 dials, %q", dials, got, want)
+	}
+}
