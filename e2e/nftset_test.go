@@ -203,3 +203,49 @@ func TestNftSetRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestNftSetReload: a SIGHUP that brings the first Nft_Set doors opens the
+// netlink socket then; one whose set cannot work (no such table) is
+// refused with the door's line and the running config kept.
+func TestNftSetReload(t *testing.T) {
+	t.Parallel()
+	netns.Require(t, "ip", "nc", "nft")
+	p := netns.NewPair(t)
+	ruleset, err := os.ReadFile(example("nftables-sets.nft"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.LoadNFT(t, string(ruleset))
+	service(t, p, servicePort)
+	conf := confFile(t, "[other]\n\tsequence = 1234\n")
+	k := startKnockd(t, p, conf)
+	reload := func(text string, n int) {
+		t.Helper()
+		writeConf(t, conf, text)
+		if err := k.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		k.waitCount("re-reading config file: "+conf, n, 2*time.Second)
+	}
+	good := exampleText(t, "knockd-nftset.conf", 3)
+	reload(strings.Replace(good, "inet filter doorward4", "inet nosuch doorward4", 1), 1)
+	k.waitLog("config reload failed, keeping the running config", 2*time.Second)
+	if l := k.lines(conf + ":13: [door2222]: nftables set inet nosuch doorward4: table inet nosuch does not exist"); len(l) != 1 {
+		t.Errorf("the refused reload did not name the door's line:\n%s", strings.Join(k.lines("config: "), "\n"))
+	}
+	reload(good, 2)
+	time.Sleep(300 * time.Millisecond)
+	if n := k.count("config reload failed"); n != 1 {
+		t.Fatalf("the valid config was refused:\n%s", strings.Join(k.lines("config: "), "\n"))
+	}
+	ourKnock(nil, "7000", "8000", "9000")(t, p, p.ServerAddr)
+	waitElems(t, p, "doorward4", []string{p.ClientAddr.String()}, 2*time.Second)
+	if err := p.WaitTCP(t, p.ServerAddr, servicePort, true, time.Second); err != nil {
+		t.Fatalf("after the knock: %v", err)
+	}
+	k.terminate()
+	if got := p.NFTSetElements(t, "filter", "doorward4"); len(got) != 0 {
+		t.Errorf("after SIGTERM: elements %q, want none (the door is closed at shutdown)", got)
+	}
+	noPanic(t, k)
+}

@@ -65,9 +65,10 @@ func (b *Backend) Close() error {
 	return err
 }
 
-// maxTimeout is the longest element timeout the kernel takes on every
-// 64-bit host (nf_msecs_to_jiffies64 refuses more than about 2^32 jiffies
-// at HZ=100 on some kernels; 49 days is under all of them).
+// maxTimeout bounds an element's timeout: far beyond any door's open
+// time, and well inside what the kernel converts to jiffies on every
+// architecture, so a huge Cmd_Timeout fails here with a clear message
+// rather than with the kernel's ERANGE.
 const maxTimeout = 49 * 24 * time.Hour
 
 // Ensure checks that r exists with a type that holds addresses of the
