@@ -249,3 +249,38 @@ func TestNftSetReload(t *testing.T) {
 	}
 	noPanic(t, k)
 }
+
+// TestNftSetRecovery: after a SIGKILL with the element still in the set
+// (Cmd_Timeout far beyond the test), the next start deletes it from its
+// journal before it listens for knocks.
+func TestNftSetRecovery(t *testing.T) {
+	t.Parallel()
+	netns.Require(t, "ip", "nc", "nft")
+	p := netns.NewPair(t)
+	k, conf := nftSetup(t, p, 60, servicePort)
+	dst, src := p.ServerAddr6, p.ClientAddr6
+	ourKnock([]string{"-6"}, "7000", "8000", "9000")(t, p, dst)
+	waitElems(t, p, "doorward6", []string{src.String()}, 2*time.Second)
+	if err := syscall.Kill(k.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Wait(k.cmd, 5*time.Second); !ok {
+		t.Fatal("knockd still running 5 s after SIGKILL")
+	}
+	if err := p.WaitTCP(t, dst, servicePort, true, time.Second); err != nil {
+		t.Fatalf("after the SIGKILL the door should still be open (nothing to recover otherwise): %v", err)
+	}
+	k2 := startKnockd(t, p, conf, "--state-dir", k.stateDir())
+	// startKnockd returned at "starting up": recovery came before it.
+	if got := p.NFTSetElements(t, "filter", "doorward6"); len(got) != 0 {
+		t.Errorf("when the restarted knockd started up: elements %q, want none", got)
+	}
+	if l := k2.lines("door2222: deleting " + src.String() + " from nftables set inet filter doorward6"); len(l) != 1 {
+		t.Errorf("restart: %d delete lines, want 1", len(l))
+	}
+	if err := p.WaitTCP(t, dst, servicePort, false, time.Second); err != nil {
+		t.Fatalf("after recovery: %v", err)
+	}
+	k2.terminate()
+	noPanic(t, k2)
+}
