@@ -42,8 +42,10 @@ fuzz:
 
 # A throwaway pair of network namespaces: DROP firewall, a service, our
 # knockd, a knock, the service open, then closed again. Needs root.
+# NFT=1: the same knock with the native nftables backend (Nft_Set doors,
+# examples/nftables-sets.nft) instead of iptables commands.
 demo:
-	bash scripts/demo.sh
+	bash scripts/demo.sh $(if $(NFT),--nft)
 
 # Side by side under 20 spoofed-source SYN floods at the machine's max rate
 # (trafgen where installed): Debian's knockd and ours, each in throwaway

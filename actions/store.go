@@ -12,11 +12,16 @@ import (
 // due. Addr is the knocker's address as the stop command was rendered for
 // it (the journal's on-disk field, kept as text for old journals).
 type DoorEntry struct {
-	ID       uint64    // assigned by the store, increasing across restarts
-	Door     string    // door key
-	Name     string    // door name for logs
-	Addr     string    // knocker address (rendered)
-	Stop     string    // rendered stop command line
+	ID   uint64 // assigned by the store, increasing across restarts
+	Door string // door key
+	Name string // door name for logs
+	Addr string // knocker address (rendered)
+	Stop string // rendered stop command line
+	// Set is the nftables set holding the door's element for Addr
+	// (formats/nftset syntax), deleted when the door closes; "" for none.
+	// The element carries its own kernel timeout, so one the daemon never
+	// deleted (killed, power lost) is gone by Due anyway.
+	Set      string
 	Due      time.Time // when the stop command is due (stored in UTC)
 	Failures int       // how many times the stop command failed so far
 	// Opened and Port are for knockd --status only: nothing closes a door

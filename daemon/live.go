@@ -82,6 +82,17 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	run := limit.runner(o.Runner)
 	eng := engine.New(run, jr, log.Logf)
 	eng.SetLogRate(float64(cfg.Options.LogRate))
+	// The nftables socket is opened now, before recovery needs it and
+	// while the daemon still may open sockets (nftsets.go).
+	sets := new(liveSets)
+	defer sets.close() // after the engine has closed its doors (deferred below)
+	if needsSets(cfg, left) {
+		if _, err := sets.backend(); err != nil {
+			fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
+			return 1
+		}
+	}
+	eng.SetSets(sets)
 	// A SIGTERM while recovering leaves the recovery its budget too.
 	rctx, release := command.Grace(ctx, command.ShutdownBudget)
 	eng.Recover(rctx, left, time.Now())
@@ -99,7 +110,10 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	route := func(kind string, ev actions.Event) { acts.route(kind, ev) }
 	p, err := startPlan(cfg, env, route)
 	if err == nil {
-		if err = acts.apply(p); err != nil {
+		if err = sets.ensure(cfg); err == nil {
+			err = acts.apply(p)
+		}
+		if err != nil {
 			p.close()
 		}
 	}
@@ -131,6 +145,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	defer func() { stopEngine(); <-engDone; acts.wait() }()
 
 	l := newLive(o, log, env, route, limit)
+	l.sets = sets
 	l.plan.Store(p)
 	for _, ifc := range ifaces {
 		s := &liveSource{iface: ifc}
@@ -363,6 +378,7 @@ type live struct {
 	full    chan *batch // batches handed to the detectors' goroutine (batch.go)
 	plan    atomic.Pointer[plan]
 	limit   *cmdLimit
+	sets    *liveSets // nftables sets of Nft_Set doors (nftsets.go)
 }
 
 // newLive sets up the packet side; each reader brings its own batches.
@@ -452,7 +468,9 @@ func (l *live) load() *plan {
 		var np *plan
 		if np, err = newPlan(cfg, l.env, l.route); err == nil {
 			if err = np.checkActions(); err == nil {
-				return np // built, not committed: see plan.commit
+				if err = l.sets.ensure(cfg); err == nil {
+					return np // built, not committed: see plan.commit
+				}
 			}
 			np.close()
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/logtail"
+	"github.com/doorward/doorward/formats/nftset"
 )
 
 // plan is everything built from one config: replaced whole on reload.
@@ -98,6 +99,7 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 			Name:       d.Name,
 			Start:      [2]string{d.Start(false), d.Start(true)},
 			Stop:       [2]string{d.Stop(false), d.Stop(true)},
+			Set:        [2]nftset.Ref{d.NftSet, d.NftSet6},
 			CmdTimeout: d.CmdTimeout,
 			Cooldown:   d.Cooldown,
 		}

@@ -55,6 +55,7 @@ func replay(ctx context.Context, o Options, path string, clock *time.Time) int {
 	run := o.runner(cfg)
 	eng := engine.New(run, nil, log.Logf)
 	eng.SetLogRate(float64(cfg.Options.LogRate))
+	eng.SetSets(engine.Pretend{}) // a replay logs what Nft_Set doors would do, and touches no set
 	acts := &actionSet{env: &Env{Logf: log.Logf, Replay: true, Store: filestore.New(filestore.Options{Memory: true, Logf: log.Logf}), Run: run, Ifaces: captureIfaces(o, cfg)}}
 	route := func(kind string, ev actions.Event) {
 		if a := acts.acts[kind]; a != nil {

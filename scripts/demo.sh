@@ -5,7 +5,12 @@
 # 2222 and Doorward's knockd running examples/knockd-iptables.conf; the
 # client knocks 7000 8000 9000 with Doorward's knock.
 #
-# Usage: sudo scripts/demo.sh [BINDIR]
+# With --nft the server runs examples/nftables-sets.nft instead (a
+# default-deny nftables ruleset whose input chain accepts @doorward4) and
+# knockd runs examples/knockd-nftset.conf: the knock adds the client to the
+# set natively, with cmd_timeout as the element's kernel timeout.
+#
+# Usage: sudo scripts/demo.sh [--nft] [BINDIR]
 #   BINDIR holds prebuilt knockd and knock; without it both are built with
 #   CGO_ENABLED=0 into a temporary directory.
 #
@@ -23,7 +28,17 @@ CLI_IP=10.232.0.2
 PORT=2222
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+nft=
+if [[ ${1:-} == --nft ]]; then
+	nft=1
+	shift
+fi
 conf=$root/examples/knockd-iptables.conf
+fw=iptables
+if [[ -n $nft ]]; then
+	conf=$root/examples/knockd-nftset.conf
+	fw=nft
+fi
 
 die() {
 	echo "demo: FAILED: $*" >&2
@@ -31,7 +46,7 @@ die() {
 }
 
 [[ $(id -u) -eq 0 ]] || die "must be run as root (it creates network namespaces)"
-for tool in ip iptables nc; do
+for tool in ip "$fw" nc; do
 	command -v "$tool" >/dev/null || die "$tool not found"
 done
 for ns in "$SRV" "$CLI"; do
@@ -89,10 +104,15 @@ for ns in "$SRV" "$CLI"; do ip -n "$ns" link set lo up; done
 ip -n "$SRV" link set "$SRV_IF" up
 ip -n "$CLI" link set "$CLI_IF" up
 
-# Server firewall: default deny, loopback and established connections only.
-in_srv iptables -w -A INPUT -i lo -j ACCEPT
-in_srv iptables -w -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
-in_srv iptables -w -P INPUT DROP
+# Server firewall: default deny, loopback and established connections only
+# (and, with --nft, what is in the sets).
+if [[ -n $nft ]]; then
+	in_srv nft -f "$root/examples/nftables-sets.nft"
+else
+	in_srv iptables -w -A INPUT -i lo -j ACCEPT
+	in_srv iptables -w -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+	in_srv iptables -w -P INPUT DROP
+fi
 
 # The guarded service.
 # Background processes: `ip netns exec` directly, not a shell function, so
@@ -119,13 +139,18 @@ show_log() {
 	fi
 }
 reachable() { in_cli nc -z -w1 "$SRV_IP" "$PORT" 2>/dev/null; }
-rules() { in_srv iptables -w -S INPUT | grep -- "--dport $PORT" || true; }
+if [[ -n $nft ]]; then
+	# The set's elements, one a line ("10.232.0.2 timeout 3s expires 2s…").
+	rules() { in_srv nft list set inet filter doorward4 | sed -n 's/^[[:space:]]*elements = { *\(.*\) *}$/\1/p'; }
+else
+	rules() { in_srv iptables -w -S INPUT | grep -- "--dport $PORT" || true; }
+fi
 
 echo "Doorward demo: server $SRV_IP ($SRV), client $CLI_IP ($CLI), config ${conf#"$root"/}"
 show_log
 
 reachable && die "step 1: the service is reachable before knocking"
-[[ -z $(rules) ]] || die "step 1: a rule for port $PORT exists before knocking"
+[[ -z $(rules) ]] || die "step 1: a rule (or set element) for port $PORT exists before knocking"
 echo "1. service from client: closed"
 
 echo "2. knocking 7000 8000 9000 with knock"
@@ -135,10 +160,17 @@ show_log
 grep -q "$CLI_IP: door2222: OPEN SESAME" "$log" || die "step 2: knockd did not log OPEN SESAME"
 
 r=$(rules)
-[[ -n $r ]] || die "step 3: no firewall rule for port $PORT"
-[[ $(wc -l <<<"$r") -eq 1 && $r == *"-s $CLI_IP/32 "* ]] || die "step 3: expected one rule for $CLI_IP only, got: $r"
-echo "3. firewall rule for $CLI_IP"
-echo "     iptables: $r"
+if [[ -n $nft ]]; then
+	[[ -n $r ]] || die "step 3: no element in set doorward4"
+	[[ $r == "$CLI_IP timeout "* && $r != *,* ]] || die "step 3: expected one element for $CLI_IP with a timeout, got: $r"
+	echo "3. $CLI_IP in nftables set inet filter doorward4 (the kernel removes it at its timeout)"
+	echo "     nft: $r"
+else
+	[[ -n $r ]] || die "step 3: no firewall rule for port $PORT"
+	[[ $(wc -l <<<"$r") -eq 1 && $r == *"-s $CLI_IP/32 "* ]] || die "step 3: expected one rule for $CLI_IP only, got: $r"
+	echo "3. firewall rule for $CLI_IP"
+	echo "     iptables: $r"
+fi
 
 reachable || die "step 4: the service is not reachable after the knock"
 echo "4. service from client: open"
@@ -146,11 +178,15 @@ echo "4. service from client: open"
 # door2222's cmd_timeout (the first one in the file).
 wait_s=$(awk -F= 'tolower($1) ~ /^[ \t]*cmd_timeout[ \t]*$/ { gsub(/[ \t]/, "", $2); print $2; exit }' "$conf")
 [[ $wait_s =~ ^[0-9]+$ ]] || die "cannot read cmd_timeout from $conf"
-echo "5. waiting $wait_s s for the stop command"
+echo "5. waiting $wait_s s for the door to close"
 for _ in $(seq $(((wait_s + 5) * 10))); do [[ -z $(rules) ]] && break; sleep 0.1; done
 show_log
-[[ -z $(rules) ]] || die "step 5: the rule is still there $((wait_s + 5)) s after the knock"
-grep -q "door2222: running command: iptables -D INPUT -s $CLI_IP " "$log" || die "step 5: the stop command was not logged"
+[[ -z $(rules) ]] || die "step 5: the rule (or element) is still there $((wait_s + 5)) s after the knock"
+if [[ -n $nft ]]; then
+	grep -q "door2222: deleting $CLI_IP from nftables set inet filter doorward4" "$log" || die "step 5: the delete was not logged"
+else
+	grep -q "door2222: running command: iptables -D INPUT -s $CLI_IP " "$log" || die "step 5: the stop command was not logged"
+fi
 
 reachable && die "step 6: the service is still reachable after the stop command"
 echo "6. service from client: closed again"
@@ -161,7 +197,7 @@ wait "$knockd_pid" || status=$?
 knockd_pid=
 ((status == 0)) || die "knockd exited with status $status after SIGTERM"
 show_log
-if grep -qE "non-zero status|command failed" "$log"; then
+if grep -qE "non-zero status|command failed|nftables failed" "$log"; then
 	die "knockd reported a failing command"
 fi
 echo "demo: OK"

@@ -22,21 +22,39 @@ import (
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/command"
 	"github.com/doorward/doorward/actions/journal"
+	"github.com/doorward/doorward/formats/nftset"
 	"github.com/doorward/doorward/internal/deadline"
 	"github.com/doorward/doorward/internal/ratelimit"
 )
 
-// Door is what the engine needs of a door: its commands per address family
-// (index 0 IPv4, 1 IPv6; a family with no start command of its own is
-// ignored, never given the other family's), how long to keep it open, and
-// how long to ignore repeats.
+// Door is what the engine needs of a door: its commands and nftables sets
+// per address family (index 0 IPv4, 1 IPv6; a family with neither a start
+// command nor a set of its own is ignored, never given the other
+// family's), how long to keep it open, and how long to ignore repeats.
 type Door struct {
 	Name       string // for log lines
 	Start      [2]string
 	Stop       [2]string
+	Set        [2]nftset.Ref // zero: none
 	CmdTimeout time.Duration
 	Cooldown   time.Duration
 }
+
+// Sets is the firewall backend of doors with nftables sets: *nft.Backend
+// live, Pretend in replay. Add puts addr in the set for timeout, or
+// restarts the timeout of an element already there; Delete removes it,
+// and an element already gone is no error.
+type Sets interface {
+	Add(r nftset.Ref, addr netip.Addr, timeout time.Duration) error
+	Delete(r nftset.Ref, addr netip.Addr) error
+}
+
+// Pretend is the Sets of replay and tests: every operation succeeds and
+// touches nothing, so a replay of a capture logs what the doors would do.
+type Pretend struct{}
+
+func (Pretend) Add(nftset.Ref, netip.Addr, time.Duration) error { return nil }
+func (Pretend) Delete(nftset.Ref, netip.Addr) error             { return nil }
 
 // Store persists open doors (the state layer's Doors; *journal.Journal is the
 // embedded one). A nil Store keeps them in memory only (replay, tests).
@@ -84,6 +102,7 @@ type door struct {
 	e     journal.Entry
 	wait  time.Duration
 	start string
+	set   nftset.Ref // the set the door's element is in (e.Set parsed)
 	state state
 	undo  bool   // the start command failed: the stop command runs once, now
 	index int    // in the heap
@@ -98,6 +117,7 @@ type Engine struct {
 	pending   deadline.Queue[*door]
 	cooldowns map[key]time.Time
 	store     Store
+	sets      Sets
 	seq       uint64
 	run       command.Runner
 	logf      actions.Logf
@@ -124,6 +144,10 @@ func New(run command.Runner, store Store, logf actions.Logf) *Engine {
 	e.log = ratelimit.NewLog(logf, DefaultLogRate, DefaultLogBurst)
 	return e
 }
+
+// SetSets gives the engine its nftables backend; without one, doors with
+// sets fail to open (and are logged). Call it before the engine runs.
+func (e *Engine) SetSets(s Sets) { e.sets = s }
 
 // SetLogRate sets how many traffic-caused lines a second are logged
 // ([options] LogRate; 0 keeps the default, negative: unlimited).
@@ -173,9 +197,12 @@ func (e *Engine) Begin(ev actions.Event) *door {
 	if ev.Addr.Is6() {
 		fam = 1
 	}
-	if d.Start[fam] == "" {
-		if d.Start[1-fam] != "" {
+	if d.Start[fam] == "" && d.Set[fam].IsZero() {
+		switch {
+		case d.Start[1-fam] != "":
 			e.note(ev.Time, "%s: %s: no %s for %s knockers, knock ignored", ev.Addr, d.Name, [2]string{"Start_Command", "Start_Command_6"}[fam], [2]string{"IPv4", "IPv6"}[fam])
+		case !d.Set[1-fam].IsZero():
+			e.note(ev.Time, "%s: %s: no %s for %s knockers, knock ignored", ev.Addr, d.Name, [2]string{"Nft_Set", "Nft_Set_6"}[fam], [2]string{"IPv4", "IPv6"}[fam])
 		}
 		return nil
 	}
@@ -184,7 +211,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		e.extend(o, d, ev)
 		return nil
 	}
-	if d.Stop[fam] != "" && e.perDoor[ev.Door] >= MaxOpenPerDoor {
+	if (d.Stop[fam] != "" || !d.Set[fam].IsZero()) && e.perDoor[ev.Door] >= MaxOpenPerDoor {
 		e.note(ev.Time, "%s: %s: already open for %d addresses (the most a door keeps), knock ignored", k.addr, d.Name, MaxOpenPerDoor)
 		return nil
 	}
@@ -198,17 +225,19 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		key:   k,
 		wait:  d.CmdTimeout,
 		start: command.Render(d.Start[fam], k.addr),
+		set:   d.Set[fam],
 		e: journal.Entry{
 			Door: ev.Door,
 			Name: d.Name,
 			Addr: addr,
 			Stop: command.Render(d.Stop[fam], k.addr),
+			Set:  d.Set[fam].String(),
 			Due:  ev.Time.Add(d.CmdTimeout),
 			// Opened: for knockd --status only.
 			Opened: ev.Time,
 		},
 	}
-	if o.e.Stop != "" && e.store != nil {
+	if o.closes() && e.store != nil {
 		je, err := e.store.OpenDoor(o.e)
 		if err != nil {
 			e.note(ev.Time, "%s: %s: cannot record the door in the journal, not opening it: %v", addr, d.Name, err)
@@ -216,11 +245,15 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		}
 		o.e = je
 	}
-	if o.e.Stop != "" {
+	if o.closes() {
 		e.track(o)
 	}
 	return o
 }
+
+// closes reports whether o has anything to undo when it closes: a stop
+// command or a set element. A door with neither is fire and forget.
+func (o *door) closes() bool { return o.e.Stop != "" || !o.set.IsZero() }
 
 func (e *Engine) track(o *door) {
 	e.open[o.key] = o
@@ -250,6 +283,12 @@ func (e *Engine) extend(o *door, d Door, ev actions.Event) {
 	due := ev.Time.Add(d.CmdTimeout)
 	if !due.After(o.e.Due) {
 		return
+	}
+	if !o.set.IsZero() {
+		// The kernel closes the door at the element's timeout, not at
+		// Due: restart it, or the door shuts while the engine still
+		// counts it open.
+		e.setAdd(ev.Time, o, d.CmdTimeout, true)
 	}
 	o.e.Due = due
 	e.pending.Fix(o.index)
@@ -282,7 +321,54 @@ func (e *Engine) cool(k key, d Door, now time.Time, addr string) bool {
 // RunStart runs o's start command at (about) t. It touches no engine state,
 // so Run calls it on a worker goroutine. ok is false if it failed.
 func (e *Engine) RunStart(ctx context.Context, o *door, t time.Time) (ok bool) {
-	return e.exec(ctx, t, o.e.Name, o.start)
+	ok = true
+	if !o.set.IsZero() {
+		ok = e.setAdd(t, o, o.wait, false)
+	}
+	return e.exec(ctx, t, o.e.Name, o.start) && ok
+}
+
+// setAdd puts o's address in its set for timeout, or restarts its timeout
+// (refresh: an extension). Safe on a worker goroutine: it reads only o's
+// fields that do not change while o is starting or open.
+func (e *Engine) setAdd(t time.Time, o *door, timeout time.Duration, refresh bool) bool {
+	if refresh {
+		e.note(t, "%s: refreshing %s in nftables set %s for %v", o.e.Name, o.key.addr, o.set, timeout)
+	} else {
+		e.note(t, "%s: adding %s to nftables set %s for %v", o.e.Name, o.key.addr, o.set, timeout)
+	}
+	if e.sets == nil {
+		e.note(t, "%s: nftables failed: no connection to nftables", o.e.Name)
+		return false
+	}
+	if err := e.sets.Add(o.set, o.key.addr, timeout); err != nil {
+		e.note(t, "%s: nftables failed: %v", o.e.Name, err)
+		return false
+	}
+	return true
+}
+
+// shut closes o: deletes its set element, then runs its stop command,
+// both whatever the other did; ok only if both succeeded.
+func (e *Engine) shut(ctx context.Context, t time.Time, o *door) bool {
+	ok := true
+	if !o.set.IsZero() {
+		e.note(t, "%s: deleting %s from nftables set %s", o.e.Name, o.key.addr, o.set)
+		switch {
+		case e.sets == nil:
+			e.note(t, "%s: nftables failed: no connection to nftables", o.e.Name)
+			ok = false
+		case !o.key.addr.IsValid():
+			e.note(t, "%s: nftables failed: no address to delete", o.e.Name)
+			ok = false
+		default:
+			if err := e.sets.Delete(o.set, o.key.addr); err != nil {
+				e.note(t, "%s: nftables failed: %v", o.e.Name, err)
+				ok = false
+			}
+		}
+	}
+	return e.exec(ctx, t, o.e.Name, o.e.Stop) && ok
 }
 
 // Started schedules o's stop command Cmd_Timeout after finished, the time
@@ -291,7 +377,7 @@ func (e *Engine) RunStart(ctx context.Context, o *door, t time.Time) (ok bool) {
 // work (the first of two rules): its stop command is due at once, and runs
 // once, whatever it returns; the door is not retried.
 func (e *Engine) Started(o *door, finished time.Time, ok bool) {
-	if o.e.Stop == "" {
+	if !o.closes() {
 		return
 	}
 	o.e.Due = finished.Add(o.wait)
@@ -349,7 +435,7 @@ func (e *Engine) RunStop(ctx context.Context, o *door, t time.Time) (ok bool) {
 	case o.e.Failures == 0:
 		e.note(t, "%s: %s: command timeout", o.e.Addr, o.e.Name)
 	}
-	return e.exec(ctx, t, o.e.Name, o.e.Stop)
+	return e.shut(ctx, t, o)
 }
 
 // Stopped records the outcome of o's stop command at now: the door leaves
@@ -434,6 +520,14 @@ func (e *Engine) Recover(ctx context.Context, left []journal.Entry, now time.Tim
 			e.logf("journal: entry %d for %s has a bad address %q; running its stop command anyway", je.ID, je.Name, je.Addr)
 		}
 		o := &door{key: key{je.Door, addr}, e: je, state: closing}
+		if je.Set != "" {
+			if o.set, err = nftset.Parse(je.Set); err != nil {
+				// Written by us, so only damage gets here; the stop
+				// command (if any) still runs, and the element has its
+				// own timeout.
+				e.logf("journal: entry %d for %s has a bad nftables set %q; its element expires by its own timeout", je.ID, je.Name, je.Set)
+			}
+		}
 		e.track(o)
 		if ctx.Err() != nil {
 			o.e.Due, o.state = now, opened
@@ -441,7 +535,7 @@ func (e *Engine) Recover(ctx context.Context, left []journal.Entry, now time.Tim
 			continue
 		}
 		e.note(now, "%s: %s: closing door left open by a previous run", je.Addr, je.Name)
-		e.Stopped(o, e.exec(ctx, now, je.Name, je.Stop), now)
+		e.Stopped(o, e.shut(ctx, now, o), now)
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 // The JSON object is one of
 //
 //	{"op":"next","next":N}            IDs below N are used (first line after compaction)
-//	{"op":"open","id":..,"door":..,"name":..,"addr":..,"stop":..,"due":..,"failures":..,"opened":..,"port":..}
+//	{"op":"open","id":..,"door":..,"name":..,"addr":..,"stop":..,"set":..,"due":..,"failures":..,"opened":..,"port":..}
 //	{"op":"update", same fields as open}
 //	{"op":"close","id":..}
 //
@@ -37,6 +37,7 @@ type record struct {
 	Name     string    `json:"name,omitempty"`
 	Addr     string    `json:"addr,omitempty"`
 	Stop     string    `json:"stop,omitempty"`
+	Set      string    `json:"set,omitempty"` // an nftables set to delete Addr from; absent in journals before Nft_Set
 	Due      time.Time `json:"due,omitzero"`
 	Failures int       `json:"failures,omitempty"`
 	Opened   time.Time `json:"opened,omitzero"`
@@ -56,11 +57,11 @@ const maxID = 1 << 62
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func entryRecord(op string, e Entry) record {
-	return record{Op: op, ID: e.ID, Door: e.Door, Name: e.Name, Addr: e.Addr, Stop: e.Stop, Due: e.Due, Failures: e.Failures, Opened: e.Opened, Port: e.Port}
+	return record{Op: op, ID: e.ID, Door: e.Door, Name: e.Name, Addr: e.Addr, Stop: e.Stop, Set: e.Set, Due: e.Due, Failures: e.Failures, Opened: e.Opened, Port: e.Port}
 }
 
 func (r record) entry() Entry {
-	return Entry{ID: r.ID, Door: r.Door, Name: r.Name, Addr: r.Addr, Stop: r.Stop, Due: r.Due, Failures: r.Failures, Opened: r.Opened, Port: r.Port}
+	return Entry{ID: r.ID, Door: r.Door, Name: r.Name, Addr: r.Addr, Stop: r.Stop, Set: r.Set, Due: r.Due, Failures: r.Failures, Opened: r.Opened, Port: r.Port}
 }
 
 // encode renders r as one journal line, newline included. It fails if the
@@ -149,7 +150,7 @@ func (r *record) valid() error {
 }
 
 func checkEntry(e Entry) error {
-	for _, s := range []string{e.Door, e.Name, e.Addr, e.Stop} {
+	for _, s := range []string{e.Door, e.Name, e.Addr, e.Stop, e.Set} {
 		if !utf8.ValidString(s) {
 			return fmt.Errorf("entry has invalid UTF-8 %q (the journal cannot store it exactly)", s)
 		}

@@ -387,7 +387,7 @@ func doors(t *testing.T, b Backend, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.OpenDoor(actions.DoorEntry{Door: "d2", Name: "web", Addr: "10.0.0.2", Stop: "close 2", Due: t0.Add(time.Minute)})
+	c, err := s.OpenDoor(actions.DoorEntry{Door: "d2", Name: "web", Addr: "10.0.0.2", Stop: "close 2", Set: "inet filter doorward4", Due: t0.Add(time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +412,7 @@ func doors(t *testing.T, b Backend, dir string) {
 func sameDoors(got, want []actions.DoorEntry) bool {
 	return slices.EqualFunc(got, want, func(a, b actions.DoorEntry) bool {
 		return a.ID == b.ID && a.Door == b.Door && a.Name == b.Name && a.Addr == b.Addr &&
-			a.Stop == b.Stop && a.Due.Equal(b.Due) && a.Failures == b.Failures
+			a.Stop == b.Stop && a.Set == b.Set && a.Due.Equal(b.Due) && a.Failures == b.Failures
 	})
 }
 
@@ -440,7 +440,7 @@ func reopen(t *testing.T, b Backend, dir string) {
 	if err := v.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	door, err := s.OpenDoor(actions.DoorEntry{Door: "d", Name: "ssh", Addr: "10.0.0.1", Stop: "close", Due: t0})
+	door, err := s.OpenDoor(actions.DoorEntry{Door: "d", Name: "ssh", Addr: "10.0.0.1", Stop: "close", Set: "ip fw ssh4 22", Due: t0})
 	if err != nil {
 		t.Fatal(err)
 	}

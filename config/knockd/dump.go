@@ -62,6 +62,14 @@ func (c *Config) Dump() string {
 		fmt.Fprintf(&b, "  Cmd_Timeout = %v\n", d.CmdTimeout)
 		fmt.Fprintf(&b, "  Target = %q\n", d.Target)
 		fmt.Fprintf(&b, "  Cooldown = %v\n", d.Cooldown)
+		// Only when set, so the dumps of configs without them stay as
+		// they were.
+		if !d.NftSet.IsZero() {
+			fmt.Fprintf(&b, "  Nft_Set = %q\n", d.NftSet)
+		}
+		if !d.NftSet6.IsZero() {
+			fmt.Fprintf(&b, "  Nft_Set_6 = %q\n", d.NftSet6)
+		}
 	}
 	return b.String()
 }

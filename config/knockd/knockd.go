@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/formats/nftset"
 	"github.com/doorward/doorward/formats/proto"
 	"github.com/doorward/doorward/formats/sequence"
 )
@@ -101,6 +102,12 @@ type Door struct {
 
 	Target string // "" means any local address
 
+	// NftSet and NftSet6 are the nftables sets a knock from an IPv4 or
+	// IPv6 address opens the door in (docs/nftables.md): the address goes
+	// in with Cmd_Timeout as its timeout. Zero: none. A door may have sets,
+	// commands, or both.
+	NftSet, NftSet6 nftset.Ref
+
 	// Cooldown ignores further completions of this door from the same
 	// address for this long after it opened (knockd PR #87's Seq_Cooldown),
 	// so a one-port UDP door does not fire per packet.
@@ -141,11 +148,18 @@ func (d *Door) Stop(v6 bool) string {
 func (d *Door) Warnings() []string {
 	var w []string
 	has6 := d.StartCommand6 != nil && *d.StartCommand6 != ""
+	set4, set6 := !d.NftSet.IsZero(), !d.NftSet6.IsZero()
 	switch {
-	case d.StartCommand != "" && d.StartCommand6 == nil:
+	case d.StartCommand != "" && d.StartCommand6 == nil && !set6:
 		w = append(w, fmt.Sprintf("%s: [%s]: no Start_Command_6: knocks from IPv6 addresses will be ignored (knockd ran Start_Command for them)", d.Pos, d.Name))
-	case d.StartCommand == "" && has6:
+	case d.StartCommand == "" && has6 && !set4:
 		w = append(w, fmt.Sprintf("%s: [%s]: no Start_Command: knocks from IPv4 addresses will be ignored", d.Pos, d.Name))
+	case d.StartCommand == "" && !has6 && set4 != set6:
+		missing := [2]string{"Nft_Set_6", "IPv6"}
+		if set6 {
+			missing = [2]string{"Nft_Set", "IPv4"}
+		}
+		w = append(w, fmt.Sprintf("%s: [%s]: no %s: knocks from %s addresses will be ignored", d.Pos, d.Name, missing[0], missing[1]))
 	}
 	if has6 && d.StopCommand != "" && d.StopCommand6 == nil {
 		w = append(w, fmt.Sprintf("%s: [%s]: Start_Command_6 without Stop_Command_6: doors opened for IPv6 addresses will not be closed (knockd ran Stop_Command for them)", d.Pos, d.Name))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/config"
+	"github.com/doorward/doorward/formats/nftset"
 	"github.com/doorward/doorward/formats/proto"
 	"github.com/doorward/doorward/formats/sequence"
 )
@@ -93,6 +94,9 @@ type parser struct {
 	// params holds a door's directives until its section ends, because a
 	// Type line anywhere in the section decides how they are read.
 	params []config.Param
+	// nftPos is the door's last Nft_Set or Nft_Set_6 line, where a
+	// Cmd_Timeout too short for an element's timeout is reported.
+	nftPos config.Pos
 }
 
 func (p *parser) errorf(key, format string, args ...any) {
@@ -175,7 +179,7 @@ func (p *parser) endSection() {
 	if p.sec == doorSection {
 		p.endDoor()
 	}
-	p.sec, p.door, p.lookalike, p.hasSeq, p.params = noSection, nil, false, false, nil
+	p.sec, p.door, p.lookalike, p.hasSeq, p.params, p.nftPos = noSection, nil, false, false, nil, config.Pos{}
 }
 
 // endDoor reads the buffered directives of a door. A door whose Type is
@@ -210,6 +214,11 @@ func (p *parser) endDoor() {
 		p.doorDirective(prm.Key, prm.Value)
 	}
 	p.pos = saved
+	if p.nftPos.Line != 0 && p.door.CmdTimeout < time.Second {
+		// An element without a timeout would stay for ever: nftables
+		// reads timeout 0 as "none".
+		p.errs.Add(config.Errorf(p.nftPos, "Cmd_Timeout", "a door with an nftables set needs a Cmd_Timeout of at least 1 second (the element's timeout)"))
+	}
 	if !p.hasSeq {
 		p.errs.Add(config.Errorf(p.door.Pos, "", "section %q has an empty knock sequence", p.door.Name))
 	}
@@ -243,6 +252,8 @@ var (
 		{Name: "Cmd_Timeout"},
 		{Name: "Target"},
 		{Name: "Cooldown", Aliases: []string{"Seq_Cooldown"}},
+		{Name: "Nft_Set"},
+		{Name: "Nft_Set_6"},
 	}
 )
 
@@ -419,6 +430,18 @@ func (p *parser) doorDirective(key, val string) {
 		d.StopCommand = val
 	case "Stop_Command_6":
 		d.StopCommand6 = &val
+	case "Nft_Set", "Nft_Set_6":
+		r, err := parseNftSet(val, canon == "Nft_Set_6")
+		if err != nil {
+			p.errorf(key, "%v", err)
+			return
+		}
+		if canon == "Nft_Set" {
+			d.NftSet = r
+		} else {
+			d.NftSet6 = r
+		}
+		p.nftPos = p.pos
 	case "Target":
 		t, err := parseTarget(val)
 		if err != nil {
@@ -496,6 +519,22 @@ func parseTCPFlags(fl Flags, val string) (Flags, error) {
 		}
 	}
 	return fl, nil
+}
+
+// parseNftSet reads "<family> <table> <set> [port]" (formats/nftset) and
+// checks the family can hold the addresses the key is for: an ip6 table
+// has no IPv4 addresses, an ip table no IPv6 ones.
+func parseNftSet(val string, v6 bool) (nftset.Ref, error) {
+	r, err := nftset.Parse(val)
+	switch {
+	case err != nil:
+		return r, err
+	case v6 && !r.For6():
+		return nftset.Ref{}, fmt.Errorf("%q: an ip table holds no IPv6 addresses (use ip6 or inet)", val)
+	case !v6 && !r.For4():
+		return nftset.Ref{}, fmt.Errorf("%q: an ip6 table holds no IPv4 addresses (use ip or inet; IPv6 sets go in Nft_Set_6)", val)
+	}
+	return r, nil
 }
 
 // parseTarget insists on an IP address because knockd compares Target with

@@ -390,3 +390,23 @@ func TestCommandFallback(t *testing.T) {
 		t.Errorf("warnings:\n got %q\nwant %q", warns, wantWarns)
 	}
 }
+
+// TestNftSetWarnings: a family covered by a set is not reported as
+// ignored, and one covered by neither a set nor a command is.
+func TestNftSetWarnings(t *testing.T) {
+	cfg, err := Load(filepath.Join("testdata", "valid", "nft-sets.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warns []string
+	for _, d := range cfg.Doors {
+		warns = append(warns, d.Warnings()...)
+	}
+	want := []string{
+		"testdata/valid/nft-sets.conf:9: [ssh]: no Start_Command_6: knocks from IPv6 addresses will be ignored (knockd ran Start_Command for them)",
+		"testdata/valid/nft-sets.conf:15: [v6only]: no Nft_Set: knocks from IPv4 addresses will be ignored",
+	}
+	if !slices.Equal(warns, want) {
+		t.Errorf("warnings:\n got %q\nwant %q", warns, want)
+	}
+}
