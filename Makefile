@@ -19,7 +19,6 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 # The systemd unit (written with the daemon, examples/); installed when
 # present, with its /usr/sbin/knockd rewritten to SBINDIR.
 UNIT     = examples/doorward.service
-MANPAGES = docs/man/knock.1 docs/man/knockd.conf.5 docs/man/knockd.8
 EXAMPLES = $(sort $(wildcard examples/*.conf examples/*.nft))
 
 all: build
@@ -106,7 +105,7 @@ uninstall:
 	  $(DESTDIR)$(MANDIR)/man1/knock.1 $(DESTDIR)$(MANDIR)/man5/knockd.conf.5 \
 	  $(DESTDIR)$(MANDIR)/man8/knockd.8 $(DESTDIR)$(UNITDIR)/doorward.service \
 	  $(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(notdir $(EXAMPLES)))
-	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+	rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 # The .deb (docs/packaging.md): `make install` into a staging tree with
 # Debian's paths, then nfpm (pinned; built by go run, never linked into
