@@ -136,3 +136,19 @@ func stringConst(t *testing.T, file, name string) string {
 	t.Fatalf("%s: no constant %s", file, name)
 	return ""
 }
+
+// TestManPagesVersion: each page's title line carries the version knockd
+// -V prints, so a release that bumps one bumps the other.
+func TestManPagesVersion(t *testing.T) {
+	want := `"Doorward ` + stringConst(t, "../cmd/knockd/main.go", "version") + `"`
+	for _, page := range []string{"man/knockd.8", "man/knock.1", "man/knockd.conf.5"} {
+		src, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		th := regexp.MustCompile(`(?m)^\.TH .*$`).FindString(string(src))
+		if !strings.Contains(th, want) {
+			t.Errorf("%s: title line %q does not carry %s", page, th, want)
+		}
+	}
+}
