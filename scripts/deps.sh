@@ -15,7 +15,7 @@
 set -euo pipefail
 
 declare -A purpose=(
-	[test]="iproute2 iptables nftables knockd sendip netcat-openbsd telnet tcpdump hping3 make"
+	[test]="iproute2 iptables nftables knockd sendip netcat-openbsd telnet tcpdump hping3 make systemd util-linux"
 	[demo]="iproute2 iptables nftables netcat-openbsd"
 	[deb]="dpkg lintian man-db"
 )
