@@ -6,6 +6,7 @@
 #   2. dpkg --root installs it into an empty throwaway root (the package has
 #      no maintainer scripts and no Depends, so no base system is needed),
 #      and dpkg's list of its files equals scripts/testdata/deb-files;
+#      every Go module linked in has a paragraph in the copyright file;
 #   3. the control data: conffile, Conflicts/Replaces/Provides knockd;
 #   4. an /etc/knockd.conf already in the root is kept, whether the admin
 #      answers dpkg's conffile prompt with its default (Enter) or the install
@@ -82,6 +83,20 @@ ver=$(dpkg-deb -f "$deb" Version)
 v=$("$r/usr/sbin/knockd" -V)
 [[ $v == *"(doorward ${ver%-*})" ]] || fail "package version $ver, but knockd -V says: $v"
 echo "   knockd -V: $v"
+# Every module linked into the binaries has its license in the copyright
+# file (a Go dependency added to the daemon must add its paragraph).
+if command -v go >/dev/null; then
+	# The copyright file's Files fields, one name a line.
+	awk '/^Files:/ {f = 1; sub(/^Files:/, ""); print; next} /^ / && f {print; next} {f = 0}' \
+		"$r/usr/share/doc/doorward/copyright" | tr ', ' '\n\n' | grep . >"$work/files-fields"
+	for m in $(go version -m "$r/usr/sbin/knockd" "$r/usr/bin/knock" | awk '$1 == "dep" {print $2}' | sort -u); do
+		grep -qxF "$m" "$work/files-fields" ||
+			fail "$m is linked into the binaries but has no Files paragraph in scripts/debian/copyright"
+	done
+	echo "   every linked module has a paragraph in the copyright file"
+elif [[ ${CI:-} == true ]]; then
+	fail "go not found (go version -m reads the linked modules)"
+fi
 status=$(dpkg --root="$r" -s doorward)
 grep -qx 'Status: install ok installed' <<<"$status" || fail "not installed: $status"
 
