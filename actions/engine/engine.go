@@ -104,6 +104,8 @@ type Engine struct {
 	// log limits the lines traffic causes; commands log from worker
 	// goroutines, so it has its own lock.
 	log *ratelimit.Log
+	// onKnock hears each knock's Outcome (outcome.go).
+	onKnock func(door string, o Outcome)
 }
 
 // New returns an engine that runs commands with run, records open doors in
@@ -167,6 +169,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		// (RFC 4291 2.5.5.2; the decoder drops such packets), and neither
 		// family's commands are meant for it.
 		e.note(ev.Time, "%s: %s: IPv4-mapped IPv6 address, knock ignored", ev.Addr, d.Name)
+		e.tally(ev.Door, RefusedMapped)
 		return nil
 	}
 	fam := 0
@@ -177,6 +180,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		if d.Start[1-fam] != "" {
 			e.note(ev.Time, "%s: %s: no %s for %s knockers, knock ignored", ev.Addr, d.Name, [2]string{"Start_Command", "Start_Command_6"}[fam], [2]string{"IPv4", "IPv6"}[fam])
 		}
+		e.tally(ev.Door, RefusedFamily)
 		return nil
 	}
 	k := key{ev.Door, ev.Addr.WithZone("")}
@@ -186,10 +190,12 @@ func (e *Engine) Begin(ev actions.Event) *door {
 	}
 	if d.Stop[fam] != "" && e.perDoor[ev.Door] >= MaxOpenPerDoor {
 		e.note(ev.Time, "%s: %s: already open for %d addresses (the most a door keeps), knock ignored", k.addr, d.Name, MaxOpenPerDoor)
+		e.tally(ev.Door, RefusedFull)
 		return nil
 	}
 	addr := k.addr.String()
 	if d.Cooldown > 0 && !e.cool(k, d, ev.Time, addr) {
+		e.tally(ev.Door, RefusedCooldown)
 		return nil
 	}
 	e.seq++
@@ -210,6 +216,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		je, err := e.store.OpenDoor(o.e)
 		if err != nil {
 			e.note(ev.Time, "%s: %s: cannot record the door in the journal, not opening it: %v", addr, d.Name, err)
+			e.tally(ev.Door, RefusedJournal)
 			return nil
 		}
 		o.e = je
@@ -217,6 +224,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 	if o.e.Stop != "" {
 		e.track(o)
 	}
+	e.tally(ev.Door, Accepted)
 	return o
 }
 
@@ -243,8 +251,10 @@ func (e *Engine) forget(o *door) {
 func (e *Engine) extend(o *door, d Door, ev actions.Event) {
 	if o.state != opened || o.undo {
 		e.note(ev.Time, "%s: %s: door is already being opened or closed, knock ignored", o.e.Addr, d.Name)
+		e.tally(ev.Door, RefusedBusy)
 		return
 	}
+	e.tally(ev.Door, Accepted)
 	due := ev.Time.Add(d.CmdTimeout)
 	if !due.After(o.e.Due) {
 		return
