@@ -76,8 +76,10 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	bg := context.WithoutCancel(ctx)
 	limit := new(cmdLimit) // Command_Timeout, which a reload may change
 	limit.set(cfg)
-	run := limit.runner(o.Runner)
+	met := newMetrics() // metrics.go: counted always, served if [options] Metrics
+	run := met.counting(limit.runner(o.Runner))
 	eng := engine.New(run, jr, log.Logf)
+	eng.OnKnock(met.knock)
 	eng.SetLogRate(float64(cfg.Options.LogRate))
 	// A SIGTERM while recovering leaves the recovery its budget too.
 	rctx, release := command.Grace(ctx, command.ShutdownBudget)
@@ -93,7 +95,12 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		env.Doors = jr
 	}
 	acts := newLiveActions(env, log)
-	route := func(kind string, ev actions.Event) { acts.route(kind, ev) }
+	route := func(kind string, ev actions.Event) {
+		met.seen(ev.Door)
+		if !acts.route(kind, ev) {
+			met.queueFull(ev.Door)
+		}
+	}
 	p, err := startPlan(cfg, env, route)
 	if err == nil {
 		if err = acts.apply(p); err != nil {
@@ -109,6 +116,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		log.Logf("config: warning: %s", w)
 	}
 	eng.SetDoors(p.doors)
+	met.setDoors(p.doorKeys())
 	doorsCh := newLatest[map[string]engine.Door]()
 	engCtx, stopEngine := context.WithCancel(bg)
 	engDone := make(chan struct{})
@@ -128,6 +136,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	defer func() { stopEngine(); <-engDone; acts.wait() }()
 
 	l := newLive(o, log, env, route, limit)
+	l.met = met
 	l.plan.Store(p)
 	for _, ifc := range ifaces {
 		s := &liveSource{iface: ifc}
@@ -141,6 +150,13 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		s.src = src
 		l.sources = append(l.sources, s)
 	}
+	ms, err := l.serveMetrics(cfg, met, jr)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
+		l.closeSources()
+		return 1
+	}
+	defer ms.close()
 	lt, err := l.openLogTail(cfg) // file mode: LogTail (logtail.go)
 	if err != nil {
 		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
@@ -183,12 +199,10 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		rl.start(l.load)
 	}
 	ticks := 0
-	var processed uint64
 loop:
 	for {
 		select {
 		case b := <-l.full: // batch.go: one hand-off per batch
-			processed += uint64(b.n)
 			l.dispatch(p, b, trace)
 		case now := <-tick.C:
 			if p.tick(now) {
@@ -218,6 +232,8 @@ loop:
 				continue // kept the running config
 			}
 			doorsCh.put(p.doors) // never waits for a busy engine
+			met.setDoors(p.doorKeys())
+			ms.reloaded(p.cfg, log.Logf)
 			if err := acts.apply(p); err != nil {
 				log.Logf("config reload: %v", err)
 			}
@@ -230,7 +246,7 @@ loop:
 	}
 	log.Logf("shutting down")
 	stopReading()
-	l.logStats(processed)
+	l.logStats(met.packets.Load())
 	l.closeSources()
 	l.closeLogTail(lt)
 	readers.Wait()
@@ -243,6 +259,7 @@ loop:
 // dispatch runs a batch through p's detectors and gives it back to its
 // reader.
 func (l *live) dispatch(p *plan, b *batch, trace *tracer) {
+	l.met.packets.Add(uint64(b.n))
 	for i := range b.pkts[:b.n] {
 		l.handle(p, &b.pkts[i], trace)
 	}
@@ -345,11 +362,12 @@ type live struct {
 	full    chan *batch // batches handed to the detectors' goroutine (batch.go)
 	plan    atomic.Pointer[plan]
 	limit   *cmdLimit
+	met     *metrics
 }
 
 // newLive sets up the packet side; each reader brings its own batches.
 func newLive(o Options, log *Logger, env *Env, route func(kind string, ev actions.Event), limit *cmdLimit) *live {
-	return &live{o: o, log: log, env: env, route: route, limit: limit, full: make(chan *batch, handoff)}
+	return &live{o: o, log: log, env: env, route: route, limit: limit, full: make(chan *batch, handoff), met: newMetrics()}
 }
 
 // rulesFor limits rules without a Target to the interface's addresses, read
