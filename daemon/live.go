@@ -80,6 +80,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	run := met.counting(limit.runner(o.Runner))
 	eng := engine.New(run, jr, log.Logf)
 	eng.OnKnock(met.knock)
+	eng.CountSuppressed(&met.suppressed)
 	eng.SetLogRate(float64(cfg.Options.LogRate))
 	// A SIGTERM while recovering leaves the recovery its budget too.
 	rctx, release := command.Grace(ctx, command.ShutdownBudget)
@@ -90,7 +91,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	// Action, each on its own goroutine behind a bounded queue: a full
 	// queue drops and counts, it never blocks the packet path.
 	store := filestore.New(filestore.Options{Dir: stateDir, Doors: jr, Logf: log.Logf})
-	env := &Env{Logf: log.Logf, Store: store, Run: run, StateDir: stateDir, Ifaces: ifaces}
+	env := &Env{Logf: log.Logf, Store: store, Run: run, StateDir: stateDir, Ifaces: ifaces, LogSuppressed: &met.suppressed}
 	if jr != nil { // a nil *journal.Journal must stay a nil actions.Doors
 		env.Doors = jr
 	}

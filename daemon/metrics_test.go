@@ -248,3 +248,34 @@ func TestMetricsReadme(t *testing.T) {
 		t.Errorf("README's metrics %q; the collector's %q", listed, described)
 	}
 }
+
+// TestMetricsSuppressed: the lines a detector's rate limit leaves out
+// under a burst of knocks reach doorward_log_lines_suppressed_total.
+func TestMetricsSuppressed(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "metrics.sock")
+	var out syncBuffer
+	r := startFileMode(t, "\n[options]\n\tLogRate = 1\n\tMetrics = unix:"+sock+"\n", Options{Stdout: &out, Verbose: true})
+	now := time.Now()
+	var b strings.Builder
+	for i := range 40 { // 40 first hits, 40 "Stage 1" lines; the burst is 10
+		b.WriteString(kernLine(now, fmt.Sprintf("192.0.2.%d", 100+i), 40000, 7000))
+	}
+	r.append(b.String())
+	want := `doorward_packets_processed_total 40`
+	c := unixClient(sock)
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got = scrape(t, c, "http://doorward/metrics"); slices.Contains(got, want) {
+			break
+		}
+	}
+	var n int
+	for _, line := range got {
+		if _, err := fmt.Sscanf(line, "doorward_log_lines_suppressed_total %d", &n); err == nil {
+			break
+		}
+	}
+	if !slices.Contains(got, want) || n < 20 {
+		t.Errorf("want %s and at least 20 lines suppressed (burst 10 of 40), got %d in\n%s", want, n, strings.Join(got, "\n"))
+	}
+}

@@ -17,6 +17,7 @@ package engine
 import (
 	"context"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/doorward/doorward/actions"
@@ -104,6 +105,8 @@ type Engine struct {
 	// log limits the lines traffic causes; commands log from worker
 	// goroutines, so it has its own lock.
 	log *ratelimit.Log
+	// suppressed counts the lines log left out, across SetLogRate.
+	suppressed *atomic.Uint64
 	// onKnock hears each knock's Outcome (outcome.go).
 	onKnock func(door string, o Outcome)
 }
@@ -136,6 +139,14 @@ func (e *Engine) SetLogRate(rate float64) {
 	case rate > 0:
 		e.log = ratelimit.NewLog(e.logf, rate, max(rate*10, 1))
 	}
+	e.log.CountInto(e.suppressed)
+}
+
+// CountSuppressed has the lines the engine's rate limit leaves out
+// counted in c (the daemon's metrics).
+func (e *Engine) CountSuppressed(c *atomic.Uint64) {
+	e.suppressed = c
+	e.log.CountInto(c)
 }
 
 // note logs a line that traffic caused, through the limiter (see

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,5 +81,22 @@ func TestOutcomeCooldown(t *testing.T) {
 	e.Open(context.Background(), actions.Event{Door: "cool", Addr: a, Time: t0.Add(2 * time.Second)})
 	if want := []string{"accepted", "cooldown"}; !slices.Equal(got, want) {
 		t.Errorf("outcomes %q, want %q", got, want)
+	}
+}
+
+// TestCountSuppressed: the lines the engine's limit leaves out are
+// counted, also after SetLogRate replaced the limit.
+func TestCountSuppressed(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	e := New(func(context.Context, string) (int, error) { return 0, nil }, nil, nil)
+	e.SetDoors(doors)
+	var n atomic.Uint64
+	e.CountSuppressed(&n)
+	e.SetLogRate(1) // burst 10
+	for range 25 {  // each a "no Start_Command_6" line
+		e.Open(context.Background(), actions.Event{Door: "nostop", Addr: netip.MustParseAddr("fd00::9"), Time: t0})
+	}
+	if got := n.Load(); got != 15 {
+		t.Errorf("%d lines counted as suppressed, want 15", got)
 	}
 }
