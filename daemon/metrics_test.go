@@ -279,3 +279,21 @@ func TestMetricsSuppressed(t *testing.T) {
 		t.Errorf("want %s and at least 20 lines suppressed (burst 10 of 40), got %d in\n%s", want, n, strings.Join(got, "\n"))
 	}
 }
+
+// TestMetricsTCP: the endpoint on host:port, scraped over TCP.
+func TestMetricsTCP(t *testing.T) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.Addr().String()
+	free.Close() // a port that was free a moment ago
+	var out syncBuffer
+	r := startFileMode(t, "\n[options]\n\tMetrics = "+addr+"\n", Options{Stdout: &out, Verbose: true})
+	r.knock("192.0.2.10")
+	r.command(5*time.Second, "knock")
+	got := scrape(t, &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/metrics")
+	if want := `doorward_knocks_accepted_total{door="openSSH"} 1`; !slices.Contains(got, want) {
+		t.Errorf("no %s in\n%s", want, strings.Join(got, "\n"))
+	}
+}
