@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,6 +185,40 @@ func TestMetricsEndpoint(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("scrape:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A reload that keeps the door and adds one keeps the door's counts.
+	conf, err := os.ReadFile(r.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf = append(conf, "\n[web]\n\tsequence = 7100,7200\n\tstart_command = web %IP%\n"...)
+	if err := os.WriteFile(r.conf, conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.hup <- syscall.SIGHUP
+	web := `doorward_knocks_seen_total{door="web"} 0`
+	for deadline := time.Now().Add(5 * time.Second); !slices.Contains(got, web); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reload's door never showed:\n%s", strings.Join(got, "\n"))
+		}
+		got = scrape(t, c, "http://doorward/metrics")
+	}
+	r.knock("192.0.2.11")
+	if got := r.command(5*time.Second, "knock after reload"); got != "open 192.0.2.11" {
+		t.Fatalf("ran %q", got)
+	}
+	got = scrape(t, c, "http://doorward/metrics")
+	for _, line := range []string{
+		`doorward_knocks_seen_total{door="openSSH"} 2`,
+		`doorward_knocks_accepted_total{door="openSSH"} 2`,
+		`doorward_doors_open{door="openSSH"} 2`,
+		`doorward_commands_run_total 2`,
+		web,
+	} {
+		if !slices.Contains(got, line) {
+			t.Errorf("after the reload: no %s in\n%s", line, strings.Join(got, "\n"))
+		}
 	}
 	if resp, err := c.Get("http://doorward/"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /: %v %v, want 404", resp, err)
