@@ -331,4 +331,17 @@ func TestMetricsTCP(t *testing.T) {
 	if want := `doorward_knocks_accepted_total{door="openSSH"} 1`; !slices.Contains(got, want) {
 		t.Errorf("no %s in\n%s", want, strings.Join(got, "\n"))
 	}
+
+	// A reload that moves the endpoint is told it stays until a restart,
+	// and the endpoint goes on serving where it was.
+	conf, err := os.ReadFile(r.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(r.conf, append(conf, "\tMetrics = 127.0.0.1:1\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.hup <- syscall.SIGHUP
+	r.waitFor(fmt.Sprintf("config: Metrics changed; the endpoint keeps %q until a restart", addr))
+	scrape(t, &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/metrics")
 }
