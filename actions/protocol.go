@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/doorward/doorward/config/knockd"
@@ -59,6 +60,9 @@ type Env struct {
 	// second ([options] LogRate; 0: the default).
 	MaxSources int
 	LogRate    float64
+	// LogSuppressed, if set, counts the lines LogRate left out (the
+	// daemon's metrics); pass it to the rate limiters (CountInto).
+	LogSuppressed *atomic.Uint64
 	// CommandTimeout is [options] Command_Timeout (0: the default), for
 	// actions that run commands other than through Run (doorman scripts).
 	CommandTimeout time.Duration

@@ -79,8 +79,11 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	bg := context.WithoutCancel(ctx)
 	limit := new(cmdLimit) // Command_Timeout, which a reload may change
 	limit.set(cfg)
-	run := limit.runner(o.Runner)
+	met := newMetrics() // metrics.go: counted always, served if [options] Metrics
+	run := met.counting(limit.runner(o.Runner))
 	eng := engine.New(run, jr, log.Logf)
+	eng.OnKnock(met.knock)
+	eng.CountSuppressed(&met.suppressed)
 	eng.SetLogRate(float64(cfg.Options.LogRate))
 	// The nftables socket is opened now, before recovery needs it and
 	// while the daemon still may open sockets (nftsets.go).
@@ -102,12 +105,17 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	// Action, each on its own goroutine behind a bounded queue: a full
 	// queue drops and counts, it never blocks the packet path.
 	store := filestore.New(filestore.Options{Dir: stateDir, Doors: jr, Logf: log.Logf})
-	env := &Env{Logf: log.Logf, Store: store, Run: run, StateDir: stateDir, Ifaces: ifaces}
+	env := &Env{Logf: log.Logf, Store: store, Run: run, StateDir: stateDir, Ifaces: ifaces, LogSuppressed: &met.suppressed}
 	if jr != nil { // a nil *journal.Journal must stay a nil actions.Doors
 		env.Doors = jr
 	}
 	acts := newLiveActions(env, log)
-	route := func(kind string, ev actions.Event) { acts.route(kind, ev) }
+	route := func(kind string, ev actions.Event) {
+		met.seen(ev.Door)
+		if !acts.route(kind, ev) {
+			met.queueFull(ev.Door)
+		}
+	}
 	p, err := startPlan(cfg, env, route)
 	if err == nil {
 		if err = sets.ensure(cfg); err == nil {
@@ -126,6 +134,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		log.Logf("config: warning: %s", w)
 	}
 	eng.SetDoors(p.doors)
+	met.setDoors(p.doorKeys())
 	doorsCh := newLatest[map[string]engine.Door]()
 	engCtx, stopEngine := context.WithCancel(bg)
 	engDone := make(chan struct{})
@@ -146,6 +155,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 
 	l := newLive(o, log, env, route, limit)
 	l.sets = sets
+	l.met = met
 	l.plan.Store(p)
 	for _, ifc := range ifaces {
 		s := &liveSource{iface: ifc}
@@ -159,6 +169,13 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		s.src = src
 		l.sources = append(l.sources, s)
 	}
+	ms, err := l.serveMetrics(cfg, met, jr)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
+		l.closeSources()
+		return 1
+	}
+	defer ms.close()
 	lt, err := l.openLogTail(cfg) // file mode: LogTail (logtail.go)
 	if err != nil {
 		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
@@ -207,12 +224,10 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		rl.start(l.load)
 	}
 	ticks := 0
-	var processed uint64
 loop:
 	for {
 		select {
 		case b := <-l.full: // batch.go: one hand-off per batch
-			processed += uint64(b.n)
 			l.dispatch(p, b, trace)
 		case now := <-tick.C:
 			if p.tick(now) {
@@ -239,6 +254,8 @@ loop:
 			if np != nil {
 				if p = l.swap(p, np); p == np { // else kept the running config
 					doorsCh.put(p.doors) // never waits for a busy engine
+					met.setDoors(p.doorKeys())
+					ms.reloaded(p.cfg, log.Logf)
 					if err := acts.apply(p); err != nil {
 						log.Logf("config reload: %v", err)
 					}
@@ -255,7 +272,7 @@ loop:
 	log.Logf("shutting down")
 	notify(log, sd.Stopping())
 	stopReading()
-	l.logStats(processed)
+	l.logStats(met.packets.Load())
 	l.closeSources()
 	l.closeLogTail(lt)
 	readers.Wait()
@@ -276,6 +293,7 @@ func notify(log *Logger, err error) {
 // dispatch runs a batch through p's detectors and gives it back to its
 // reader.
 func (l *live) dispatch(p *plan, b *batch, trace *tracer) {
+	l.met.packets.Add(uint64(b.n))
 	for i := range b.pkts[:b.n] {
 		l.handle(p, &b.pkts[i], trace)
 	}
@@ -379,11 +397,12 @@ type live struct {
 	plan    atomic.Pointer[plan]
 	limit   *cmdLimit
 	sets    *liveSets // nftables sets of Nft_Set doors (nftsets.go)
+	met     *metrics
 }
 
 // newLive sets up the packet side; each reader brings its own batches.
 func newLive(o Options, log *Logger, env *Env, route func(kind string, ev actions.Event), limit *cmdLimit) *live {
-	return &live{o: o, log: log, env: env, route: route, limit: limit, full: make(chan *batch, handoff)}
+	return &live{o: o, log: log, env: env, route: route, limit: limit, full: make(chan *batch, handoff), met: newMetrics()}
 }
 
 // rulesFor limits rules without a Target to the interface's addresses, read

@@ -39,18 +39,21 @@ func newLiveActions(env *Env, log *Logger) *liveActions {
 	return &liveActions{env: env, log: log, engine: make(chan actions.Event, queueLen), running: map[string]*actionRunner{}}
 }
 
-// route is called on the packet path: it never blocks.
-func (l *liveActions) route(kind string, ev actions.Event) {
+// route is called on the packet path: it never blocks. It reports
+// whether ev was queued.
+func (l *liveActions) route(kind string, ev actions.Event) bool {
 	ch := l.engine
 	if r := l.running[kind]; r != nil {
 		ch = r.events
 	}
 	select {
 	case ch <- ev:
+		return true
 	default:
 		if n := l.dropped.Add(1); n&(n-1) == 0 {
 			l.log.Logf("event queue full, dropped %d knocks", n)
 		}
+		return false
 	}
 }
 

@@ -134,6 +134,9 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 	return p, nil
 }
 
+// doorKeys lists the keys of every door of the plan, of every protocol.
+func (p *plan) doorKeys() []string { return slices.Collect(maps.Keys(p.kindOf)) }
+
 // startPlan builds cfg's plan and commits it: at start-up and in replay,
 // where there is no running plan to keep.
 func startPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Event)) (*plan, error) {

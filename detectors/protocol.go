@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/config/knockd"
@@ -54,6 +55,9 @@ type Env struct {
 	// second ([options] LogRate; 0: the default).
 	MaxSources int
 	LogRate    float64
+	// LogSuppressed, if set, counts the lines LogRate left out (the
+	// daemon's metrics); pass it to the rate limiters (CountInto).
+	LogSuppressed *atomic.Uint64
 	// StateDir is the daemon's state directory, where detectors keep
 	// durable anti-replay stores; "" in replay and --check, which keep
 	// them in memory.

@@ -17,6 +17,7 @@ package engine
 import (
 	"context"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/doorward/doorward/actions"
@@ -124,6 +125,10 @@ type Engine struct {
 	// log limits the lines traffic causes; commands log from worker
 	// goroutines, so it has its own lock.
 	log *ratelimit.Log
+	// suppressed counts the lines log left out, across SetLogRate.
+	suppressed *atomic.Uint64
+	// onKnock hears each knock's Outcome (outcome.go).
+	onKnock func(door string, o Outcome)
 }
 
 // New returns an engine that runs commands with run, records open doors in
@@ -158,6 +163,14 @@ func (e *Engine) SetLogRate(rate float64) {
 	case rate > 0:
 		e.log = ratelimit.NewLog(e.logf, rate, max(rate*10, 1))
 	}
+	e.log.CountInto(e.suppressed)
+}
+
+// CountSuppressed has the lines the engine's rate limit leaves out
+// counted in c (the daemon's metrics).
+func (e *Engine) CountSuppressed(c *atomic.Uint64) {
+	e.suppressed = c
+	e.log.CountInto(c)
 }
 
 // note logs a line that traffic caused, through the limiter (see
@@ -191,6 +204,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		// (RFC 4291 2.5.5.2; the decoder drops such packets), and neither
 		// family's commands are meant for it.
 		e.note(ev.Time, "%s: %s: IPv4-mapped IPv6 address, knock ignored", ev.Addr, d.Name)
+		e.tally(ev.Door, RefusedMapped)
 		return nil
 	}
 	fam := 0
@@ -204,6 +218,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		case !d.Set[1-fam].IsZero():
 			e.note(ev.Time, "%s: %s: no %s for %s knockers, knock ignored", ev.Addr, d.Name, [2]string{"Nft_Set", "Nft_Set_6"}[fam], [2]string{"IPv4", "IPv6"}[fam])
 		}
+		e.tally(ev.Door, RefusedFamily)
 		return nil
 	}
 	k := key{ev.Door, ev.Addr.WithZone("")}
@@ -213,10 +228,12 @@ func (e *Engine) Begin(ev actions.Event) *door {
 	}
 	if (d.Stop[fam] != "" || !d.Set[fam].IsZero()) && e.perDoor[ev.Door] >= MaxOpenPerDoor {
 		e.note(ev.Time, "%s: %s: already open for %d addresses (the most a door keeps), knock ignored", k.addr, d.Name, MaxOpenPerDoor)
+		e.tally(ev.Door, RefusedFull)
 		return nil
 	}
 	addr := k.addr.String()
 	if d.Cooldown > 0 && !e.cool(k, d, ev.Time, addr) {
+		e.tally(ev.Door, RefusedCooldown)
 		return nil
 	}
 	e.seq++
@@ -241,6 +258,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		je, err := e.store.OpenDoor(o.e)
 		if err != nil {
 			e.note(ev.Time, "%s: %s: cannot record the door in the journal, not opening it: %v", addr, d.Name, err)
+			e.tally(ev.Door, RefusedJournal)
 			return nil
 		}
 		o.e = je
@@ -248,6 +266,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 	if o.closes() {
 		e.track(o)
 	}
+	e.tally(ev.Door, Accepted)
 	return o
 }
 
@@ -278,8 +297,10 @@ func (e *Engine) forget(o *door) {
 func (e *Engine) extend(o *door, d Door, ev actions.Event) {
 	if o.state != opened || o.undo {
 		e.note(ev.Time, "%s: %s: door is already being opened or closed, knock ignored", o.e.Addr, d.Name)
+		e.tally(ev.Door, RefusedBusy)
 		return
 	}
+	e.tally(ev.Door, Accepted)
 	due := ev.Time.Add(d.CmdTimeout)
 	if !due.After(o.e.Due) {
 		return

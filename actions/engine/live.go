@@ -66,6 +66,9 @@ loop:
 				break loop
 			}
 			if inflight >= MaxInFlight {
+				if _, known := e.doors[ev.Door]; known {
+					e.tally(ev.Door, RefusedOverload)
+				}
 				dropped++
 				if dropped&(dropped-1) == 0 { // log at 1, 2, 4, 8, …
 					e.note(ev.Time, "%s: too many commands running, dropped %d knocks", ev.Door, dropped)

@@ -39,6 +39,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/doorward/doorward/actions"
@@ -87,6 +88,8 @@ type Options struct {
 	// LogRate bounds the lines a second that knocks cause ([options]
 	// LogRate): 0 is DefaultLogRate, negative is unlimited.
 	LogRate float64
+	// LogSuppressed, if set, also counts the lines left out (metrics).
+	LogSuppressed *atomic.Uint64
 }
 
 // Defaults of the limiter on lines knocks cause, as the detectors'. A
@@ -160,6 +163,7 @@ func New(doors []*knockd.Door, o Options) (*Action, error) {
 	default:
 		a.log = ratelimit.NewLog(o.Logf, DefaultLogRate, DefaultLogBurst)
 	}
+	a.log.CountInto(o.LogSuppressed)
 	a.warn()
 	return a, nil
 }

@@ -33,6 +33,9 @@ func (c *Config) Dump() string {
 	opt("StateCache", fmt.Sprintf("%q", o.StateCache))
 	opt("MaxSources", fmt.Sprint(o.MaxSources))
 	opt("LogRate", fmt.Sprint(o.LogRate))
+	if o.Metrics != "" { // newer than the goldens: shown only when set
+		opt("Metrics", fmt.Sprintf("%q", o.Metrics))
+	}
 
 	for _, d := range c.Doors {
 		fmt.Fprintf(&b, "[%q]  # line %d\n", d.Name, d.Pos.Line)

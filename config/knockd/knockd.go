@@ -73,7 +73,10 @@ type Options struct {
 	// StateCache is where per-address action state (knockdaemon's
 	// state(...)) is kept across restarts; "" keeps it in memory.
 	StateCache string
-	Pos        map[string]config.Pos // position of each key given, by canonical name ("LogFile")
+	// Metrics is where the Prometheus endpoint listens: "host:port" (an IP
+	// address or localhost) or "unix:/absolute/path"; "" serves none.
+	Metrics string
+	Pos     map[string]config.Pos // position of each key given, by canonical name ("LogFile")
 }
 
 // Door is one [section] other than [options].

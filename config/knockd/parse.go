@@ -238,7 +238,7 @@ var (
 	optionKeys = []Key{
 		{Name: "UseSyslog"}, {Name: "LogFile"}, {Name: "PidFile"}, {Name: "Interface"},
 		{Name: "StateDir"}, {Name: "LogTail"}, {Name: "StateCache"}, {Name: "MaxSources"},
-		{Name: "LogRate"}, {Name: "Command_Timeout"},
+		{Name: "LogRate"}, {Name: "Command_Timeout"}, {Name: "Metrics"},
 	}
 	doorKeys = []Key{
 		{Name: "Sequence"},
@@ -358,6 +358,12 @@ func (p *parser) option(key, val string) {
 			return
 		}
 		o.CommandTimeout = t
+	case "Metrics":
+		if err := checkMetricsAddr(val); err != nil {
+			p.errorf(key, "%v", err)
+			return
+		}
+		o.Metrics = val
 	case "Interface":
 		ifs, err := parseInterfaces(val)
 		if err != nil {

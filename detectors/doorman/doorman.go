@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/doorward/doorward/actions"
@@ -76,6 +77,8 @@ type Options struct {
 	// the defaults, a negative LogRate no limit.
 	LogRate  float64
 	LogBurst int
+	// LogSuppressed, if set, also counts the lines left out (metrics).
+	LogSuppressed *atomic.Uint64
 	// MaxPending bounds the knocks waiting for their SYN ([options]
 	// MaxSources); 0 means DefaultMaxPending.
 	MaxPending int
@@ -123,7 +126,7 @@ func New(doors []*Door, opt Options) *Detector {
 		rate, burst = DefaultLogRate, DefaultLogBurst
 	}
 	if rate > 0 {
-		d.lim = ratelimit.New(rate, max(burst, 1))
+		d.lim = ratelimit.New(rate, max(burst, 1)).CountInto(opt.LogSuppressed)
 	} // a negative rate leaves d.lim nil: no limit
 	seen := map[uint16]bool{}
 	for _, door := range doors {

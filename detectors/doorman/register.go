@@ -26,5 +26,5 @@ func newDetector(doors []*knockd.Door, env *detectors.Env) (detectors.Detector, 
 	if err != nil {
 		return nil, err
 	}
-	return New(ds, Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: int(10 * env.LogRate), MaxPending: env.MaxSources, Store: env.Store}), nil
+	return New(ds, Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: int(10 * env.LogRate), LogSuppressed: env.LogSuppressed, MaxPending: env.MaxSources, Store: env.Store}), nil
 }

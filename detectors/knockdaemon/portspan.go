@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/doorward/doorward/actions"
@@ -55,6 +56,8 @@ type Options struct {
 	// knocks, evictions) to LogRate a second after a burst of LogBurst.
 	// 0: the defaults; a negative LogRate: unlimited.
 	LogRate, LogBurst float64
+	// LogSuppressed, if set, also counts the lines left out (metrics).
+	LogSuppressed *atomic.Uint64
 	// Store keeps the spent store, a Ring token space shared by every
 	// door: the ciphertext of each accepted knock, so that no replay and
 	// no forgery made of it is accepted again, across restarts (and, with
@@ -136,6 +139,7 @@ func New(doors []Door, opt Options) *Detector {
 	default:
 		d.lim = ratelimit.New(rate, max(burst, 1))
 	}
+	d.lim.CountInto(opt.LogSuppressed)
 	for _, cfg := range doors {
 		dr := &door{Door: cfg, lengths: cfg.Codec.Lengths()}
 		if dr.MaxSources <= 0 {

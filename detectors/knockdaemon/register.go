@@ -24,7 +24,7 @@ func newDetector(doors []*knockd.Door, env *detectors.Env) (detectors.Detector, 
 	if err != nil {
 		return nil, err
 	}
-	opt := Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: 10 * env.LogRate, Store: env.Store}
+	opt := Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: 10 * env.LogRate, LogSuppressed: env.LogSuppressed, Store: env.Store}
 	if !env.Replay && env.StateDir != "" {
 		opt.SpentPath = filepath.Join(env.StateDir, SpentFile)
 	}

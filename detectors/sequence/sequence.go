@@ -26,6 +26,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/doorward/doorward/actions"
@@ -113,6 +114,8 @@ type Options struct {
 	// next line after a gap says how many were left out. 0: defaults
 	// (DefaultLogRate, DefaultLogBurst); a negative LogRate: unlimited.
 	LogRate, LogBurst float64
+	// LogSuppressed, if set, also counts the lines left out (metrics).
+	LogSuppressed *atomic.Uint64
 	// RulesChanged is called when a door's sequence changed (a one-time
 	// sequence was used or its file edited), so the caller can rebuild
 	// the dispatch index and the capture filter.
@@ -165,6 +168,7 @@ func New(doors []Door, opt Options) *Detector {
 	default:
 		d.lim = ratelimit.New(rate, max(burst, 1))
 	}
+	d.lim.CountInto(opt.LogSuppressed)
 	maxSources := opt.MaxSources
 	if maxSources <= 0 {
 		maxSources = DefaultMaxSources

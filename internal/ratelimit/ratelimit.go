@@ -9,6 +9,7 @@ package ratelimit
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,18 @@ type Limiter struct {
 	tokens     float64
 	last       time.Time
 	suppressed uint64
+	// total, if set, also counts every suppressed line, never reset: the
+	// daemon's metrics read it from another goroutine.
+	total *atomic.Uint64
+}
+
+// CountInto has every line l suppresses also counted in c (nil: nowhere),
+// which several limiters may share. It returns l.
+func (l *Limiter) CountInto(c *atomic.Uint64) *Limiter {
+	if l != nil {
+		l.total = c
+	}
+	return l
 }
 
 // New returns a limiter allowing rate lines a second after a burst.
@@ -44,6 +57,9 @@ func (l *Limiter) Allow(now time.Time) (ok bool, suppressed uint64) {
 	}
 	if l.tokens < 1 {
 		l.suppressed++
+		if l.total != nil {
+			l.total.Add(1)
+		}
 		return false, 0
 	}
 	l.tokens--
@@ -125,4 +141,13 @@ func (l *Log) Suppressed() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.lim.Suppressed()
+}
+
+// CountInto has every line l suppresses also counted in c (see
+// Limiter.CountInto). It returns l.
+func (l *Log) CountInto(c *atomic.Uint64) *Log {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lim.CountInto(c)
+	return l
 }

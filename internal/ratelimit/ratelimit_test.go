@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -75,5 +76,24 @@ func TestLog(t *testing.T) {
 	}
 	if len(got) != 1000 {
 		t.Errorf("unlimited: %d lines", len(got))
+	}
+}
+
+// TestCountInto: every suppressed line is counted in the shared counter,
+// which, unlike Suppressed, is never reset by an allowed line.
+func TestCountInto(t *testing.T) {
+	var total atomic.Uint64
+	t0 := time.Unix(0, 0)
+	a := New(1, 2).CountInto(&total)
+	log := NewLog(func(string, ...any) {}, 1, 1).CountInto(&total)
+	for i := range 5 {
+		a.Allow(t0) // 2 allowed, 3 suppressed
+		log.Logf(t0, "line %d", i)
+	}
+	a.Allow(t0.Add(time.Second)) // allowed: resets Suppressed, not total
+	var unlimited *Limiter
+	unlimited.CountInto(&total) // a nil limiter (no limit) is fine
+	if got, want := total.Load(), uint64(3+4); got != want || a.Suppressed() != 0 {
+		t.Errorf("total %d, Suppressed %d; want %d, 0", got, a.Suppressed(), want)
 	}
 }

@@ -1,0 +1,196 @@
+package daemon
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/engine"
+)
+
+// The metrics cost the packet path nothing it did not pay already: the
+// detectors' goroutine adds one atomic per batch (packets), per completed
+// knock (a door's counters, found in a map built at config load) and per
+// command; everything else (kernel counters, open doors) is read when
+// Prometheus scrapes. No label is formatted and no lock is taken on the
+// packet path; the collector builds the samples at scrape time.
+
+// doorCounts are one door's knock counters. They are allocated when a
+// config naming the door is loaded and kept by every reload that keeps
+// the door, so the counters stay monotonic for as long as the door exists.
+type doorCounts struct {
+	seen      atomic.Uint64
+	outcomes  [engine.NumOutcomes]atomic.Uint64
+	queueFull atomic.Uint64 // dropped before any action saw it
+}
+
+// metrics holds the daemon's counters and reads the rest at scrape time.
+type metrics struct {
+	doors      atomic.Pointer[map[string]*doorCounts] // by door key, replaced whole on reload
+	packets    atomic.Uint64                          // run through the detectors
+	commands   atomic.Uint64                          // run, whatever their outcome
+	failed     atomic.Uint64                          // non-zero status, error or time limit
+	suppressed atomic.Uint64                          // log lines a rate limit left out
+
+	// open lists the open doors (the state layer's record); nil: none.
+	open func() []actions.DoorEntry
+	// captures reports each capture's kernel counters; nil: none.
+	captures func(yield func(iface string, received, dropped uint64))
+}
+
+func newMetrics() *metrics {
+	m := &metrics{}
+	m.setDoors(nil)
+	return m
+}
+
+// setDoors makes keys the doors counted. A door that stays keeps its
+// counters; a door that goes loses them (its series disappear), and one
+// that comes back starts from zero, which Prometheus reads as a reset.
+// Called at start and after each accepted reload, off the packet path's
+// critical section: the map is published whole, so readers take no lock.
+func (m *metrics) setDoors(keys []string) {
+	old := m.doors.Load()
+	next := make(map[string]*doorCounts, len(keys))
+	for _, k := range keys {
+		if old != nil && (*old)[k] != nil {
+			next[k] = (*old)[k]
+		} else {
+			next[k] = new(doorCounts)
+		}
+	}
+	m.doors.Store(&next)
+}
+
+// door returns key's counters, or nil for a door no config names (an
+// event of a door removed by a reload, still in a queue).
+func (m *metrics) door(key string) *doorCounts {
+	return (*m.doors.Load())[key]
+}
+
+// seen counts a completed knock, as its detector emitted it.
+func (m *metrics) seen(door string) {
+	if c := m.door(door); c != nil {
+		c.seen.Add(1)
+	}
+}
+
+// queueFull counts a knock dropped because its action's queue was full.
+func (m *metrics) queueFull(door string) {
+	if c := m.door(door); c != nil {
+		c.queueFull.Add(1)
+	}
+}
+
+// knock counts what the command engine made of a knock (engine.OnKnock).
+func (m *metrics) knock(door string, o engine.Outcome) {
+	if c := m.door(door); c != nil && o < engine.NumOutcomes {
+		c.outcomes[o].Add(1)
+	}
+}
+
+// counting wraps run so every command the daemon runs through it is
+// counted, and failures (a non-zero status, an error, the time limit).
+func (m *metrics) counting(run actions.Runner) actions.Runner {
+	return func(ctx context.Context, line string) (int, error) {
+		m.commands.Add(1)
+		status, err := run(ctx, line)
+		if err != nil || status != 0 {
+			m.failed.Add(1)
+		}
+		return status, err
+	}
+}
+
+// queueFullReason labels knocks dropped by a full action queue.
+const queueFullReason = "queue_full"
+
+var (
+	descSeen = prometheus.NewDesc("doorward_knocks_seen_total",
+		"Completed knocks handed to the door's action.", []string{"door"}, nil)
+	descAccepted = prometheus.NewDesc("doorward_knocks_accepted_total",
+		"Knocks that opened the door, or kept it open longer.", []string{"door"}, nil)
+	descRefused = prometheus.NewDesc("doorward_knocks_refused_total",
+		"Completed knocks that did not open the door, by reason.", []string{"door", "reason"}, nil)
+	descOpen = prometheus.NewDesc("doorward_doors_open",
+		"Addresses a door is open for, as the state layer records them.", []string{"door"}, nil)
+	descCommands = prometheus.NewDesc("doorward_commands_run_total",
+		"Commands run (start, stop, System, undo).", nil, nil)
+	descFailed = prometheus.NewDesc("doorward_commands_failed_total",
+		"Commands that failed: non-zero status, not started, or killed at Command_Timeout.", nil, nil)
+	descPackets = prometheus.NewDesc("doorward_packets_processed_total",
+		"Packets and firewall-log lines run through the detectors.", nil, nil)
+	descReceived = prometheus.NewDesc("doorward_capture_packets_total",
+		"Packets that passed a capture's kernel filter, as the kernel counts them, since the socket opened.", []string{"interface"}, nil)
+	descDrops = prometheus.NewDesc("doorward_kernel_drops_total",
+		"Packets the kernel dropped because the capture ring was full, since the socket opened.", []string{"interface"}, nil)
+	descSuppressed = prometheus.NewDesc("doorward_log_lines_suppressed_total",
+		"Log lines left out by the traffic log rate limit (LogRate).", nil, nil)
+)
+
+// collector turns metrics into samples at scrape time.
+type collector struct{ m *metrics }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSeen, descAccepted, descRefused, descOpen, descCommands, descFailed, descPackets, descReceived, descDrops, descSuppressed} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	m := c.m
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	doors := *m.doors.Load()
+	open := map[string]int{}
+	if m.open != nil {
+		for _, e := range m.open() {
+			open[e.Door]++
+		}
+	}
+	for _, door := range slices.Sorted(maps.Keys(doors)) {
+		dc := doors[door]
+		counter(descSeen, dc.seen.Load(), door)
+		counter(descAccepted, dc.outcomes[engine.Accepted].Load(), door)
+		for o := engine.Accepted + 1; o < engine.NumOutcomes; o++ {
+			counter(descRefused, dc.outcomes[o].Load(), door, o.Reason())
+		}
+		counter(descRefused, dc.queueFull.Load(), door, queueFullReason)
+	}
+	// Doors a reload removed stay open until their stop command runs, so
+	// every door the state layer holds is shown, configured or not.
+	for door := range doors {
+		if _, ok := open[door]; !ok {
+			open[door] = 0
+		}
+	}
+	for _, door := range slices.Sorted(maps.Keys(open)) {
+		ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(open[door]), door)
+	}
+	counter(descCommands, m.commands.Load())
+	counter(descFailed, m.failed.Load())
+	counter(descPackets, m.packets.Load())
+	counter(descSuppressed, m.suppressed.Load())
+	if m.captures != nil {
+		m.captures(func(iface string, received, dropped uint64) {
+			counter(descReceived, received, iface)
+			counter(descDrops, dropped, iface)
+		})
+	}
+}
+
+// registry is the endpoint's own registry (no global state): the
+// daemon's collector and the process's standard metrics.
+func (m *metrics) registry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{m},
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector())
+	return reg
+}

@@ -1,0 +1,347 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/engine"
+)
+
+// samples returns the doorward_ samples of a text exposition, sorted.
+func samples(t *testing.T, body string) []string {
+	t.Helper()
+	var out []string
+	for line := range strings.Lines(body) {
+		if strings.HasPrefix(line, "doorward_") {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// refused is every refusal reason of door with its count in counts (0 if absent).
+func refused(door string, counts map[string]int) []string {
+	var out []string
+	for o := engine.Accepted + 1; o < engine.NumOutcomes; o++ {
+		out = append(out, fmt.Sprintf(`doorward_knocks_refused_total{door=%q,reason=%q} %d`, door, o.Reason(), counts[o.Reason()]))
+	}
+	return append(out, fmt.Sprintf(`doorward_knocks_refused_total{door=%q,reason=%q} %d`, door, queueFullReason, counts[queueFullReason]))
+}
+
+func scrapeHandler(t *testing.T, m *metrics) []string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(m.registry(), promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
+	}
+	return samples(t, rec.Body.String())
+}
+
+// TestMetricsCollector: the counters as a scrape shows them, and a reload
+// that keeps a door keeps its counts while one that drops a door drops
+// its series (its open entries still show until they close).
+func TestMetricsCollector(t *testing.T) {
+	m := newMetrics()
+	m.setDoors([]string{"ssh", "web"})
+	open := []actions.DoorEntry{{Door: "ssh"}, {Door: "ssh"}, {Door: "gone"}}
+	m.open = func() []actions.DoorEntry { return open }
+	m.captures = func(yield func(string, uint64, uint64)) { yield("eth0", 1000, 7) }
+	m.packets.Add(1234)
+	for range 3 {
+		m.seen("ssh")
+	}
+	m.knock("ssh", engine.Accepted)
+	m.knock("ssh", engine.Accepted)
+	m.knock("ssh", engine.RefusedCooldown)
+	m.seen("web")
+	m.queueFull("web")
+	m.seen("unknown") // a queued event of a door a reload removed: not counted
+	m.knock("unknown", engine.Accepted)
+	run := m.counting(func(_ context.Context, line string) (int, error) {
+		switch line {
+		case "fail":
+			return 1, nil
+		case "error":
+			return -1, errors.New("timed out")
+		}
+		return 0, nil
+	})
+	for _, line := range []string{"ok", "fail", "error", "ok"} {
+		run(context.Background(), line)
+	}
+
+	want := []string{
+		`doorward_capture_packets_total{interface="eth0"} 1000`,
+		`doorward_commands_failed_total 2`,
+		`doorward_commands_run_total 4`,
+		`doorward_doors_open{door="gone"} 1`,
+		`doorward_doors_open{door="ssh"} 2`,
+		`doorward_doors_open{door="web"} 0`,
+		`doorward_kernel_drops_total{interface="eth0"} 7`,
+		`doorward_knocks_accepted_total{door="ssh"} 2`,
+		`doorward_knocks_accepted_total{door="web"} 0`,
+		`doorward_knocks_seen_total{door="ssh"} 3`,
+		`doorward_knocks_seen_total{door="web"} 1`,
+		`doorward_log_lines_suppressed_total 0`,
+		`doorward_packets_processed_total 1234`,
+	}
+	want = append(want, refused("ssh", map[string]int{"cooldown": 1})...)
+	want = append(want, refused("web", map[string]int{queueFullReason: 1})...)
+	slices.Sort(want)
+	if got := scrapeHandler(t, m); !slices.Equal(got, want) {
+		t.Errorf("scrape:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Reload: ssh stays, web goes, new comes.
+	m.setDoors([]string{"ssh", "new"})
+	m.seen("ssh")
+	got := scrapeHandler(t, m)
+	for _, line := range []string{`doorward_knocks_seen_total{door="ssh"} 4`, `doorward_knocks_seen_total{door="new"} 0`} {
+		if !slices.Contains(got, line) {
+			t.Errorf("after reload: no %s in\n%s", line, strings.Join(got, "\n"))
+		}
+	}
+	for _, line := range got {
+		if strings.Contains(line, `door="web"`) {
+			t.Errorf("after reload: the removed door still has %s", line)
+		}
+	}
+}
+
+// unixClient talks HTTP over the unix socket at path.
+func unixClient(path string) *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		},
+	}}
+}
+
+func scrape(t *testing.T, c *http.Client, url string) []string {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape %s: %d %v\n%s", url, resp.StatusCode, err, body)
+	}
+	return samples(t, string(body))
+}
+
+// TestMetricsEndpoint: a knock through the whole daemon (file mode), then
+// a scrape of [options] Metrics on a unix socket: the knock is seen and
+// accepted for its door, its start command counted, the door open. The
+// socket has mode 0660 and is gone once the daemon exits.
+func TestMetricsEndpoint(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "metrics.sock")
+	var out syncBuffer
+	r := startFileMode(t, "\n[options]\n\tMetrics = unix:"+sock+"\n", Options{Stdout: &out, Verbose: true})
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode(); mode.Type() != os.ModeSocket || mode.Perm() != metricsSocketMode {
+		t.Errorf("socket mode %v, want a socket with %v", mode, os.FileMode(metricsSocketMode))
+	}
+	r.knock("192.0.2.10")
+	if got := r.command(5*time.Second, "knock"); got != "open 192.0.2.10" {
+		t.Fatalf("ran %q", got)
+	}
+	c := unixClient(sock)
+	got := scrape(t, c, "http://doorward/metrics")
+	want := []string{
+		`doorward_commands_failed_total 0`,
+		`doorward_commands_run_total 1`,
+		`doorward_doors_open{door="openSSH"} 1`,
+		`doorward_knocks_accepted_total{door="openSSH"} 1`,
+		`doorward_knocks_seen_total{door="openSSH"} 1`,
+		`doorward_log_lines_suppressed_total 0`,
+		`doorward_packets_processed_total 3`,
+	}
+	want = append(want, refused("openSSH", nil)...)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("scrape:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A reload that keeps the door and adds one keeps the door's counts.
+	conf, err := os.ReadFile(r.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf = append(conf, "\n[web]\n\tsequence = 7100,7200\n\tstart_command = web %IP%\n"...)
+	if err := os.WriteFile(r.conf, conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.hup <- syscall.SIGHUP
+	web := `doorward_knocks_seen_total{door="web"} 0`
+	for deadline := time.Now().Add(5 * time.Second); !slices.Contains(got, web); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reload's door never showed:\n%s", strings.Join(got, "\n"))
+		}
+		got = scrape(t, c, "http://doorward/metrics")
+	}
+	r.knock("192.0.2.11")
+	if got := r.command(5*time.Second, "knock after reload"); got != "open 192.0.2.11" {
+		t.Fatalf("ran %q", got)
+	}
+	got = scrape(t, c, "http://doorward/metrics")
+	for _, line := range []string{
+		`doorward_knocks_seen_total{door="openSSH"} 2`,
+		`doorward_knocks_accepted_total{door="openSSH"} 2`,
+		`doorward_doors_open{door="openSSH"} 2`,
+		`doorward_commands_run_total 2`,
+		web,
+	} {
+		if !slices.Contains(got, line) {
+			t.Errorf("after the reload: no %s in\n%s", line, strings.Join(got, "\n"))
+		}
+	}
+	if resp, err := c.Get("http://doorward/"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /: %v %v, want 404", resp, err)
+	}
+
+	r.cancel()
+	<-r.ended
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left behind at exit: %v", err)
+	}
+}
+
+// TestMetricsListenFails: an address the daemon cannot listen on stops
+// the start with the reason, before anything serves.
+func TestMetricsListenFails(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "knockd.conf")
+	text := fmt.Sprintf(fileModeConf, filepath.Join(dir, "fw.log"), filepath.Join(dir, "state")) +
+		"\n[options]\n\tMetrics = " + busy.Addr().String() + "\n"
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := Live(context.Background(), Options{Config: conf, Stdout: &stdout, Stderr: &stderr}, nil)
+	if want := "knockd: metrics: listen tcp " + busy.Addr().String() + ": bind: address already in use\n"; code != 1 || stderr.String() != want {
+		t.Errorf("Live = %d, stderr %q; want 1, %q", code, stderr.String(), want)
+	}
+}
+
+// TestMetricsReadme: README's table of metrics names exactly the metrics
+// the collector describes.
+func TestMetricsReadme(t *testing.T) {
+	doc, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(doc), "\n### Metrics\n")
+	if !ok {
+		t.Fatal(`README.md has no "### Metrics" section`)
+	}
+	sec, _, _ = strings.Cut(sec, "\n#")
+	var listed []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `(doorward_[a-z_]+)` \\|").FindAllStringSubmatch(sec, -1) {
+		listed = append(listed, m[1])
+	}
+	ch := make(chan *prometheus.Desc, 32)
+	collector{}.Describe(ch)
+	close(ch)
+	var described []string
+	for d := range ch {
+		name, _, _ := strings.Cut(strings.TrimPrefix(d.String(), `Desc{fqName: "`), `"`)
+		described = append(described, name)
+	}
+	slices.Sort(listed)
+	slices.Sort(described)
+	if !slices.Equal(listed, described) {
+		t.Errorf("README's metrics %q; the collector's %q", listed, described)
+	}
+}
+
+// TestMetricsSuppressed: the lines a detector's rate limit leaves out
+// under a burst of knocks reach doorward_log_lines_suppressed_total.
+func TestMetricsSuppressed(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "metrics.sock")
+	var out syncBuffer
+	r := startFileMode(t, "\n[options]\n\tLogRate = 1\n\tMetrics = unix:"+sock+"\n", Options{Stdout: &out, Verbose: true})
+	now := time.Now()
+	var b strings.Builder
+	for i := range 40 { // 40 first hits, 40 "Stage 1" lines; the burst is 10
+		b.WriteString(kernLine(now, fmt.Sprintf("192.0.2.%d", 100+i), 40000, 7000))
+	}
+	r.append(b.String())
+	want := `doorward_packets_processed_total 40`
+	c := unixClient(sock)
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got = scrape(t, c, "http://doorward/metrics"); slices.Contains(got, want) {
+			break
+		}
+	}
+	var n int
+	for _, line := range got {
+		if _, err := fmt.Sscanf(line, "doorward_log_lines_suppressed_total %d", &n); err == nil {
+			break
+		}
+	}
+	if !slices.Contains(got, want) || n < 20 {
+		t.Errorf("want %s and at least 20 lines suppressed (burst 10 of 40), got %d in\n%s", want, n, strings.Join(got, "\n"))
+	}
+}
+
+// TestMetricsTCP: the endpoint on host:port, scraped over TCP.
+func TestMetricsTCP(t *testing.T) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.Addr().String()
+	free.Close() // a port that was free a moment ago
+	var out syncBuffer
+	r := startFileMode(t, "\n[options]\n\tMetrics = "+addr+"\n", Options{Stdout: &out, Verbose: true})
+	r.knock("192.0.2.10")
+	r.command(5*time.Second, "knock")
+	got := scrape(t, &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/metrics")
+	if want := `doorward_knocks_accepted_total{door="openSSH"} 1`; !slices.Contains(got, want) {
+		t.Errorf("no %s in\n%s", want, strings.Join(got, "\n"))
+	}
+
+	// A reload that moves the endpoint is told it stays until a restart,
+	// and the endpoint goes on serving where it was.
+	conf, err := os.ReadFile(r.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(r.conf, append(conf, "\tMetrics = 127.0.0.1:1\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.hup <- syscall.SIGHUP
+	r.waitFor(fmt.Sprintf("config: Metrics changed; the endpoint keeps %q until a restart", addr))
+	scrape(t, &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/metrics")
+}
