@@ -23,6 +23,7 @@ import (
 	"github.com/doorward/doorward/actions/command"
 	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/internal/deadline"
+	"github.com/doorward/doorward/internal/latency"
 	"github.com/doorward/doorward/internal/ratelimit"
 )
 
@@ -86,6 +87,9 @@ type door struct {
 	start string
 	state state
 	undo  bool   // the start command failed: the stop command runs once, now
+	// knocked is the capture time of the knock's last packet, set by Run
+	// (live) only: replay's packet time is no clock to measure against.
+	knocked time.Time
 	index int    // in the heap
 	seq   uint64 // breaks ties between equal due times, for reproducible replays
 }
@@ -104,6 +108,10 @@ type Engine struct {
 	// log limits the lines traffic causes; commands log from worker
 	// goroutines, so it has its own lock.
 	log *ratelimit.Log
+	// latency: a knock's capture time to its start command's start, as
+	// issue 14 defines knock-to-command latency; recorded on the worker
+	// goroutines, read by the daemon for its stats lines.
+	latency latency.Histogram
 }
 
 // New returns an engine that runs commands with run, records open doors in
@@ -280,8 +288,15 @@ func (e *Engine) cool(k key, d Door, now time.Time, addr string) bool {
 // RunStart runs o's start command at (about) t. It touches no engine state,
 // so Run calls it on a worker goroutine. ok is false if it failed.
 func (e *Engine) RunStart(ctx context.Context, o *door, t time.Time) (ok bool) {
-	return e.exec(ctx, t, o.e.Name, o.start)
+	return e.exec(ctx, t, o.e.Name, o.start, o.knocked)
 }
+
+// Latency summarizes knock-to-command latency so far: from the capture
+// timestamp of a knock's last packet (the kernel's, in live capture) to
+// the moment its start command is handed to the Runner, just before the
+// fork, for every start command Run started. It is safe to call from any
+// goroutine.
+func (e *Engine) Latency() latency.Summary { return e.latency.Summary() }
 
 // Started schedules o's stop command Cmd_Timeout after finished, the time
 // the start command returned (knockd sleeps after the start command, not
@@ -347,7 +362,7 @@ func (e *Engine) RunStop(ctx context.Context, o *door, t time.Time) (ok bool) {
 	case o.e.Failures == 0:
 		e.note(t, "%s: %s: command timeout", o.e.Addr, o.e.Name)
 	}
-	return e.exec(ctx, t, o.e.Name, o.e.Stop)
+	return e.exec(ctx, t, o.e.Name, o.e.Stop, time.Time{})
 }
 
 // Stopped records the outcome of o's stop command at now: the door leaves
@@ -439,15 +454,20 @@ func (e *Engine) Recover(ctx context.Context, left []journal.Entry, now time.Tim
 			continue
 		}
 		e.note(now, "%s: %s: closing door left open by a previous run", je.Addr, je.Name)
-		e.Stopped(o, e.exec(ctx, now, je.Name, je.Stop), now)
+		e.Stopped(o, e.exec(ctx, now, je.Name, je.Stop, time.Time{}), now)
 	}
 }
 
-func (e *Engine) exec(ctx context.Context, t time.Time, name, line string) bool {
+// exec runs line, logging as knockd does. A knocked time that is set is
+// where the line's latency is measured from, to just before it runs.
+func (e *Engine) exec(ctx context.Context, t time.Time, name, line string, knocked time.Time) bool {
 	if line == "" {
 		return true
 	}
 	e.note(t, "%s: running command: %s", name, line)
+	if !knocked.IsZero() {
+		e.latency.Record(time.Since(knocked))
+	}
 	status, err := e.run(ctx, line)
 	switch {
 	case err != nil:

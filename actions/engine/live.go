@@ -76,6 +76,7 @@ loop:
 			if o == nil {
 				continue
 			}
+			o.knocked = ev.Time
 			inflight++
 			go func() {
 				ok := e.RunStart(bg, o, time.Now())
