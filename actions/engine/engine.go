@@ -87,11 +87,11 @@ type door struct {
 	start string
 	state state
 	undo  bool   // the start command failed: the stop command runs once, now
+	index int    // in the heap
+	seq   uint64 // breaks ties between equal due times, for reproducible replays
 	// knocked is the capture time of the knock's last packet, set by Run
 	// (live) only: replay's packet time is no clock to measure against.
 	knocked time.Time
-	index int    // in the heap
-	seq   uint64 // breaks ties between equal due times, for reproducible replays
 }
 
 // Engine owns the door table and the queue of pending stop commands.
