@@ -69,8 +69,10 @@ type Options struct {
 //   - NumBlocks 256: 8 MiB of ring, 65,000 SYNs, 130 ms of that flood, for
 //     the stalls of a busy machine (the scheduler, another process, a
 //     fork). 2 MiB (8 × 256 KiB) lost 152–15,161 packets per benchmark
-//     run; 8 MiB lost none. It is locked kernel memory, mapped into the
-//     daemon (peak RSS about 23 MiB instead of 17).
+//     run on a quiet machine; 8 MiB lost none there (with other jobs
+//     compiling on both cores it still lost 10,305 once: a stall of
+//     some 200 ms). It is locked kernel memory, mapped into the daemon
+//     (peak RSS about 23 MiB instead of 17).
 const (
 	defaultBlockSize    = 32 << 10
 	defaultNumBlocks    = 256
