@@ -201,6 +201,21 @@ probe_overhead() {
 	echo "median $(kv <(echo "$out") median_ms) ms, max $(kv <(echo "$out") max_ms) ms"
 }
 
+# own_latency LOG: "count p50 p99 max" (ms) from the last
+# "knock-to-command latency: N start commands, p50 D, p99 D, max D" line of
+# Doorward's log, the durations as Go prints them (852µs, 1.235ms, 2s).
+own_latency() {
+	sed -n 's/.*knock-to-command latency: \([0-9]*\) start commands, p50 \([^,]*\), p99 \([^,]*\), max \(.*\)$/\1 \2 \3 \4/p' "$1" | tail -1 |
+		awk 'function ms(d) {
+				if (d ~ /[µu]s$/) return d / 1000
+				if (d ~ /ns$/) return d / 1e6
+				if (d ~ /ms$/) return d + 0
+				if (d ~ /^[0-9.]+s$/) return d * 1000
+				return "-"
+			}
+			{ printf "%d %s %s %s\n", $1, ms($2), ms($3), ms($4) }'
+}
+
 # flood_once DIR CLI CIF SRVIP RATE N: the N-th bounded flood, in the
 # background; its pid in $fpid, its output in DIR/flood.N.
 flood_once() {
@@ -424,6 +439,13 @@ bench() {
 		selfcount=$(sed -n 's/.*\] \([0-9]*\) packets processed$/\1/p' "$dir/daemon.log" | tail -1)
 		selfcount=${selfcount:--}
 	fi
+	# Doorward's own knock-to-command latency (the last line, logged at
+	# shutdown): from the last knock's capture timestamp to the moment the
+	# start command is handed to the shell, no process start-up in it.
+	local own="- - - -"
+	if [[ $name == doorward ]] && grep -q "knock-to-command latency:" "$dir/daemon.log"; then
+		own=$(own_latency "$dir/daemon.log")
+	fi
 
 	# Latency: the first command-file line of each legitimate address
 	# minus the kernel's receive timestamp of that client's SYN to 9000
@@ -457,15 +479,17 @@ bench() {
 
 	# name rate generator floods offered rx_veth passed dropped processed self
 	# d_ticks m_ticks sirq_ticks rss_KiB opened clients p50 p99 log_bytes pps drained seconds base pps_range
+	# own_count own_p50 own_p99 own_max
 	awk -v name="$name" -v rate="$rate" -v gen="$GENERATOR" -v floods="$FLOODS" -v offered=$((sent + 3 * clients)) \
 		-v rx=$((rx1 - rx0)) -v passed="$passed" -v dropped="$dropped" -v self="$selfcount" \
 		-v dt=$((d1 - d0)) -v mt=$((s1 - s0)) -v st=$((sirq1 - sirq0)) -v hwm="$hwm" -v opened="$opened" -v n="$clients" \
 		-v lat="$lat" -v logsize="$logsize" -v secs="$secs" -v sent="$sent" -v drained="$drained" \
-		-v span="$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }')" -v base="$base" -v range="$pps_range" 'BEGIN {
+		-v span="$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }')" -v base="$base" -v range="$pps_range" \
+		-v own="$own" 'BEGIN {
 			split(lat, l, " ")
 			processed = (passed == "-") ? "-" : passed - dropped
-			printf "%s %s %s %d %d %d %s %s %s %s %d %d %d %d %d %d %s %s %d %.0f %s %s %s %s\n", name, rate, gen, floods, offered, rx,
-				passed, dropped, processed, self, dt, mt, st, hwm, opened, n, l[1], l[2], logsize, sent / secs, drained, span, base, range
+			printf "%s %s %s %d %d %d %s %s %s %s %d %d %d %d %d %d %s %s %d %.0f %s %s %s %s %s\n", name, rate, gen, floods, offered, rx,
+				passed, dropped, processed, self, dt, mt, st, hwm, opened, n, l[1], l[2], logsize, sent / secs, drained, span, base, range, own
 		}' >>"$work/results"
 
 	# Free this pair before the next daemon runs.
@@ -491,21 +515,25 @@ done
 
 echo
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, kernel $(uname -r), $GENERATOR, $FLOODS x ${DURATION}s floods at rate ${RATE} (0 = max) from $PREFIX, load average at start $load0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
-awk -v tick="$TICK" 'BEGIN {
-	printf "%-9s %6s %9s %10s %10s %9s %6s %8s %8s %8s %7s %8s %8s %8s %7s\n", "daemon", "rate", "flood_pps", "offered", "processed", "k_drops",
-		"cpu_s", "us/pkt", "mach_us", "sirq_us", "opened", "p50_ms", "p99_ms", "rss_MiB", "log_KiB"
+awk -v tick="$TICK" 'function f(v) { return v == "-" ? v : sprintf("%.2f", v) }
+BEGIN {
+	printf "%-9s %6s %9s %10s %10s %9s %6s %8s %8s %8s %7s %7s %7s %7s %8s %8s %8s %7s\n", "daemon", "rate", "flood_pps", "offered", "processed", "k_drops",
+		"cpu_s", "us/pkt", "mach_us", "sirq_us", "opened", "p50_ms", "p99_ms", "max_ms", "ext_p50", "ext_p99", "rss_MiB", "log_KiB"
 }
 {
 	cpu = $11 / tick
-	printf "%-9s %6s %9d %10d %10s %9s %6.2f %8.2f %8.2f %8.2f %7s %8s %8s %8.1f %7.1f\n", $1, ($2 == 0 ? "max" : $2), $20, $5, $9, $8,
-		cpu, cpu * 1e6 / $5, $12 / tick * 1e6 / $5, $13 / tick * 1e6 / $5, $15 "/" $16, $17, $18, $14 / 1024, $19 / 1024
+	printf "%-9s %6s %9d %10d %10s %9s %6.2f %8.2f %8.2f %8.2f %7s %7s %7s %7s %8s %8s %8.1f %7.1f\n", $1, ($2 == 0 ? "max" : $2), $20, $5, $9, $8,
+		cpu, cpu * 1e6 / $5, $12 / tick * 1e6 / $5, $13 / tick * 1e6 / $5, $15 "/" $16, f($26), f($27), f($28), $17, $18, $14 / 1024, $19 / 1024
 }' "$work/results"
 echo
 echo "flood_pps: packets sent / seconds spent sending, over all floods; offered: flood packets + 3 per legitimate knock;"
 echo "processed: packets that passed the capture socket's filter minus k_drops, those the kernel dropped because the ring was full (PACKET_STATISTICS);"
 echo "cpu_s: the daemon's user+system CPU from before the first flood to the end of the drain (/proc/PID/stat); us/pkt: that per offered packet;"
 echo "mach_us: the whole machine's busy CPU (all cores, /proc/stat, generator and softirq included) per offered packet, over the same span; sirq_us: its softirq part;"
-echo "opened: legitimate knocks whose command ran; p50/p99: kernel receive time of the last knock SYN to the start command's date, over those that opened."
-awk '{ printf "%s: %s floods in %ss (%s packets/s per flood), drained after %ss, machine busy before the floods %s %%%s\n", $1, $4, $22, $24, $21, $23,
-	($10 != "-" ? ", its own count of packets processed " $10 " (capture: " $9 ")" : "") }' "$work/results"
+echo "opened: legitimate knocks whose command ran; p50/p99/max_ms: knock-to-command latency as the daemon measures it (Doorward's log: the last knock's"
+echo "capture timestamp to the start command being handed to the shell; knockd cannot say: -); ext_p50/p99: kernel receive time of the last knock SYN"
+echo "(tcpdump) to the start command's date, over those that opened: includes starting the command's process (the probe above)."
+awk '{ printf "%s: %s floods in %ss (%s packets/s per flood), drained after %ss, machine busy before the floods %s %%%s%s\n", $1, $4, $22, $24, $21, $23,
+	($10 != "-" ? ", its own count of packets processed " $10 " (capture: " $9 ")" : ""),
+	($25 != "-" ? ", its own latency over " $25 " start commands" : "") }' "$work/results"
 cp "$work/results" "$work/results.txt"

@@ -19,8 +19,8 @@ import "github.com/doorward/doorward/detectors"
 //   - Latency: the detectors' goroutine returns to its select after each
 //     batch, so a tick, a reload or SIGTERM waits at most one batch's
 //     dispatch (batchSize packets, tens of microseconds), however long the
-//     flood lasts. A whole 256 KiB block (about 2,000 SYNs) would be ten
-//     times that for no measurable gain.
+//     flood lasts. A ring block of SYNs (32 KiB, 255 of them) is two
+//     batches.
 //   - Memory: each reader owns batchesPerReader batches and no more; a
 //     reader with none free waits and leaves the packets in the kernel's
 //     ring, which absorbs a burst and counts what it cannot hold (the drops

@@ -33,7 +33,8 @@ func TestBatchesOpenAcrossBoundaries(t *testing.T) {
 		}
 		pkts = append(pkts, pcaptest.EncodeIP(f))
 	}
-	blk, n := capture.LayoutBlock(blockSize, pkts, at)
+	// A block larger than the live ring's, so one holds several batches.
+	blk, n := capture.LayoutBlock(8*blockSize, pkts, at)
 	if n != total {
 		t.Fatalf("laid out %d of %d", n, total)
 	}

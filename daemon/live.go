@@ -21,6 +21,7 @@ import (
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/capture"
+	"github.com/doorward/doorward/internal/latency"
 	"github.com/doorward/doorward/internal/sdnotify"
 )
 
@@ -238,6 +239,7 @@ loop:
 			}
 			if ticks%statsEvery == 0 {
 				l.reportDrops()
+				l.reportLatency(eng.Latency(), false)
 			}
 		case <-hup:
 			// Parse off the packet path: the old config keeps serving
@@ -273,6 +275,7 @@ loop:
 	notify(log, sd.Stopping())
 	stopReading()
 	l.logStats(met.packets.Load())
+	l.reportLatency(eng.Latency(), true)
 	l.closeSources()
 	l.closeLogTail(lt)
 	readers.Wait()
@@ -398,6 +401,9 @@ type live struct {
 	limit   *cmdLimit
 	sets    *liveSets // nftables sets of Nft_Set doors (nftsets.go)
 	met     *metrics
+	// latencyReported is the start commands counted in the last latency
+	// line, so the periodic one is logged only when there are new ones.
+	latencyReported uint64
 }
 
 // newLive sets up the packet side; each reader brings its own batches.
@@ -468,6 +474,18 @@ func (l *live) logStats(processed uint64) {
 		s.mu.Unlock()
 	}
 	l.log.Logf("%d packets processed", processed)
+}
+
+// reportLatency logs knock-to-command latency (engine.Engine.Latency):
+// periodically when start commands ran since the last report, and always
+// at shutdown.
+func (l *live) reportLatency(s latency.Summary, always bool) {
+	if s.Count == l.latencyReported && !always {
+		return
+	}
+	l.latencyReported = s.Count
+	us := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
+	l.log.Logf("knock-to-command latency: %d start commands, p50 %v, p99 %v, max %v", s.Count, us(s.P50), us(s.P99), us(s.Max))
 }
 
 func sameAddrs(a, b []netip.Addr) bool {

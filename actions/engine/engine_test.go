@@ -150,3 +150,33 @@ func TestReloadKeepsPendingStops(t *testing.T) {
 		}
 	})
 }
+
+// TestLiveLatency: Run measures each start command from its knock's
+// capture time to the moment the command is handed to the runner (the
+// runner's own time is not in it); stop commands and replay's Open are not
+// measured.
+func TestLiveLatency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &recorder{t0: time.Now(), delay: 500 * time.Millisecond}
+		e := New(r.run, nil, nil)
+		e.SetDoors(doors)
+		// Replay: packet time is no clock; nothing is recorded.
+		e.Open(context.Background(), actions.Event{Door: "nostop", Addr: netip.MustParseAddr("10.0.0.9"), Time: time.Now().Add(-time.Hour)})
+		ctx, cancel := context.WithCancel(context.Background())
+		events := make(chan actions.Event)
+		done := make(chan struct{})
+		go func() { e.Run(ctx, events, nil); close(done) }()
+		events <- actions.Event{Door: "ssh", Addr: netip.MustParseAddr("10.0.0.1"), Time: time.Now().Add(-3 * time.Millisecond)}
+		events <- actions.Event{Door: "ssh", Addr: netip.MustParseAddr("10.0.0.2"), Time: time.Now().Add(-7 * time.Millisecond)}
+		time.Sleep(30 * time.Second) // both stop commands ran too
+		cancel()
+		<-done
+		if got := len(r.got()); got != 5 {
+			t.Fatalf("ran %d commands, want 5 (1 replayed start, 2 starts, 2 stops)", got)
+		}
+		s := e.Latency()
+		if s.Count != 2 || s.Max != 7*time.Millisecond || s.P50 < 3*time.Millisecond || s.P50 > 3*time.Millisecond*9/8 || s.P99 != 7*time.Millisecond {
+			t.Errorf("Latency() = %+v, want 2 samples: p50 3ms (within its bucket), p99 and max 7ms", s)
+		}
+	})
+}

@@ -79,6 +79,7 @@ loop:
 			if o == nil {
 				continue
 			}
+			o.knocked = ev.Time
 			inflight++
 			go func() {
 				ok := e.RunStart(bg, o, time.Now())
