@@ -1,14 +1,13 @@
 package e2e
 
 import (
-	"net"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/doorward/doorward/e2e/netns"
+	"github.com/doorward/doorward/internal/sdnotify/sdnotifytest"
 )
 
 // TestSystemdNotify runs knockd as systemd's Type=notify would (a socket
@@ -20,22 +19,7 @@ func TestSystemdNotify(t *testing.T) {
 	t.Parallel()
 	netns.Require(t, "ip", "env")
 	p := netns.NewPair(t)
-	sock := filepath.Join(t.TempDir(), "notify")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	next := func() string {
-		t.Helper()
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		b := make([]byte, 512)
-		n, err := c.Read(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b[:n])
-	}
+	sock, next := sdnotifytest.Listen(t)
 	k := startKnockdIn(t, p, []string{"env", "NOTIFY_SOCKET=" + sock}, example("knockd-iptables.conf"))
 	if got := next(); got != "READY=1\n" {
 		t.Fatalf("first notification %q, want READY=1", got)
