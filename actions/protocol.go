@@ -74,6 +74,9 @@ type Env struct {
 	StateDir string
 	// Ifaces are the capture interfaces (-i, else [options] Interface).
 	Ifaces []string
+	// Tally, if set, hears what became of each knock the action accepts
+	// or refuses (the daemon's metrics); nil-safe through Tally.Knock.
+	Tally Tally
 }
 
 // New builds a protocol's Action for its doors (and the sections it

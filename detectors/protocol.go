@@ -37,6 +37,11 @@ type Protocol struct {
 	// engine. A protocol without it registers its own action with
 	// actions.Register under the same Name.
 	Commands bool
+	// Reasons are the refusal reasons the protocol's detector and action
+	// tell Env.Tally (actions.Tally): metric label values, fixed at
+	// registration, so the runtime makes every door's counters when a
+	// config is loaded and a refused knock costs one atomic add.
+	Reasons []string
 }
 
 // Env is what a detector may use, from the runtime.
@@ -66,6 +71,10 @@ type Env struct {
 	// spends accepted knocks: the file backend live, in memory in replay
 	// and --check. The runtime always sets it.
 	Store actions.Store
+	// Tally, if set, hears what became of the knocks the detector's
+	// checks refuse, with one of the protocol's Reasons (the daemon's
+	// metrics); nil-safe through Tally.Knock.
+	Tally actions.Tally
 }
 
 // protocols is filled by init functions and read-only after them.
