@@ -71,6 +71,10 @@ type Options struct {
 	IfaceOf func(netip.Addr) string
 	// MaxOpen bounds the knocks in progress; 0 means DefaultMaxOpen.
 	MaxOpen int
+	// Tally, if set, is told each knock's outcome: accepted once its
+	// broad rule is in place, or refused with one of Reasons (the
+	// daemon's metrics; the detector tells the refusals of its checks).
+	Tally actions.Tally
 }
 
 const (
@@ -215,6 +219,7 @@ func (a *Action) knock(ctx context.Context, ev actions.Event) {
 		// knocked: another guest behind the same address (a NAT) takes
 		// the wait over, and the SYN is logged under its name.
 		l.due = a.clock().Add(d.Waitfor)
+		a.opt.Tally.Knock(ev.Door, actions.Accepted, "")
 		guest := ev.Guest
 		if guest == l.guest {
 			a.logf(d, lvDebug, "%s@%s knocked again for port %d; still waiting for the SYN", guest, ev.Addr, ev.Port)
@@ -228,18 +233,22 @@ func (a *Action) knock(ctx context.Context, ev actions.Event) {
 		if a.dropped++; a.dropped&(a.dropped-1) == 0 {
 			a.logf(d, lvError, "%d knocks in progress; knock from %s dropped (%d so far)", len(a.lives), ev.Addr, a.dropped)
 		}
+		a.opt.Tally.Knock(ev.Door, actions.Refused, ReasonTooMany)
 		return
 	}
 	dst := ev.Dst
 	if !dst.Is4() || !ev.Addr.Is4() {
 		a.logf(d, lvError, "knock from %s: no IPv4 destination address; ignored", ev.Addr)
+		a.opt.Tally.Knock(ev.Door, actions.Refused, ReasonNoIPv4Dst)
 		return
 	}
 	l := &life{key: key, door: d, guest: ev.Guest, dst: dst, iface: a.iface(d, dst)}
 	l.broad = a.newRule(l, 0)
-	if !a.add(ctx, l, l.broad) {
+	if why := a.add(ctx, l, l.broad); why != "" {
+		a.opt.Tally.Knock(ev.Door, actions.Refused, why)
 		return
 	}
+	a.opt.Tally.Knock(ev.Door, actions.Accepted, "")
 	l.phase = waitSYN
 	l.due = a.clock().Add(d.Waitfor)
 	a.lives = append(a.lives, l)
@@ -286,22 +295,23 @@ func (a *Action) newRule(l *life, sport uint16) *rule {
 
 // add journals r and runs the add script. On failure it deletes what the
 // knock added (r itself too, in case the script half-worked) and ends the
-// knock; it reports whether the lifecycle goes on.
-func (a *Action) add(ctx context.Context, l *life, r *rule) bool {
+// knock; it returns "" if the lifecycle goes on, else why not (one of
+// Reasons).
+func (a *Action) add(ctx context.Context, l *life, r *rule) string {
 	if a.opt.Store != nil {
 		e, err := a.opt.Store.OpenDoor(r.entry)
 		if err != nil {
 			a.logf(l.door, lvError, "cannot record the rule in the journal, not adding it: %v", err)
 			a.abort(ctx, l, r, false)
-			return false
+			return ReasonJournal
 		}
 		r.entry = e
 	}
 	if a.run(ctx, l.door, r.addLine()).Fatal {
 		a.abort(ctx, l, r, true)
-		return false
+		return ReasonScript
 	}
-	return true
+	return ""
 }
 
 // abort ends l after adding failed could not be done. If its add script
@@ -398,7 +408,7 @@ func (a *Action) connect(ctx context.Context, ev actions.Event) {
 	l.sport = ev.SrcPort
 	a.logf(l.door, lvDebug, "Initial SYN packet detected, %s@%s:%d -> %d", l.guest, l.key.addr, l.sport, l.key.port)
 	l.narrow = a.newRule(l, l.sport)
-	if !a.add(ctx, l, l.narrow) {
+	if a.add(ctx, l, l.narrow) != "" {
 		return
 	}
 	// doormand's documented order: narrow rule in, then broad rule out.

@@ -521,3 +521,44 @@ func (w *world) OpenDoors() []journal.Entry {
 	slices.SortFunc(out, func(a, b journal.Entry) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
+
+// TestTally: what the action tells actions.Tally of each knock: accepted
+// once the broad rule is in place (and again for a knock that prolongs
+// the wait), refused with the reason the rule could not be added for. A
+// SYN is no knock: nothing is told.
+func TestTally(t *testing.T) {
+	noDst := knockEv(22)
+	noDst.Dst = netip.Addr{}
+	for _, tc := range []struct {
+		name   string
+		setup  func(w *world, o *Options)
+		events []actions.Event
+		want   []string
+	}{
+		{"accepted, then the SYN", nil, []actions.Event{knockEv(22), synEv(22, 50000)}, []string{"ssh 0 "}},
+		{"a second knock prolongs the wait", nil, []actions.Event{knockEv(22), knockEv(22)}, []string{"ssh 0 ", "ssh 0 "}},
+		{"too many knocks in progress", func(_ *world, o *Options) { o.MaxOpen = 1 },
+			[]actions.Event{knockEv(22), knockEv(23)}, []string{"ssh 0 ", "ssh 1 too_many_knocks"}},
+		{"no IPv4 destination", nil, []actions.Event{noDst}, []string{"ssh 1 no_ipv4_destination"}},
+		{"journal refuses the rule", func(w *world, _ *Options) { w.jerr = errors.New("disk full") },
+			[]actions.Event{knockEv(22)}, []string{"ssh 1 journal_error"}},
+		{"firewall-add fails", func(w *world, _ *Options) { w.answers["/fw/add"] = []string{"<none>"} },
+			[]actions.Event{knockEv(22)}, []string{"ssh 1 script_failed"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			var told []string
+			o := Options{Script: w.script, Store: w, Logf: w.logf, Tally: func(door string, oc actions.Outcome, reason string) {
+				told = append(told, fmt.Sprintf("%s %d %s", door, oc, reason))
+			}}
+			if tc.setup != nil {
+				tc.setup(w, &o)
+			}
+			a := New([]Door{door}, o)
+			for _, ev := range tc.events {
+				a.Handle(context.Background(), ev)
+			}
+			check(t, "told", told, tc.want)
+		})
+	}
+}

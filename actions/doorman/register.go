@@ -35,6 +35,7 @@ func newAction(doors []*knockd.Door, env *actions.Env) (actions.Action, error) {
 		Script: Shell(cmp.Or(env.CommandTimeout, DefaultScriptTimeout)),
 		Logf:   env.Logf,
 		Store:  env.Doors,
+		Tally:  env.Tally,
 	}
 	if !env.Replay {
 		opt.Sockets = ProcNet{Root: "/proc"}

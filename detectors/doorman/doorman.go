@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
+	dmaction "github.com/doorward/doorward/actions/doorman"
 	"github.com/doorward/doorward/actions/filestore"
 	cfg "github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/detectors"
@@ -86,6 +87,10 @@ type Options struct {
 	// door's Hash_Archive path for the file backend); nil: the file
 	// backend's files, in a Store of the detector's own (tests).
 	Store actions.Store
+	// Tally, if set, is told each knock the checks refuse, with one of
+	// actions/doorman's Reasons (the daemon's metrics). A valid knock is
+	// not told: the action tells whether it opened the door.
+	Tally actions.Tally
 }
 
 // pending is a knock waiting for its SYN, keyed by address and port. The
@@ -103,13 +108,14 @@ type Detector struct {
 	lim      *ratelimit.Limiter
 	overflow uint64
 	store    actions.Store
+	tally    actions.Tally
 	token    [16]byte // the digest being spent
 }
 
 // New builds the detector. Door knock ports must be distinct (FromDoors
 // checks it).
 func New(doors []*Door, opt Options) *Detector {
-	d := &Detector{doors: doors, logf: opt.Logf, store: opt.Store}
+	d := &Detector{doors: doors, logf: opt.Logf, store: opt.Store, tally: opt.Tally}
 	if d.store == nil {
 		d.store = filestore.New(filestore.Options{})
 	}
@@ -195,11 +201,13 @@ func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Even
 	switch err {
 	case nil:
 	case doorman.ErrLengths:
+		d.tally.Knock(door.Key, actions.Refused, dmaction.ReasonBadPacket)
 		if d.allow(door, cfg.Warn, p.Time) {
 			d.log(door, cfg.Warn, "Bad packet from %s \"%s ..\"", p.Src, hex16(p.Payload))
 		}
 		return
 	default: // fewer than four fields: doormand skips (or crashes)
+		d.tally.Knock(door.Key, actions.Refused, dmaction.ReasonBadPacket)
 		return
 	}
 	src := p.Src
@@ -208,6 +216,7 @@ func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Even
 	}
 	g := door.Guests.Lookup(k.Group)
 	if g == nil {
+		d.tally.Knock(door.Key, actions.Refused, dmaction.ReasonUnknownGuest)
 		if d.allow(door, cfg.Warn, p.Time) {
 			d.log(door, cfg.Warn, "Unknown guest '%s'", esc(k.Group))
 		}
@@ -215,12 +224,14 @@ func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Even
 	}
 	port := doorman.Atoi(k.Service)
 	if !g.HasPort(port) {
+		d.tally.Knock(door.Key, actions.Refused, dmaction.ReasonPortNotAllowed)
 		if d.allow(door, cfg.Warn, p.Time) {
 			d.log(door, cfg.Warn, "Guest %s at %s not registered for port %s.", g.Name, src, esc(k.Service))
 		}
 		return
 	}
 	if !g.Allows(src) {
+		d.tally.Knock(door.Key, actions.Refused, dmaction.ReasonAddrNotAllowed)
 		if d.allow(door, cfg.Warn, p.Time) {
 			d.log(door, cfg.Warn, "Guest %s is not registered for address %s.", g.Name, src)
 		}
@@ -228,13 +239,16 @@ func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Even
 	}
 	digest, ok := k.Verify(door.secrets[g])
 	if !ok {
+		d.tally.Knock(door.Key, actions.Refused, dmaction.ReasonBadHMAC)
 		if d.allow(door, cfg.Warn, p.Time) {
 			d.log(door, cfg.Warn, "Guest %s at %s used incorrect secret.", g.Name, src)
 		}
 		return
 	}
 	if door.archive == nil {
-		return // not committed: nothing can remember the knock, refuse it
+		// Not committed: nothing can remember the knock, refuse it.
+		d.tally.Knock(door.Key, actions.Refused, dmaction.ReasonNoArchive)
+		return
 	}
 	// One Spend checks and records the digest: two detectors (a reload's)
 	// or two hosts sharing the archive cannot both accept the knock.
@@ -249,6 +263,7 @@ func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Even
 		d.log(door, cfg.Error, "%v", err)
 	}
 	if !spent.Fresh {
+		d.tally.Knock(door.Key, actions.Refused, dmaction.ReasonReplay)
 		if err == nil && d.allow(door, cfg.Warn, p.Time) {
 			d.log(door, cfg.Warn, "PROBABLE REPLAY ATTEMPT from %s: port=%s guest=%s tag=%s hash=%s; original timestamp=%s",
 				src, esc(k.Service), g.Name, esc(k.Tag), esc(k.Hash), spent.At.UTC().Format("2006-01-02 15:04:05 GMT"))

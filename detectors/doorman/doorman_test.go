@@ -52,6 +52,7 @@ type harness struct {
 	det    *Detector
 	log    []string
 	events []actions.Event
+	tally  []string // "door outcome reason" as the detector tells actions.Tally
 }
 
 func newHarness(t *testing.T, dir string) *harness {
@@ -80,7 +81,10 @@ func newHarnessStore(t *testing.T, dir string, store actions.Store) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.det = New(doors, Options{Logf: func(f string, a ...any) { h.log = append(h.log, fmt.Sprintf(f, a...)) }, Store: store})
+	h.det = New(doors, Options{Logf: func(f string, a ...any) { h.log = append(h.log, fmt.Sprintf(f, a...)) }, Store: store,
+		Tally: func(door string, o actions.Outcome, reason string) {
+			h.tally = append(h.tally, fmt.Sprintf("%s %d %s", door, o, reason))
+		}})
 	if err := h.det.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -181,38 +185,63 @@ func TestRefusals(t *testing.T) {
 		port    uint16
 		payload string
 		log     []string
+		reason  string // told actions.Tally for door dm; "": nothing told
 	}{
-		{"three fields: silent", client, 1001, "22 martink 4270a3248a23c209b37d35bb060e1cd6", nil},
-		{"empty: silent", client, 1001, "", nil},
-		{"short hash", client, 1001, "22 martink 1 4270", []string{`dm: warn: Bad packet from 10.0.0.2 "32 32 20 6d 61 72 74 69 6e 6b 20 31 20 34 32 37 .."`}},
-		{"service too long", client, 1001, "000022 martink 1519966632 4270a3248a23c209b37d35bb060e1cd6", []string{`dm: warn: Bad packet from 10.0.0.2 "30 30 30 30 32 32 20 6d 61 72 74 69 6e 6b 20 31 .."`}},
-		{"short bad packet", client, 1001, "a b c d", []string{`dm: warn: Bad packet from 10.0.0.2 "61 20 62 20 63 20 64 .."`}},
+		{"three fields: silent", client, 1001, "22 martink 4270a3248a23c209b37d35bb060e1cd6", nil, "bad_packet"},
+		{"empty: silent", client, 1001, "", nil, "bad_packet"},
+		{"short hash", client, 1001, "22 martink 1 4270", []string{`dm: warn: Bad packet from 10.0.0.2 "32 32 20 6d 61 72 74 69 6e 6b 20 31 20 34 32 37 .."`}, "bad_packet"},
+		{"service too long", client, 1001, "000022 martink 1519966632 4270a3248a23c209b37d35bb060e1cd6", []string{`dm: warn: Bad packet from 10.0.0.2 "30 30 30 30 32 32 20 6d 61 72 74 69 6e 6b 20 31 .."`}, "bad_packet"},
+		{"short bad packet", client, 1001, "a b c d", []string{`dm: warn: Bad packet from 10.0.0.2 "61 20 62 20 63 20 64 .."`}, "bad_packet"},
 		{"unknown guest", client, 1001, "22 nobody 1 4270a3248a23c209b37d35bb060e1cd6", []string{
 			"dm: info: knock from 10.0.0.2 : 22 nobody 1 4270a3248a23c209b37d35bb060e1cd6",
-			"dm: warn: Unknown guest 'nobody'"}},
+			"dm: warn: Unknown guest 'nobody'"}, "unknown_guest"},
 		{"guest names are case-sensitive", client, 1001, "22 Martink 1 4270a3248a23c209b37d35bb060e1cd6", []string{
 			"dm: info: knock from 10.0.0.2 : 22 Martink 1 4270a3248a23c209b37d35bb060e1cd6",
-			"dm: warn: Unknown guest 'Martink'"}},
+			"dm: warn: Unknown guest 'Martink'"}, "unknown_guest"},
 		{"port not registered", client, 1001, port23, []string{
 			"dm: info: knock from 10.0.0.2 : " + port23,
-			"dm: warn: Guest martink at 10.0.0.2 not registered for port 23."}},
+			"dm: warn: Guest martink at 10.0.0.2 not registered for port 23."}, "port_not_allowed"},
 		{"address not registered", other, 1001, valid, []string{
 			"dm: info: knock from 10.9.9.9 : " + valid,
-			"dm: warn: Guest martink is not registered for address 10.9.9.9."}},
+			"dm: warn: Guest martink is not registered for address 10.9.9.9."}, "address_not_allowed"},
 		{"wrong secret", client, 1001, wrongSecret, []string{
 			"dm: info: knock from 10.0.0.2 : " + wrongSecret,
-			"dm: warn: Guest martink at 10.0.0.2 used incorrect secret."}},
+			"dm: warn: Guest martink at 10.0.0.2 used incorrect secret."}, "bad_hmac"},
 		{"log injection escaped", client, 1001, "22 x\nFAKE 1 4270a3248a23c209b37d35bb060e1cd6", []string{
 			`dm: info: knock from 10.0.0.2 : 22 x\x0aFAKE 1 4270a3248a23c209b37d35bb060e1cd6`,
-			`dm: warn: Unknown guest 'x\x0aFAKE'`}},
-		{"other UDP port: not ours", client, 1002, valid, nil},
-		{"IPv6: ignored", netip.MustParseAddr("fd00::2"), 1001, valid, nil},
+			`dm: warn: Unknown guest 'x\x0aFAKE'`}, "unknown_guest"},
+		{"other UDP port: not ours", client, 1002, valid, nil, ""},
+		{"IPv6: ignored", netip.MustParseAddr("fd00::2"), 1001, valid, nil, ""},
 	}
 	h := newHarness(t, t.TempDir())
 	h.takeLog()
 	for i, tc := range tests {
 		h.udp(time.Duration(i)*time.Second, tc.src, tc.port, tc.payload)
 		h.check(tc.name, tc.log, nil)
+		var want []string
+		if tc.reason != "" {
+			want = []string{"dm 1 " + tc.reason}
+		}
+		if !slices.Equal(h.tally, want) {
+			t.Errorf("%s: told %q, want %q", tc.name, h.tally, want)
+		}
+		h.tally = nil
+	}
+}
+
+// TestTallyReplay: a valid knock is not told (the action tells whether it
+// opened the door); its replay is refused as "replay", and a knock the
+// hash archive cannot remember (a detector never committed) as
+// "hash_archive_closed".
+func TestTallyReplay(t *testing.T) {
+	const valid = "22 martink 1519966632 4270a3248a23c209b37d35bb060e1cd6"
+	h := newHarness(t, t.TempDir())
+	h.udp(0, client, 1001, valid)
+	h.udp(time.Second, client, 1001, valid)
+	h.det.Close()
+	h.udp(2*time.Second, client, 1001, string(doorman.Format(22, "martink", 9, []byte("hushhush"))))
+	if want := []string{"dm 1 replay", "dm 1 hash_archive_closed"}; !slices.Equal(h.tally, want) {
+		t.Errorf("told %q, want %q", h.tally, want)
 	}
 }
 
@@ -320,6 +349,8 @@ func TestRateLimit(t *testing.T) {
 func TestObserveAllocs(t *testing.T) {
 	h := newHarness(t, t.TempDir())
 	h.det.lim = ratelimit.New(1e-9, 1)
+	var told int
+	h.det.tally = func(string, actions.Outcome, string) { told++ }
 	for _, payload := range []string{
 		"a b c d",
 		"22 nobody 1 4270a3248a23c209b37d35bb060e1cd6",

@@ -1,6 +1,7 @@
 package doorman
 
 import (
+	dmaction "github.com/doorward/doorward/actions/doorman"
 	cfg "github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
@@ -12,7 +13,7 @@ import (
 const Name = "doorman"
 
 func init() {
-	detectors.Register(detectors.Protocol{Name: Name, Detector: newDetector})
+	detectors.Register(detectors.Protocol{Name: Name, Detector: newDetector, Reasons: dmaction.Reasons})
 }
 
 func newDetector(doors []*knockd.Door, env *detectors.Env) (detectors.Detector, error) {
@@ -26,5 +27,5 @@ func newDetector(doors []*knockd.Door, env *detectors.Env) (detectors.Detector, 
 	if err != nil {
 		return nil, err
 	}
-	return New(ds, Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: int(10 * env.LogRate), LogSuppressed: env.LogSuppressed, MaxPending: env.MaxSources, Store: env.Store}), nil
+	return New(ds, Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: int(10 * env.LogRate), LogSuppressed: env.LogSuppressed, MaxPending: env.MaxSources, Store: env.Store, Tally: env.Tally}), nil
 }
