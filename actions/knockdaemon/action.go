@@ -90,6 +90,10 @@ type Options struct {
 	LogRate float64
 	// LogSuppressed, if set, also counts the lines left out (metrics).
 	LogSuppressed *atomic.Uint64
+	// Tally, if set, is told each knock's outcome: accepted once its
+	// commands are set in motion, or refused with one of Reasons (the
+	// daemon's metrics; the detector tells the refusals of its checks).
+	Tally actions.Tally
 }
 
 // Defaults of the limiter on lines knocks cause, as the detectors'. A
@@ -212,6 +216,7 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 		if a.dropped++; a.dropped&(a.dropped-1) == 0 {
 			a.note("%s: too many commands running, dropped %d knocks", label, a.dropped)
 		}
+		a.refuse(ev, ReasonTooMany)
 		return
 	}
 
@@ -242,10 +247,12 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 		}
 	}
 	if len(chosen) == 0 {
+		a.refuse(ev, ReasonNoAction)
 		return
 	}
 	if a.pending.Len()+delayedSteps > MaxPending {
 		a.note("%s: %d delayed commands already waiting, knock ignored", label, a.pending.Len())
+		a.refuse(ev, ReasonTooManyLater)
 		return
 	}
 
@@ -282,12 +289,15 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 
 	if err := a.store.Sync(); err != nil {
 		a.note("%s: could not save the state, not running this knock's commands: %v", label, err)
+		a.refuse(ev, ReasonStateError)
 		return
 	}
 	ds, ok := a.record(ev, k, label, door.Name, later)
 	if !ok {
+		a.refuse(ev, ReasonJournalError)
 		return
 	}
+	a.o.Tally.Knock(ev.Door, actions.Accepted, "")
 	for _, d := range ds {
 		a.pending.Push(d)
 	}
@@ -309,6 +319,11 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 		}
 		a.results <- result{}
 	}()
+}
+
+// refuse tells the Tally that ev's knock was refused, and why.
+func (a *Action) refuse(ev actions.Event, reason string) {
+	a.o.Tally.Knock(ev.Door, actions.Refused, reason)
 }
 
 // record journals the knock's delayed commands. If one cannot be

@@ -106,7 +106,8 @@ func TestLiveBounded(t *testing.T) {
 			logs = append(logs, fmt.Sprintf(f, args...))
 		}
 		st, _ := state.Open("", state.Options{})
-		a, err := New(parseConf(t, openClose), Options{Run: r.run, Logf: logf, State: filestore.StateCache(st)})
+		ts := &tallies{}
+		a, err := New(parseConf(t, openClose), Options{Run: r.run, Logf: logf, State: filestore.StateCache(st), Tally: ts.tally})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,6 +124,9 @@ func TestLiveBounded(t *testing.T) {
 		mu.Unlock()
 		if !dropped {
 			t.Errorf("no drop logged: %q", logs)
+		}
+		if acc, ref := ts.count("ssh 0 "), ts.count("ssh 1 too_many_commands"); acc != MaxInFlight || ref != 3 {
+			t.Errorf("told %d accepted and %d too_many_commands, want %d and 3", acc, ref, MaxInFlight)
 		}
 		close(r.gate)
 		a.Close(ctx)
@@ -255,7 +259,8 @@ func TestReconfigure(t *testing.T) {
 func TestPendingBound(t *testing.T) {
 	r := &recorder{t0: time.Now()}
 	st, _ := state.Open("", state.Options{})
-	a, err := New(parseConf(t, openClose), Options{Run: r.run, Replay: true, State: filestore.StateCache(st)})
+	ts := &tallies{}
+	a, err := New(parseConf(t, openClose), Options{Run: r.run, Replay: true, State: filestore.StateCache(st), Tally: ts.tally})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,6 +271,9 @@ func TestPendingBound(t *testing.T) {
 	}
 	if a.Pending() != MaxPending || st.Len() != MaxPending {
 		t.Errorf("pending %d, state %d, want %d", a.Pending(), st.Len(), MaxPending)
+	}
+	if n := ts.count("ssh 1 too_many_delayed"); n != 1 {
+		t.Errorf("told too_many_delayed %d times, want 1", n)
 	}
 }
 
@@ -318,4 +326,90 @@ func (j *failingJournal) OpenDoors() []journal.Entry {
 	}
 	slices.SortFunc(out, func(a, b journal.Entry) int { return cmp.Compare(a.ID, b.ID) })
 	return out
+}
+
+// tallies records what an Action tells actions.Tally, safe across
+// goroutines.
+type tallies struct {
+	mu   sync.Mutex
+	told []string
+}
+
+func (ts *tallies) tally(door string, o actions.Outcome, reason string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.told = append(ts.told, fmt.Sprintf("%s %d %s", door, o, reason))
+}
+
+// count is how many times line was told.
+func (ts *tallies) count(line string) int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	n := 0
+	for _, l := range ts.told {
+		if l == line {
+			n++
+		}
+	}
+	return n
+}
+
+// TestTally: what the action tells actions.Tally of each knock: accepted
+// when its commands are set in motion, refused with the reason they are
+// not.
+func TestTally(t *testing.T) {
+	delayed := spanDoor + `
+[open]
+	Type = action
+	System = open IP
+[close]
+	Type = action
+	Delay = 30
+	System = close IP
+`
+	for _, tc := range []struct {
+		name  string
+		conf  string
+		setup func(t *testing.T, o *Options)
+		flags []int // FLAG0 of each knock from 10.1.1.1
+		want  []string
+	}{
+		{"accepted, then no action chooses the same knock", openClose, nil, []int{1, 1}, []string{"ssh 0 ", "ssh 1 condition_false"}},
+		{"a delayed command cannot be journaled", delayed, func(_ *testing.T, o *Options) {
+			o.Journal = &failingJournal{open: map[uint64]journal.Entry{}}
+		}, []int{1}, []string{"ssh 1 journal_error"}},
+		{"the state cannot be saved", openClose, func(t *testing.T, o *Options) {
+			dir := filepath.Join(t.TempDir(), "cache")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			st, err := state.Open(filepath.Join(dir, "state.json"), state.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.State = filestore.StateCache(st)
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+		}, []int{1}, []string{"ssh 1 state_error"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := &tallies{}
+			o := Options{Run: (&recorder{}).run, Replay: true, Tally: ts.tally}
+			if tc.setup != nil {
+				tc.setup(t, &o)
+			}
+			a, err := New(parseConf(t, tc.conf), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tc.flags {
+				a.Handle(context.Background(), knockEv("10.1.1.1", f, time.Now()))
+			}
+			a.Close(context.Background())
+			if !slices.Equal(ts.told, tc.want) {
+				t.Errorf("told %q, want %q", ts.told, tc.want)
+			}
+		})
+	}
 }

@@ -26,7 +26,7 @@ func newAction(doors []*knockd.Door, env *actions.Env) (actions.Action, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := New(doors, Options{Logf: env.Logf, Run: env.Run, State: st, Key: env.Key, Replay: env.Replay, LogRate: env.LogRate, LogSuppressed: env.LogSuppressed, Journal: env.Doors})
+	a, err := New(doors, Options{Logf: env.Logf, Run: env.Run, State: st, Key: env.Key, Replay: env.Replay, LogRate: env.LogRate, LogSuppressed: env.LogSuppressed, Journal: env.Doors, Tally: env.Tally})
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -32,6 +32,7 @@ import (
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/filestore"
+	kdaction "github.com/doorward/doorward/actions/knockdaemon"
 	"github.com/doorward/doorward/detectors"
 	wire "github.com/doorward/doorward/formats/knockdaemon"
 	"github.com/doorward/doorward/internal/ratelimit"
@@ -68,6 +69,10 @@ type Options struct {
 	// SpentPath is the spent store's file for the embedded backend (and
 	// the log); "": SpentFile in the backend's state directory.
 	SpentPath string
+	// Tally, if set, is told each knock the detector refuses, with one of
+	// actions/knockdaemon's Reasons (the daemon's metrics). A knock passed
+	// on is not told: the action tells whether it opened the door.
+	Tally actions.Tally
 }
 
 // SpentFile is the spent store's file name in the state directory.
@@ -78,6 +83,7 @@ type Detector struct {
 	doors []*door
 	logf  actions.Logf
 	lim   *ratelimit.Limiter
+	tally actions.Tally
 
 	// The spent store: the state layer, the space's file and size as
 	// configured, and the space (nil until Commit opens it). spentSize 0:
@@ -128,7 +134,7 @@ type queued struct {
 
 // New builds a detector for doors, as FromDoors returns them.
 func New(doors []Door, opt Options) *Detector {
-	d := &Detector{logf: opt.Logf, store: opt.Store, spentPath: opt.SpentPath}
+	d := &Detector{logf: opt.Logf, store: opt.Store, spentPath: opt.SpentPath, tally: opt.Tally}
 	if d.logf == nil {
 		d.logf = actions.Discard
 	}
@@ -282,18 +288,20 @@ func (d *Detector) knock(dr *door, l wire.Layout, p *detectors.Packet, emit func
 	}
 	// why says why the knock is refused: about the address it names
 	// (logged after it), or, with ofKnock, about the knock itself.
-	why, ofKnock := "", false
+	why, reason, ofKnock := "", "", false
 	switch {
 	case addr.IsUnspecified() || addr.IsMulticast() || addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		why = "is not a unicast address"
+		why, reason = "is not a unicast address", kdaction.ReasonNotUnicast
 	case dr.RequireIPMatch && addr != sender:
-		why = "is not the sender (Require_IP_Match)"
+		why, reason = "is not the sender (Require_IP_Match)", kdaction.ReasonIPMismatch
 	case dr.SpentKnocks > 0:
 		// Last: only a knock otherwise accepted is recorded.
-		why, ofKnock = d.spend(dr, p.Time), true
+		why, reason = d.spend(dr, p.Time)
+		ofKnock = true
 	}
 	if why != "" {
 		dr.Refused++
+		d.tally.Knock(dr.Key, actions.Refused, reason)
 		if d.allow(p.Time) {
 			if !ofKnock {
 				why = addr.String() + " " + why

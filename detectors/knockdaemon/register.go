@@ -3,6 +3,8 @@ package knockdaemon
 import (
 	"path/filepath"
 
+	kdaction "github.com/doorward/doorward/actions/knockdaemon"
+
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/internal/spent"
@@ -16,7 +18,7 @@ import (
 const Name = "knockdaemon"
 
 func init() {
-	detectors.Register(detectors.Protocol{Name: Name, Aliases: []string{"portspan"}, Sections: []string{"action"}, Detector: newDetector})
+	detectors.Register(detectors.Protocol{Name: Name, Aliases: []string{"portspan"}, Sections: []string{"action"}, Detector: newDetector, Reasons: kdaction.Reasons})
 }
 
 func newDetector(doors []*knockd.Door, env *detectors.Env) (detectors.Detector, error) {
@@ -24,7 +26,7 @@ func newDetector(doors []*knockd.Door, env *detectors.Env) (detectors.Detector, 
 	if err != nil {
 		return nil, err
 	}
-	opt := Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: 10 * env.LogRate, LogSuppressed: env.LogSuppressed, Store: env.Store}
+	opt := Options{Logf: env.Logf, LogRate: env.LogRate, LogBurst: 10 * env.LogRate, LogSuppressed: env.LogSuppressed, Store: env.Store, Tally: env.Tally}
 	if !env.Replay && env.StateDir != "" {
 		opt.SpentPath = filepath.Join(env.StateDir, SpentFile)
 	}

@@ -4,6 +4,8 @@ import (
 	"io"
 	"time"
 
+	kdaction "github.com/doorward/doorward/actions/knockdaemon"
+
 	"github.com/doorward/doorward/detectors"
 )
 
@@ -60,16 +62,17 @@ func (d *Detector) Close() error {
 }
 
 // spend records the knock dr's codec just accepted in the spent store and
-// returns "", or says why the knock is refused: a part of its ciphertext
+// returns "", or says why the knock is refused (and its reason for the
+// metrics): a part of its ciphertext
 // was accepted before (a replay, or a forgery made of a captured knock),
 // or it could not be recorded durably, or the store is not open (the
 // detector was never committed: it accepts no knock). The check and the
 // record are one Spend: two detectors (or hosts) sharing the space cannot
 // both accept one knock. The record is on disk (fsynced) before spend
 // returns, so before any action runs.
-func (d *Detector) spend(dr *door, at time.Time) string {
+func (d *Detector) spend(dr *door, at time.Time) (why, reason string) {
 	if d.spent == nil {
-		return "the spent store is not open"
+		return "the spent store is not open", kdaction.ReasonSpentStore
 	}
 	d.keys = dr.Codec.AppendSpentKeys(d.keys[:0])
 	d.tokens = d.tokens[:0]
@@ -79,10 +82,10 @@ func (d *Detector) spend(dr *door, at time.Time) string {
 	got, err := d.spent.Spend(at, d.tokens...)
 	if err != nil {
 		d.logf("error: %v", err)
-		return "could not be recorded as spent"
+		return "could not be recorded as spent", kdaction.ReasonSpentStore
 	}
 	if !got.Fresh {
-		return "reuses the ciphertext of a knock already accepted (a replay or a forgery)"
+		return "reuses the ciphertext of a knock already accepted (a replay or a forgery)", kdaction.ReasonReplay
 	}
-	return ""
+	return "", ""
 }
