@@ -106,14 +106,19 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	// Action, each on its own goroutine behind a bounded queue: a full
 	// queue drops and counts, it never blocks the packet path.
 	store := filestore.New(filestore.Options{Dir: stateDir, Doors: jr, Logf: log.Logf})
-	env := &Env{Logf: log.Logf, Store: store, Run: run, StateDir: stateDir, Ifaces: ifaces, LogSuppressed: &met.suppressed}
+	env := &Env{Logf: log.Logf, Store: store, Run: run, StateDir: stateDir, Ifaces: ifaces, LogSuppressed: &met.suppressed, Tally: met.tally}
 	if jr != nil { // a nil *journal.Journal must stay a nil actions.Doors
 		env.Doors = jr
 	}
 	acts := newLiveActions(env, log)
 	route := func(kind string, ev actions.Event) {
-		met.seen(ev.Door)
-		if !acts.route(kind, ev) {
+		// A doorman client's SYN (Connect) is a later step of a knock
+		// already counted, not a knock.
+		knock := ev.Kind == actions.Knock
+		if knock {
+			met.seen(ev.Door)
+		}
+		if !acts.route(kind, ev) && knock {
 			met.queueFull(ev.Door)
 		}
 	}
@@ -135,7 +140,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		log.Logf("config: warning: %s", w)
 	}
 	eng.SetDoors(p.doors)
-	met.setDoors(p.doorKeys())
+	met.setDoors(p.doorReasons())
 	doorsCh := newLatest[map[string]engine.Door]()
 	engCtx, stopEngine := context.WithCancel(bg)
 	engDone := make(chan struct{})
@@ -256,7 +261,7 @@ loop:
 			if np != nil {
 				if p = l.swap(p, np); p == np { // else kept the running config
 					doorsCh.put(p.doors) // never waits for a busy engine
-					met.setDoors(p.doorKeys())
+					met.setDoors(p.doorReasons())
 					ms.reloaded(p.cfg, log.Logf)
 					if err := acts.apply(p); err != nil {
 						log.Logf("config reload: %v", err)

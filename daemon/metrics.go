@@ -15,18 +15,24 @@ import (
 
 // The metrics cost the packet path nothing it did not pay already: the
 // detectors' goroutine adds one atomic per batch (packets), per completed
-// knock (a door's counters, found in a map built at config load) and per
-// command; everything else (kernel counters, open doors) is read when
-// Prometheus scrapes. No label is formatted and no lock is taken on the
-// packet path; the collector builds the samples at scrape time.
+// or refused knock (a door's counters, found in maps built at config load)
+// and per command; everything else (kernel counters, open doors) is read
+// when Prometheus scrapes. No label is formatted and no lock is taken on
+// the packet path; the collector builds the samples at scrape time.
 
-// doorCounts are one door's knock counters. They are allocated when a
-// config naming the door is loaded and kept by every reload that keeps
-// the door, so the counters stay monotonic for as long as the door exists.
+// doorCounts are one door's knock counters. They are made when a config
+// naming the door is loaded, each reason's from its protocol's declared
+// Reasons (detectors.Protocol), and a reload that keeps the door keeps
+// every counter it still has, so they stay monotonic for as long as the
+// door exists. The struct is read-only once published; only the counters
+// change.
 type doorCounts struct {
-	seen      atomic.Uint64
-	outcomes  [engine.NumOutcomes]atomic.Uint64
-	queueFull atomic.Uint64 // dropped before any action saw it
+	seen, accepted *atomic.Uint64
+	refused        map[string]*atomic.Uint64 // by reason, queue_full included
+	reasons        []string                  // refused's keys, in the order declared
+	// unlisted counts refusals with a reason the protocol did not declare
+	// (a bug in the protocol), shown as reason="unlisted" once non-zero.
+	unlisted *atomic.Uint64
 }
 
 // metrics holds the daemon's counters and reads the rest at scrape time.
@@ -49,20 +55,43 @@ func newMetrics() *metrics {
 	return m
 }
 
-// setDoors makes keys the doors counted. A door that stays keeps its
-// counters; a door that goes loses them (its series disappear), and one
+// queueFullReason labels knocks dropped by a full action queue, and
+// unlistedReason refusals with a reason their protocol did not declare.
+const (
+	queueFullReason = "queue_full"
+	unlistedReason  = "unlisted"
+)
+
+// setDoors makes doors (door key → the reasons its knocks can be refused
+// for) the doors counted. A door that stays keeps its counters, reason by
+// reason; a door that goes loses them (its series disappear), and one
 // that comes back starts from zero, which Prometheus reads as a reset.
 // Called at start and after each accepted reload, off the packet path's
 // critical section: the map is published whole, so readers take no lock.
-func (m *metrics) setDoors(keys []string) {
+func (m *metrics) setDoors(doors map[string][]string) {
 	old := m.doors.Load()
-	next := make(map[string]*doorCounts, len(keys))
-	for _, k := range keys {
-		if old != nil && (*old)[k] != nil {
-			next[k] = (*old)[k]
-		} else {
-			next[k] = new(doorCounts)
+	next := make(map[string]*doorCounts, len(doors))
+	for k, reasons := range doors {
+		var was *doorCounts
+		if old != nil {
+			was = (*old)[k]
 		}
+		if was == nil {
+			was = &doorCounts{seen: new(atomic.Uint64), accepted: new(atomic.Uint64), unlisted: new(atomic.Uint64)}
+		}
+		c := &doorCounts{seen: was.seen, accepted: was.accepted, unlisted: was.unlisted, refused: map[string]*atomic.Uint64{}}
+		for _, r := range append(slices.Clip(reasons), queueFullReason) {
+			if _, dup := c.refused[r]; dup {
+				continue
+			}
+			if n := was.refused[r]; n != nil {
+				c.refused[r] = n
+			} else {
+				c.refused[r] = new(atomic.Uint64)
+			}
+			c.reasons = append(c.reasons, r)
+		}
+		next[k] = c
 	}
 	m.doors.Store(&next)
 }
@@ -82,16 +111,42 @@ func (m *metrics) seen(door string) {
 
 // queueFull counts a knock dropped because its action's queue was full.
 func (m *metrics) queueFull(door string) {
-	if c := m.door(door); c != nil {
-		c.queueFull.Add(1)
+	m.tally(door, actions.Refused, queueFullReason)
+}
+
+// tally counts what became of a knock of door (actions.Tally): every
+// protocol's detector and action tell it, on their goroutines.
+func (m *metrics) tally(door string, o actions.Outcome, reason string) {
+	c := m.door(door)
+	switch {
+	case c == nil:
+	case o == actions.Accepted:
+		c.accepted.Add(1)
+	case c.refused[reason] != nil:
+		c.refused[reason].Add(1)
+	default:
+		c.unlisted.Add(1)
 	}
 }
 
 // knock counts what the command engine made of a knock (engine.OnKnock).
 func (m *metrics) knock(door string, o engine.Outcome) {
-	if c := m.door(door); c != nil && o < engine.NumOutcomes {
-		c.outcomes[o].Add(1)
+	if o == engine.Accepted {
+		m.tally(door, actions.Accepted, "")
+	} else {
+		m.tally(door, actions.Refused, o.Reason())
 	}
+}
+
+// engineReasons are the command engine's refusal reasons, those of the
+// doors of a protocol whose knocks run commands (detectors.Protocol's
+// Commands).
+func engineReasons() []string {
+	var out []string
+	for o := engine.Accepted + 1; o < engine.NumOutcomes; o++ {
+		out = append(out, o.Reason())
+	}
+	return out
 }
 
 // counting wraps run so every command the daemon runs through it is
@@ -107,16 +162,13 @@ func (m *metrics) counting(run actions.Runner) actions.Runner {
 	}
 }
 
-// queueFullReason labels knocks dropped by a full action queue.
-const queueFullReason = "queue_full"
-
 var (
 	descSeen = prometheus.NewDesc("doorward_knocks_seen_total",
 		"Completed knocks handed to the door's action.", []string{"door"}, nil)
 	descAccepted = prometheus.NewDesc("doorward_knocks_accepted_total",
 		"Knocks that opened the door, or kept it open longer.", []string{"door"}, nil)
 	descRefused = prometheus.NewDesc("doorward_knocks_refused_total",
-		"Completed knocks that did not open the door, by reason.", []string{"door", "reason"}, nil)
+		"Knocks that did not open the door, by reason: refused by the protocol's checks (a bad MAC, a replay) or by its action.", []string{"door", "reason"}, nil)
 	descOpen = prometheus.NewDesc("doorward_doors_open",
 		"Addresses a door is open for, as the state layer records them.", []string{"door"}, nil)
 	descCommands = prometheus.NewDesc("doorward_commands_run_total",
@@ -157,11 +209,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, door := range slices.Sorted(maps.Keys(doors)) {
 		dc := doors[door]
 		counter(descSeen, dc.seen.Load(), door)
-		counter(descAccepted, dc.outcomes[engine.Accepted].Load(), door)
-		for o := engine.Accepted + 1; o < engine.NumOutcomes; o++ {
-			counter(descRefused, dc.outcomes[o].Load(), door, o.Reason())
+		counter(descAccepted, dc.accepted.Load(), door)
+		for _, r := range dc.reasons {
+			counter(descRefused, dc.refused[r].Load(), door, r)
 		}
-		counter(descRefused, dc.queueFull.Load(), door, queueFullReason)
+		if n := dc.unlisted.Load(); n > 0 {
+			counter(descRefused, n, door, unlistedReason)
+		}
 	}
 	// Doors a reload removed stay open until their stop command runs, so
 	// every door the state layer holds is shown, configured or not.

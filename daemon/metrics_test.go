@@ -38,13 +38,20 @@ func samples(t *testing.T, body string) []string {
 	return out
 }
 
-// refused is every refusal reason of door with its count in counts (0 if absent).
+// refused is every refusal reason of a command-engine door with its
+// count in counts (0 if absent).
 func refused(door string, counts map[string]int) []string {
+	return refusedFor(door, engineReasons(), counts)
+}
+
+// refusedFor is every one of reasons, and queue_full, of door with its
+// count in counts (0 if absent).
+func refusedFor(door string, reasons []string, counts map[string]int) []string {
 	var out []string
-	for o := engine.Accepted + 1; o < engine.NumOutcomes; o++ {
-		out = append(out, fmt.Sprintf(`doorward_knocks_refused_total{door=%q,reason=%q} %d`, door, o.Reason(), counts[o.Reason()]))
+	for _, r := range append(slices.Clip(reasons), queueFullReason) {
+		out = append(out, fmt.Sprintf(`doorward_knocks_refused_total{door=%q,reason=%q} %d`, door, r, counts[r]))
 	}
-	return append(out, fmt.Sprintf(`doorward_knocks_refused_total{door=%q,reason=%q} %d`, door, queueFullReason, counts[queueFullReason]))
+	return out
 }
 
 func scrapeHandler(t *testing.T, m *metrics) []string {
@@ -59,10 +66,13 @@ func scrapeHandler(t *testing.T, m *metrics) []string {
 
 // TestMetricsCollector: the counters as a scrape shows them, and a reload
 // that keeps a door keeps its counts while one that drops a door drops
-// its series (its open entries still show until they close).
+// its series (its open entries still show until they close). ssh and web
+// are command-engine doors, dm a door of a protocol with reasons of its
+// own, told through Tally.
 func TestMetricsCollector(t *testing.T) {
 	m := newMetrics()
-	m.setDoors([]string{"ssh", "web"})
+	dmReasons := []string{"bad_hmac", "replay"}
+	m.setDoors(map[string][]string{"ssh": engineReasons(), "web": engineReasons(), "dm": dmReasons})
 	open := []actions.DoorEntry{{Door: "ssh"}, {Door: "ssh"}, {Door: "gone"}}
 	m.open = func() []actions.DoorEntry { return open }
 	m.captures = func(yield func(string, uint64, uint64)) { yield("eth0", 1000, 7) }
@@ -77,6 +87,13 @@ func TestMetricsCollector(t *testing.T) {
 	m.queueFull("web")
 	m.seen("unknown") // a queued event of a door a reload removed: not counted
 	m.knock("unknown", engine.Accepted)
+	m.tally("unknown", actions.Refused, "replay")
+	m.seen("dm")
+	m.tally("dm", actions.Accepted, "")
+	m.tally("dm", actions.Refused, "bad_hmac")
+	m.tally("dm", actions.Refused, "bad_hmac")
+	m.tally("dm", actions.Refused, "replay")
+	m.tally("dm", actions.Refused, "not_declared") // a protocol's bug: shown, not lost
 	run := m.counting(func(_ context.Context, line string) (int, error) {
 		switch line {
 		case "fail":
@@ -94,12 +111,16 @@ func TestMetricsCollector(t *testing.T) {
 		`doorward_capture_packets_total{interface="eth0"} 1000`,
 		`doorward_commands_failed_total 2`,
 		`doorward_commands_run_total 4`,
+		`doorward_doors_open{door="dm"} 0`,
 		`doorward_doors_open{door="gone"} 1`,
 		`doorward_doors_open{door="ssh"} 2`,
 		`doorward_doors_open{door="web"} 0`,
 		`doorward_kernel_drops_total{interface="eth0"} 7`,
+		`doorward_knocks_accepted_total{door="dm"} 1`,
 		`doorward_knocks_accepted_total{door="ssh"} 2`,
 		`doorward_knocks_accepted_total{door="web"} 0`,
+		`doorward_knocks_refused_total{door="dm",reason="unlisted"} 1`,
+		`doorward_knocks_seen_total{door="dm"} 1`,
 		`doorward_knocks_seen_total{door="ssh"} 3`,
 		`doorward_knocks_seen_total{door="web"} 1`,
 		`doorward_log_lines_suppressed_total 0`,
@@ -107,24 +128,41 @@ func TestMetricsCollector(t *testing.T) {
 	}
 	want = append(want, refused("ssh", map[string]int{"cooldown": 1})...)
 	want = append(want, refused("web", map[string]int{queueFullReason: 1})...)
+	want = append(want, refusedFor("dm", dmReasons, map[string]int{"bad_hmac": 2, "replay": 1})...)
 	slices.Sort(want)
 	if got := scrapeHandler(t, m); !slices.Equal(got, want) {
 		t.Errorf("scrape:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
-	// Reload: ssh stays, web goes, new comes.
-	m.setDoors([]string{"ssh", "new"})
+	// Reload: ssh stays, web goes, new comes, dm stays with a reason
+	// less and one more.
+	m.setDoors(map[string][]string{"ssh": engineReasons(), "new": engineReasons(), "dm": {"replay", "unknown_guest"}})
 	m.seen("ssh")
 	got := scrapeHandler(t, m)
-	for _, line := range []string{`doorward_knocks_seen_total{door="ssh"} 4`, `doorward_knocks_seen_total{door="new"} 0`} {
+	for _, line := range []string{`doorward_knocks_seen_total{door="ssh"} 4`, `doorward_knocks_seen_total{door="new"} 0`,
+		`doorward_knocks_accepted_total{door="dm"} 1`,
+		`doorward_knocks_refused_total{door="dm",reason="replay"} 1`,
+		`doorward_knocks_refused_total{door="dm",reason="unknown_guest"} 0`,
+		`doorward_knocks_refused_total{door="dm",reason="unlisted"} 1`} {
 		if !slices.Contains(got, line) {
 			t.Errorf("after reload: no %s in\n%s", line, strings.Join(got, "\n"))
 		}
 	}
 	for _, line := range got {
-		if strings.Contains(line, `door="web"`) {
-			t.Errorf("after reload: the removed door still has %s", line)
+		if strings.Contains(line, `door="web"`) || strings.Contains(line, `reason="bad_hmac"`) {
+			t.Errorf("after reload: the removed door or reason still has %s", line)
 		}
+	}
+}
+
+// TestMetricsTallyAllocs: telling the metrics of a refused knock, as a
+// detector does for every forged packet, allocates nothing.
+func TestMetricsTallyAllocs(t *testing.T) {
+	m := newMetrics()
+	m.setDoors(map[string][]string{"dm": {"bad_hmac"}})
+	var tally actions.Tally = m.tally
+	if n := testing.AllocsPerRun(100, func() { tally.Knock("dm", actions.Refused, "bad_hmac") }); n != 0 {
+		t.Errorf("%v allocations per refused knock", n)
 	}
 }
 
@@ -312,6 +350,49 @@ func TestMetricsSuppressed(t *testing.T) {
 	}
 	if !slices.Contains(got, want) || n < 20 {
 		t.Errorf("want %s and at least 20 lines suppressed (burst 10 of 40), got %d in\n%s", want, n, strings.Join(got, "\n"))
+	}
+}
+
+// TestMetricsProtocolReasons: a protocol with its own action (a port-span
+// door) reports its outcomes through Tally: a knock its action accepts,
+// and its replay, which the detector refuses, each counted for the door
+// with the protocol's reasons, created at start (0 until one happens); the
+// command engine's reasons are the sequence door's only.
+func TestMetricsProtocolReasons(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "metrics.sock")
+	var out syncBuffer
+	span := "\n[span]\n\tType = knockdaemon\n\t" + strings.ReplaceAll(spanDoor, "\n", "\n\t") +
+		"\n\n[open]\n\tType = action\n\tSystem = open IP\n"
+	r := startFileMode(t, span+"\n[options]\n\tMetrics = unix:"+sock+"\n", Options{Stdout: &out, Verbose: true})
+	now := time.Now()
+	var b strings.Builder
+	for i, sport := range []uint16{41000, 42000} { // the knock, then its replay
+		for _, p := range spanKnock(t, now.Add(time.Duration(i)*time.Second), sport) {
+			b.WriteString(kernLine(now, p.Src.String(), int(p.SrcPort), int(p.DstPort)))
+		}
+	}
+	r.append(b.String())
+	if got := r.command(5*time.Second, "port-span knock"); got != "open 10.0.0.2" {
+		t.Fatalf("ran %q", got)
+	}
+	r.waitFor("reuses the ciphertext of a knock already accepted")
+	got := scrape(t, unixClient(sock), "http://doorward/metrics")
+	for _, line := range []string{
+		`doorward_knocks_seen_total{door="span"} 1`,
+		`doorward_knocks_accepted_total{door="span"} 1`,
+		`doorward_knocks_refused_total{door="span",reason="replay"} 1`,
+		`doorward_knocks_refused_total{door="span",reason="condition_false"} 0`,
+		`doorward_knocks_refused_total{door="span",reason="queue_full"} 0`,
+		`doorward_knocks_refused_total{door="openSSH",reason="cooldown"} 0`,
+	} {
+		if !slices.Contains(got, line) {
+			t.Errorf("no %s in\n%s", line, strings.Join(got, "\n"))
+		}
+	}
+	for _, line := range got {
+		if strings.Contains(line, `door="span",reason="cooldown"`) || strings.Contains(line, `door="openSSH",reason="replay"`) {
+			t.Errorf("a reason of another protocol: %s", line)
+		}
 	}
 }
 

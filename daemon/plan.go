@@ -134,8 +134,22 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 	return p, nil
 }
 
-// doorKeys lists the keys of every door of the plan, of every protocol.
-func (p *plan) doorKeys() []string { return slices.Collect(maps.Keys(p.kindOf)) }
+// doorReasons maps the key of every door of the plan, of every protocol,
+// to the reasons its knocks can be refused for, as the metrics count
+// them: its protocol's Reasons, and the command engine's for a protocol
+// whose knocks run commands.
+func (p *plan) doorReasons() map[string][]string {
+	out := make(map[string][]string, len(p.kindOf))
+	for key, kind := range p.kindOf {
+		proto, _ := detectors.Lookup(kind)
+		var reasons []string
+		if proto.Commands {
+			reasons = engineReasons()
+		}
+		out[key] = append(reasons, proto.Reasons...)
+	}
+	return out
+}
 
 // startPlan builds cfg's plan and commits it: at start-up and in replay,
 // where there is no running plan to keep.

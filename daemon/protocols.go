@@ -26,7 +26,7 @@ var sourceSections = map[string]bool{"logformat": true}
 // detectorEnv is the detector side's part of e.
 func detectorEnv(e *Env, rulesChanged func()) *detectors.Env {
 	return &detectors.Env{Logf: e.Logf, Key: e.Key, RulesChanged: rulesChanged, Replay: e.Replay,
-		MaxSources: e.MaxSources, LogRate: e.LogRate, LogSuppressed: e.LogSuppressed, StateDir: e.StateDir, Store: e.Store}
+		MaxSources: e.MaxSources, LogRate: e.LogRate, LogSuppressed: e.LogSuppressed, StateDir: e.StateDir, Store: e.Store, Tally: e.Tally}
 }
 
 // withStore fills in a Store for an Env built without one (tests build
