@@ -14,6 +14,7 @@ import (
 
 	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/config/knockd"
+	"github.com/doorward/doorward/formats/nftset"
 )
 
 // Status is knockd --status: the open doors as the journal records them,
@@ -77,6 +78,25 @@ func statusDoors(s journal.Snapshot) []journal.Entry {
 	return ds
 }
 
+// entrySet is the nftables set e's door was opened through, and the port
+// to show: the journal's, else the set's own (a set of address . port).
+// ok is false for a door opened by commands (or a set the journal spells
+// in a way this knockd cannot read, shown as none).
+func entrySet(e journal.Entry) (ref nftset.Ref, port uint16, ok bool) {
+	port = e.Port
+	if e.Set == "" {
+		return nftset.Ref{}, port, false
+	}
+	ref, err := nftset.Parse(e.Set)
+	if err != nil {
+		return nftset.Ref{}, port, false
+	}
+	if port == 0 {
+		port = ref.Port
+	}
+	return ref, port, true
+}
+
 // remaining is the time until due in whole seconds, rounded up (a door
 // due in 0.4 s is not shown as closing in 0 s) and 0 once due.
 func remaining(due, now time.Time) int64 {
@@ -114,12 +134,20 @@ func writeStatus(w io.Writer, s journal.Snapshot, now time.Time, loc *time.Locat
 	if len(ds) == 0 {
 		fmt.Fprintln(ew, "No doors open.")
 	} else {
+		// The SET column is shown only on hosts with a door opened
+		// through an nftables set.
+		sets := slices.ContainsFunc(ds, func(e journal.Entry) bool { _, _, ok := entrySet(e); return ok })
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "DOOR\tADDRESS\tPORT\tOPENED AT\tCLOSES IN\tDUE AT\tFAILURES")
+		head := "DOOR\tADDRESS\tPORT\tOPENED AT\tCLOSES IN\tDUE AT\tFAILURES"
+		if sets {
+			head += "\tSET"
+		}
+		fmt.Fprintln(tw, head)
 		for _, e := range ds {
+			ref, p, hasSet := entrySet(e)
 			port, opened := "-", "-"
-			if e.Port != 0 {
-				port = strconv.Itoa(int(e.Port))
+			if p != 0 {
+				port = strconv.Itoa(int(p))
 			}
 			if !e.Opened.IsZero() {
 				opened = e.Opened.In(loc).Format(statusTime)
@@ -133,7 +161,14 @@ func writeStatus(w io.Writer, s journal.Snapshot, now time.Time, loc *time.Locat
 					in = "overdue"
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", e.Name, e.Addr, port, opened, in, e.Due.In(loc).Format(statusTime), e.Failures)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d", e.Name, e.Addr, port, opened, in, e.Due.In(loc).Format(statusTime), e.Failures)
+			switch {
+			case sets && hasSet:
+				fmt.Fprintf(tw, "\t%s %s %s", ref.Family, ref.Table, ref.Set)
+			case sets:
+				fmt.Fprint(tw, "\t-")
+			}
+			fmt.Fprintln(tw)
 		}
 		tw.Flush()
 		fmt.Fprintf(ew, "%d open.\n", len(ds))
@@ -170,6 +205,15 @@ type statusDoorJSON struct {
 	RemainingSeconds int64   `json:"remaining_seconds"`
 	Failures         int     `json:"failures"` // failed runs of its stop command so far
 	StopCommand      string  `json:"stop_command"`
+	// NftSet is the nftables set the door was opened through; absent for
+	// a door opened by commands.
+	NftSet *statusSetJSON `json:"nft_set,omitempty"`
+}
+
+type statusSetJSON struct {
+	Family string `json:"family"` // ip, ip6 or inet
+	Table  string `json:"table"`
+	Set    string `json:"set"`
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -184,8 +228,12 @@ func writeStatusJSON(w io.Writer, s journal.Snapshot, now time.Time) error {
 	for _, e := range statusDoors(s) {
 		d := statusDoorJSON{ID: e.ID, Door: e.Name, Key: e.Door, Address: e.Addr, DueAt: rfc3339(e.Due),
 			RemainingSeconds: remaining(e.Due, now), Failures: e.Failures, StopCommand: e.Stop}
-		if e.Port != 0 {
-			d.Port = &e.Port
+		ref, port, hasSet := entrySet(e)
+		if port != 0 {
+			d.Port = &port
+		}
+		if hasSet {
+			d.NftSet = &statusSetJSON{Family: ref.Family, Table: ref.Table, Set: ref.Set}
 		}
 		if !e.Opened.IsZero() {
 			t := rfc3339(e.Opened)

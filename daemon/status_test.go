@@ -34,6 +34,12 @@ func TestStatusOutput(t *testing.T) {
 	// command failed twice and is retried in 2 s.
 	old := journal.Entry{ID: 2, Door: "openHTTP", Name: "openHTTP", Addr: "203.0.113.5",
 		Stop: "/sbin/iptables -D INPUT -s 203.0.113.5 -p tcp --dport 80 -j ACCEPT", Due: now.Add(2 * time.Second), Failures: 2}
+	// Opened through an nftables set: the set names the port (a set of
+	// address . port) where the journal does not.
+	nft := journal.Entry{ID: 11, Door: "nftSSH", Name: "nftSSH", Addr: "192.0.2.20", Set: "inet filter doorward4 22",
+		Due: now.Add(30 * time.Second), Opened: now.Add(-30 * time.Second)}
+	nft6 := journal.Entry{ID: 12, Door: "nftWeb", Name: "nftWeb", Addr: "2001:db8::20", Set: "ip6 filter doorward6", Port: 443,
+		Due: now.Add(40 * time.Second), Opened: now.Add(-20 * time.Second)}
 	overdue := ssh
 	overdue.ID, overdue.Due = 1, now.Add(-3*time.Second)
 	running := journal.Snapshot{Dir: "/var/lib/doorward", DaemonKnown: true, DaemonPID: 4242}
@@ -46,6 +52,7 @@ func TestStatusOutput(t *testing.T) {
 		{"no-journal", journal.Snapshot{Dir: "/var/lib/doorward", NoFile: true, DaemonKnown: true}},
 		{"none-open", running},
 		{"open", with(running, func(s *journal.Snapshot) { s.Doors = []journal.Entry{old, ssh, dm, kd} })},
+		{"nft-set", with(running, func(s *journal.Snapshot) { s.Doors = []journal.Entry{nft6, ssh, nft} })},
 		{"closing", with(running, func(s *journal.Snapshot) { s.Doors = []journal.Entry{ssh, overdue} })},
 		{"stopped", with(running, func(s *journal.Snapshot) { s.DaemonPID = 0; s.Doors = []journal.Entry{overdue, old} })},
 		{"unknown-damaged", with(running, func(s *journal.Snapshot) {
