@@ -14,11 +14,12 @@ import (
 )
 
 // The metrics cost the packet path nothing it did not pay already: the
-// detectors' goroutine adds one atomic per batch (packets), per completed
-// knock (a door's counters, found in a map built at config load) and per
-// command; everything else (kernel counters, open doors) is read when
-// Prometheus scrapes. No label is formatted and no lock is taken on the
-// packet path; the collector builds the samples at scrape time.
+// goroutine running the detectors adds one atomic per batch (packets), per
+// completed knock (a door's counters, found in a map built at config load)
+// and per command; everything else (kernel counters, open doors) is read
+// when Prometheus scrapes. No label is formatted and the metrics take no
+// lock on the packet path; the collector builds the samples at scrape
+// time.
 
 // doorCounts are one door's knock counters. They are allocated when a
 // config naming the door is loaded and kept by every reload that keeps
