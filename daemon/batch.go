@@ -2,62 +2,56 @@ package daemon
 
 import "github.com/doorward/doorward/detectors"
 
-// Packets reach the detectors in batches, not one by one.
+// Packets reach the detectors in batches, on the goroutine that read them.
 //
-// Each source has a reader goroutine (capture, the firewall log), and one
-// goroutine owns every detector, so detectors need no locks; it also serves
-// ticks, SIGHUP, reloads and shutdown between packets. Handing every packet
-// across on a channel cost a quarter of the daemon's CPU under a max-rate
-// flood (issue 14: selectgo, lock2/unlock2, futex wake-ups and task
-// switches, each paid per packet). So a capture reader decodes what the
-// ring block it holds has, up to batchSize packets, into a batch of its own
-// (capture.ReadBatch: no allocation, payloads copied so the block goes back
-// to the kernel at once) and hands the batch over whole; the channel and
-// the scheduler are paid per batch, a few nanoseconds per packet.
+// Each source has a reader goroutine (capture, the firewall log). The
+// detectors need no locks of their own because only one goroutine runs
+// them at a time: whoever holds live.owner, a reader dispatching the batch
+// it just read, or Live's loop for ticks, reloads and refilters. A capture
+// reader decodes what the ring block it holds has, up to batchSize
+// packets, into its batch (capture.ReadBatch: no allocation, payloads
+// copied so the block goes back to the kernel at once), takes the lock and
+// runs the batch through the detectors itself.
+//
+// Why not hand the batch to a goroutine that owns the detectors, as before
+// (issue 14): under a max-rate flood that hand-off, though paid per batch,
+// still cost about a third of the daemon's CPU, nearly all of it in the Go
+// scheduler and the kernel rather than in the channel: each hand-off woke
+// an idle thread (futex), which found the detectors' goroutine, ran it for
+// the batch, spun looking for more work (with a nanosleep when it tried to
+// steal the reader's next goroutine) and went back to sleep, twice per ring
+// block, on top of the reader's own poll. With the reader running the
+// detectors, a ring block costs one wake-up, the reader's, and one
+// uncontended lock per batch.
 //
 // Why these bounds:
-//   - Latency: the detectors' goroutine returns to its select after each
-//     batch, so a tick, a reload or SIGTERM waits at most one batch's
-//     dispatch (batchSize packets, tens of microseconds), however long the
-//     flood lasts. A ring block of SYNs (32 KiB, 255 of them) is two
-//     batches.
-//   - Memory: each reader owns batchesPerReader batches and no more; a
-//     reader with none free waits and leaves the packets in the kernel's
-//     ring, which absorbs a burst and counts what it cannot hold (the drops
-//     logged and reported at shutdown). Nothing queues up in the daemon.
-//   - Two batches per reader: the reader fills one while the detectors'
-//     goroutine dispatches the other, as the 256 shared slots allowed
-//     before; one reader's flood cannot take another's batches, so several
-//     interfaces and the log source keep their own way in.
+//   - Latency: the lock is released after each batch, so a tick, a reload
+//     or SIGTERM waits at most one batch's dispatch (batchSize packets,
+//     tens of microseconds), however long the flood lasts. A ring block of
+//     SYNs (32 KiB, 255 of them) is two batches.
+//   - Memory: each reader owns one batch and reads no further until it is
+//     dispatched; meanwhile the packets wait in the kernel's ring, which
+//     absorbs a burst and counts what it cannot hold (the drops logged and
+//     reported at shutdown). Nothing queues up in the daemon.
+//   - Several sources (interfaces, the log) take turns at the lock, a
+//     batch at a time; none can take another's batch.
 //
-// The log source hands over one packet per batch: it reads a line at a
+// The log source dispatches one packet per batch: it reads a line at a
 // time, and a knock in the log must not wait for more lines.
 type batch struct {
-	pkts []detectors.Packet // pkts[:n] are the packets handed over
+	pkts []detectors.Packet // pkts[:n] are the packets read
 	n    int
-	home chan *batch // its reader's free batches, where the batch goes back after dispatch
 }
 
-const (
-	// batchSize bounds the packets handed over at once.
-	batchSize = 128
-	// batchesPerReader bounds the batches a reader fills or has in flight.
-	batchesPerReader = 2
-	// handoff is the capacity of the channel batches are handed over on;
-	// a reader that finds it full waits (or stops, on shutdown).
-	handoff = 16
-)
+// batchSize bounds the packets dispatched under the lock at once.
+const batchSize = 128
 
-// newBatches preallocates a reader's batches of size packets, each with
-// payload bytes of payload buffer, and returns them as its free list.
-func newBatches(size, payload int) chan *batch {
-	free := make(chan *batch, batchesPerReader)
-	for range batchesPerReader {
-		b := &batch{pkts: make([]detectors.Packet, size), home: free}
-		for i := range b.pkts {
-			b.pkts[i].Payload = make([]byte, 0, payload)
-		}
-		free <- b
+// newBatch preallocates a reader's batch of size packets, each with
+// payload bytes of payload buffer.
+func newBatch(size, payload int) *batch {
+	b := &batch{pkts: make([]detectors.Packet, size)}
+	for i := range b.pkts {
+		b.pkts[i].Payload = make([]byte, 0, payload)
 	}
-	return free
+	return b
 }

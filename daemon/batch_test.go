@@ -3,6 +3,7 @@
 package daemon
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // TestBatchesOpenAcrossBoundaries: a knock whose packets land in different
 // batches, in the middle of a spoofed flood on the same port, opens the
 // door once: batches keep the packets' order and lose none, and every
-// packet of the block is handed over exactly once.
+// packet of the block is dispatched exactly once.
 func TestBatchesOpenAcrossBoundaries(t *testing.T) {
 	at := time.Unix(1700000000, 0)
 	dst := netip.MustParseAddr("192.0.2.1")
@@ -39,13 +40,15 @@ func TestBatchesOpenAcrossBoundaries(t *testing.T) {
 		t.Fatalf("laid out %d of %d", n, total)
 	}
 	var opened []netip.Addr
-	l, p := blockLive(t, blockConf, [][]byte{blk}, func(_ string, ev actions.Event) { opened = append(opened, ev.Addr) })
+	l, _ := blockLive(t, blockConf, [][]byte{blk}, func(_ string, ev actions.Event) { opened = append(opened, ev.Addr) })
+	b := newBatch(batchSize, maxPayload)
 	var sizes []int
 	for got := 0; got < total; {
-		b := <-l.full
+		if _, err := l.pump(context.Background(), l.sources[0].src, b); err != nil {
+			t.Fatal(err)
+		}
 		sizes = append(sizes, b.n)
 		got += b.n
-		l.dispatch(p, b, nil)
 	}
 	if want := []int{batchSize, batchSize, batchSize, 17}; !slices.Equal(sizes, want) {
 		t.Errorf("batches of %v packets, want %v", sizes, want)

@@ -201,6 +201,10 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 			pidWritten = pid
 		}
 	}
+	if log.Debugging() { // -D's packet lines, off the packet path
+		l.trace = newTracer(log)
+		defer l.trace.close()
+	}
 	readCtx, stopReading := context.WithCancel(context.Background())
 	var readers sync.WaitGroup
 	for _, s := range l.sources {
@@ -217,11 +221,6 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	}
 	notify(log, sd.Ready())
 
-	var trace *tracer // -D's packet lines, off the packet path
-	if log.Debugging() {
-		trace = newTracer(log)
-		defer trace.close()
-	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var rl reloads
@@ -233,9 +232,8 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 loop:
 	for {
 		select {
-		case b := <-l.full: // batch.go: one hand-off per batch
-			l.dispatch(p, b, trace)
 		case now := <-tick.C:
+			l.owner.Lock() // batch.go: the readers run the detectors too
 			if p.tick(now) {
 				l.refilter("one-time sequence changed")
 			}
@@ -246,6 +244,7 @@ loop:
 				l.reportDrops()
 				l.reportLatency(eng.Latency(), false)
 			}
+			l.owner.Unlock()
 		case <-hup:
 			// Parse off the packet path: the old config keeps serving
 			// until the new one is complete and valid.
@@ -259,6 +258,7 @@ loop:
 				continue
 			}
 			if np != nil {
+				l.owner.Lock()
 				if p = l.swap(p, np); p == np { // else kept the running config
 					doorsCh.put(p.doors) // never waits for a busy engine
 					met.setDoors(p.doorReasons())
@@ -270,6 +270,7 @@ loop:
 					l.refilter("config reloaded")
 					l.reloadLogTail(lt, p.cfg)
 				}
+				l.owner.Unlock()
 			}
 			notify(log, sd.Ready()) // the reload is over, whatever its outcome
 		case <-ctx.Done():
@@ -279,6 +280,8 @@ loop:
 	log.Logf("shutting down")
 	notify(log, sd.Stopping())
 	stopReading()
+	l.owner.Lock() // a batch being dispatched is counted; none starts after
+	l.owner.Unlock()
 	l.logStats(met.packets.Load())
 	l.reportLatency(eng.Latency(), true)
 	l.closeSources()
@@ -298,24 +301,36 @@ func notify(log *Logger, err error) {
 	}
 }
 
-// dispatch runs a batch through p's detectors and gives it back to its
-// reader.
-func (l *live) dispatch(p *plan, b *batch, trace *tracer) {
-	l.met.packets.Add(uint64(b.n))
-	for i := range b.pkts[:b.n] {
-		l.handle(p, &b.pkts[i], trace)
+// run dispatches b through the serving plan's detectors under the owner
+// lock (batch.go). It reports false, and drops b, once ctx is done: after
+// Live's loop ends no batch reaches the detectors.
+func (l *live) run(ctx context.Context, b *batch) bool {
+	l.owner.Lock()
+	defer l.owner.Unlock()
+	if ctx.Err() != nil {
+		return false
 	}
-	b.home <- b // never blocks: the batch came from there
+	l.dispatch(l.plan.Load(), b)
+	return true
 }
 
-// handle runs one packet through p's detectors, on the goroutine that owns
-// them.
-func (l *live) handle(p *plan, pkt *detectors.Packet, trace *tracer) {
+// dispatch runs a batch through p's detectors; the caller holds the owner
+// lock.
+func (l *live) dispatch(p *plan, b *batch) {
+	l.met.packets.Add(uint64(b.n))
+	for i := range b.pkts[:b.n] {
+		l.handle(p, &b.pkts[i])
+	}
+}
+
+// handle runs one packet through p's detectors; the caller holds the owner
+// lock.
+func (l *live) handle(p *plan, pkt *detectors.Packet) {
 	if l.o.OnlyIPv4 && pkt.Src.Is6() {
 		return
 	}
-	if trace != nil {
-		trace.packet(pkt)
+	if l.trace != nil {
+		l.trace.packet(pkt)
 	}
 	p.disp.Dispatch(pkt)
 	if p.settle() {
@@ -401,19 +416,23 @@ type live struct {
 	env     *Env
 	route   func(kind string, ev actions.Event)
 	sources []*liveSource
-	full    chan *batch // batches handed to the detectors' goroutine (batch.go)
-	plan    atomic.Pointer[plan]
-	limit   *cmdLimit
-	sets    *liveSets // nftables sets of Nft_Set doors (nftsets.go)
-	met     *metrics
+	// owner is held by whoever runs the serving plan's detectors or
+	// changes the plan: a reader dispatching its batch, Live's loop for
+	// ticks, reloads and refilters (batch.go). Taken before a source's mu.
+	owner sync.Mutex
+	plan  atomic.Pointer[plan] // the serving plan; stored under owner
+	trace *tracer              // -D's packet lines, nil without -D
+	limit *cmdLimit
+	sets  *liveSets // nftables sets of Nft_Set doors (nftsets.go)
+	met   *metrics
 	// latencyReported is the start commands counted in the last latency
 	// line, so the periodic one is logged only when there are new ones.
 	latencyReported uint64
 }
 
-// newLive sets up the packet side; each reader brings its own batches.
+// newLive sets up the packet side; each reader brings its own batch.
 func newLive(o Options, log *Logger, env *Env, route func(kind string, ev actions.Event), limit *cmdLimit) *live {
-	return &live{o: o, log: log, env: env, route: route, limit: limit, full: make(chan *batch, handoff), met: newMetrics()}
+	return &live{o: o, log: log, env: env, route: route, limit: limit, met: newMetrics()}
 }
 
 // rulesFor limits rules without a Target to the interface's addresses, read
@@ -556,12 +575,11 @@ func (l *live) swap(old, np *plan) *plan {
 	return again
 }
 
-// read hands packets from one source over in batches (batch.go). When the
-// interface goes away it logs, waits and reopens it instead of exiting
-// (knockd #69).
+// read runs packets from one source through the detectors in batches
+// (batch.go). When the interface goes away it logs, waits and reopens it
+// instead of exiting (knockd #69).
 func (l *live) read(ctx context.Context, s *liveSource) {
-	free := newBatches(batchSize, maxPayload)
-	var b *batch
+	b := newBatch(batchSize, maxPayload)
 	for {
 		s.mu.Lock()
 		src := s.src
@@ -572,16 +590,7 @@ func (l *live) read(ctx context.Context, s *liveSource) {
 			}
 			continue
 		}
-		// A batch first, then the ring: while the detectors' goroutine
-		// holds both batches, packets wait in the kernel's ring.
-		if b == nil {
-			select {
-			case b = <-free:
-			case <-ctx.Done():
-				return
-			}
-		}
-		n, err := src.ReadBatch(b.pkts)
+		ok, err := l.pump(ctx, src, b)
 		if err != nil {
 			if errors.Is(err, detectors.ErrClosed) || ctx.Err() != nil {
 				return
@@ -593,22 +602,21 @@ func (l *live) read(ctx context.Context, s *liveSource) {
 			s.mu.Unlock()
 			continue
 		}
-		b.n = n
-		if !l.handOver(ctx, b) {
+		if !ok {
 			return
 		}
-		b = nil
 	}
 }
 
-// handOver gives b to the detectors' goroutine; false on shutdown.
-func (l *live) handOver(ctx context.Context, b *batch) bool {
-	select {
-	case l.full <- b:
-		return true
-	case <-ctx.Done():
-		return false
+// pump reads the next batch from src into b and runs it through the
+// detectors; false on shutdown.
+func (l *live) pump(ctx context.Context, src *capture.Source, b *batch) (bool, error) {
+	n, err := src.ReadBatch(b.pkts)
+	if err != nil {
+		return false, err
 	}
+	b.n = n
+	return l.run(ctx, b), nil
 }
 
 func (l *live) reopen(ctx context.Context, s *liveSource) bool {
@@ -618,12 +626,14 @@ func (l *live) reopen(ctx context.Context, s *liveSource) bool {
 			return false
 		case <-time.After(time.Second):
 		}
+		l.owner.Lock() // rulesFor reads the detectors' rules
 		s.mu.Lock()
 		src, err := capture.Open(s.iface, l.rulesFor(s), capture.Options{})
 		if err == nil {
 			s.src, s.dropped = src, 0 // a new socket counts from zero
 		}
 		s.mu.Unlock()
+		l.owner.Unlock()
 		if err == nil {
 			l.log.Logf("capture %s: listening again", s.iface)
 			return true

@@ -2,13 +2,17 @@
 
 package daemon
 
-// benchConsume dispatches n packets as Live's loop does: BenchmarkLiveBlock's
-// part that follows the hand-off between the reader and the goroutine that
-// owns the detectors.
-func (l *live) benchConsume(p *plan, n int) {
+import "context"
+
+// benchConsume reads and dispatches n packets of the first source as
+// Live's reader does, into b: BenchmarkLiveBlock's part that follows the
+// ring.
+func (l *live) benchConsume(b *batch, n int) {
+	src := l.sources[0].src
 	for n > 0 {
-		b := <-l.full
+		if _, err := l.pump(context.Background(), src, b); err != nil {
+			panic(err)
+		}
 		n -= b.n
-		l.dispatch(p, b, nil)
 	}
 }

@@ -66,18 +66,13 @@ func (l *live) reloadLogTail(src *logtail.Source, cfg *knockd.Config) {
 	src.SetFormats(formats)
 }
 
-// readLog hands packets from the log over as read does for capture, one
-// per batch (batch.go). The source restarts its tail itself; an error it
-// returns (the file cannot be opened) is logged and retried every second.
+// readLog runs packets from the log through the detectors as read does
+// for capture, one per batch (batch.go). The source restarts its tail
+// itself; an error it returns (the file cannot be opened) is logged and
+// retried every second.
 func (l *live) readLog(ctx context.Context, src *logtail.Source) {
-	free := newBatches(1, 0)
+	b := newBatch(1, 0)
 	for {
-		var b *batch
-		select {
-		case b = <-free:
-		case <-ctx.Done():
-			return
-		}
 		pkt := &b.pkts[0]
 		buf := pkt.Payload[:0]
 		if err := src.ReadPacket(pkt); err != nil {
@@ -85,7 +80,6 @@ func (l *live) readLog(ctx context.Context, src *logtail.Source) {
 				return
 			}
 			l.log.Logf("%v; retrying", err)
-			free <- b
 			select {
 			case <-ctx.Done():
 				return
@@ -95,7 +89,7 @@ func (l *live) readLog(ctx context.Context, src *logtail.Source) {
 		}
 		pkt.Payload = buf
 		b.n = 1
-		if !l.handOver(ctx, b) {
+		if !l.run(ctx, b) {
 			return
 		}
 	}

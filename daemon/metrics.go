@@ -14,7 +14,7 @@ import (
 )
 
 // The metrics cost the packet path nothing it did not pay already: the
-// detectors' goroutine adds one atomic per batch (packets), per completed
+// goroutine running the detectors adds one atomic per batch (packets), per completed
 // or refused knock (a door's counters, found in maps built at config load)
 // and per command; everything else (kernel counters, open doors) is read
 // when Prometheus scrapes. No label is formatted and no lock is taken on

@@ -83,7 +83,8 @@ type Rule struct {
 }
 
 // Detector owns every door of its kind, so dispatch is one call per kind.
-// All methods are called from one goroutine; a detector needs no locks.
+// Its methods are called by one goroutine at a time (the runtime serialises
+// them); a detector needs no locks.
 type Detector interface {
 	// Rules is the union of what this detector must see.
 	Rules() []Rule

@@ -8,7 +8,7 @@ import (
 
 // Dispatcher routes each packet to the detectors that asked for its
 // (protocol, destination port), with one table lookup and no scan over doors.
-// It is owned by one goroutine, like the detectors it holds.
+// It is used by one goroutine at a time, like the detectors it holds.
 type Dispatcher struct {
 	dets []Detector
 	// index[proto][port] is 0 for "nobody", else 1 + an index into sets.

@@ -326,24 +326,38 @@ func newMatcher(rules []detectors.Rule) (*matcher, error) {
 	return &matcher{rs}, nil
 }
 
+// match runs for every packet the kernel accepted, a flood's included, so
+// it checks the cheap fields first and the destination last.
 func (m *matcher) match(p *detectors.Packet) bool {
 	for i := range m.rules {
 		r := &m.rules[i]
-		if p.Proto != r.proto {
+		if p.Proto != r.proto || p.Flags&r.mask != r.want {
 			continue
-		}
-		if len(r.dst) > 0 {
-			if _, ok := slices.BinarySearchFunc(r.dst, p.Dst, netip.Addr.Compare); !ok {
-				continue
-			}
 		}
 		if _, ok := slices.BinarySearch(r.ports, p.DstPort); !ok {
 			continue
 		}
-		if p.Flags&r.mask != r.want {
+		if len(r.dst) > 0 && !hasAddr(r.dst, p.Dst) {
 			continue
 		}
 		return true
+	}
+	return false
+}
+
+// hasAddr reports whether the sorted addrs hold a. A host has a few
+// addresses, for which comparing each with == (two words and a handle) is
+// cheaper than a binary search through netip.Addr.Compare; both ask for
+// the same address and zone.
+func hasAddr(addrs []netip.Addr, a netip.Addr) bool {
+	if len(addrs) > 8 {
+		_, ok := slices.BinarySearchFunc(addrs, a, netip.Addr.Compare)
+		return ok
+	}
+	for _, x := range addrs {
+		if x == a {
+			return true
+		}
 	}
 	return false
 }
