@@ -20,4 +20,8 @@ import (
 	// knockdaemon's encrypted port-span knocks and their action sections.
 	_ "github.com/doorward/doorward/actions/knockdaemon"
 	_ "github.com/doorward/doorward/detectors/knockdaemon"
+
+	// fwknop single-packet authorization (SPA).
+	_ "github.com/doorward/doorward/actions/fwknop"
+	_ "github.com/doorward/doorward/detectors/fwknop"
 )
