@@ -251,3 +251,49 @@ func TestFwknopSource(t *testing.T) {
 	k.terminate()
 	noPanic(t, k)
 }
+
+// TestFwknopdConf: `knockd -c fwknopd.conf` runs Debian's fwknopd.conf
+// unchanged and its access.conf with the keys filled in, as an admin
+// does; without CMD_CYCLE or a set the door is a rule in fwknopd's
+// FWKNOP_INPUT chain, as fwknopd's own, removed after the client's
+// --fw-timeout.
+func TestFwknopdConf(t *testing.T) {
+	t.Parallel()
+	netns.Require(t, "ip", "nc", "iptables", "fwknop")
+	p := netns.NewPair(t)
+	p.Firewall(t, netns.IPTables)
+	service(t, p, 2222)
+	dir := t.TempDir()
+	for _, name := range []string{"fwknopd.conf", "access.conf"} {
+		b, err := os.ReadFile("/etc/fwknop/" + name)
+		if err != nil {
+			t.Fatalf("%v (Debian's fwknop-server)", err)
+		}
+		text := string(b)
+		if name == "access.conf" {
+			text = strings.Replace(text, "KEY_BASE64          __CHANGEME__", "KEY_BASE64          "+fwSSH.key, 1)
+			text = strings.Replace(text, "HMAC_KEY_BASE64     __CHANGEME__", "HMAC_KEY_BASE64     "+fwSSH.hmac, 1)
+		}
+		writeConf(t, filepath.Join(dir, name), text)
+	}
+	k := startKnockd(t, p, filepath.Join(dir, "fwknopd.conf"))
+	s := &fwServer{p: p}
+	s.fwknop(t, fwSSH, "-A", "tcp/2222", "-s", "--fw-timeout", "2", "-D", p.ServerAddr.String())
+	cli := p.ClientAddr.String()
+	k.waitLog("SOURCE ANY: ["+cli+"] (stanza #1) SPA accepted: opening tcp/2222 for "+cli+" for 2s", 5*time.Second)
+	if err := p.WaitTCP(t, p.ServerAddr, 2222, true, 2*time.Second); err != nil {
+		t.Fatalf("after the SPA packet: %v", err)
+	}
+	rules := p.MustExec(t, p.Server, "iptables", "-w", "-S", "FWKNOP_INPUT")
+	if !strings.Contains(rules, "-A FWKNOP_INPUT -s "+cli+"/32 -p tcp -m tcp --dport 2222 -m comment --comment _exp_") {
+		t.Errorf("FWKNOP_INPUT:\n%s", rules)
+	}
+	if err := p.WaitTCP(t, p.ServerAddr, 2222, false, 4*time.Second); err != nil {
+		t.Fatalf("after the timeout: %v", err)
+	}
+	if rules := p.MustExec(t, p.Server, "iptables", "-w", "-S", "FWKNOP_INPUT"); strings.Contains(rules, cli) {
+		t.Errorf("FWKNOP_INPUT after the timeout:\n%s", rules)
+	}
+	k.terminate()
+	noPanic(t, k)
+}

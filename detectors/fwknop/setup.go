@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/config"
+	cfg "github.com/doorward/doorward/config/fwknop"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/formats/fwknop"
 	"github.com/doorward/doorward/formats/nftset"
@@ -139,13 +140,17 @@ func fromDoor(d *knockd.Door, opt SetupOptions) (*Stanza, error) {
 		errs.Add(config.Errorf(p.Pos, p.Key, format, args...))
 	}
 	seen := map[string]config.Param{}
-	var hasSource, hasHMACType bool
+	var hasSource, hasHMACType, udpServer bool
+	udpPort := uint16(DefaultPort)
 	for _, p := range d.Params {
-		k := strings.ToUpper(strings.ReplaceAll(p.Key, "-", "_"))
-		if prev, dup := seen[k]; dup {
-			bad(p, "given twice (first at line %d)", prev.Pos.Line)
+		if p.Key == cfg.WarningKey {
+			// The loader's warnings about an fwknopd config (unknown and
+			// ignored keys), logged once per load.
+			opt.Logf("%s: %s", p.Pos, p.Value)
 			continue
 		}
+		k := strings.ToUpper(strings.ReplaceAll(p.Key, "-", "_"))
+		// A key given again replaces the first, as in fwknopd.
 		seen[k] = p
 		v := p.Value
 		var err error
@@ -224,6 +229,17 @@ func fromDoor(d *knockd.Door, opt SetupOptions) (*Stanza, error) {
 			s.DigestFile = v
 		case "PCAP_FILTER":
 			s.Port, err = filterPort(v)
+		case "ENABLE_UDP_SERVER":
+			udpServer, err = parseBool(v)
+		case "UDPSERV_PORT":
+			var n int
+			if n, err = strconv.Atoi(v); err != nil || n < 1 || n > 65535 {
+				err = fmt.Errorf("%q is not a port", v)
+			}
+			udpPort = uint16(n)
+		case "CMD_EXEC_USER", "CMD_EXEC_GROUP", "CMD_EXEC_TIMEOUT", "ENABLE_DESTINATION_RULE":
+			// For command messages, which are refused, and for rules
+			// naming the packet's destination, which ours do not.
 		case "NFT_SET", "NFT_SET_6":
 			var r nftset.Ref
 			if r, err = nftset.Parse(v); err == nil {
@@ -287,6 +303,11 @@ func fromDoor(d *knockd.Door, opt SetupOptions) (*Stanza, error) {
 		if strings.EqualFold(s.CmdClose, "NONE") {
 			s.CmdClose = ""
 		}
+	}
+	if udpServer {
+		// fwknopd then reads SPA packets from a socket on UDPSERV_PORT
+		// instead of capturing; we capture that port.
+		s.Port = udpPort
 	}
 	if s.AccessTimeout < time.Second {
 		s.AccessTimeout = DefaultAccessTimeout

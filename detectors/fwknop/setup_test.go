@@ -52,7 +52,6 @@ func TestFromDoorsErrors(t *testing.T) {
 		{"set with a port", "SOURCE = ANY\nKEY = k\nNft_Set = inet filter fw 22\n", `doors.conf:5: Nft_Set: "inet filter fw 22": no port here`},
 		{"v6 set of ip", "SOURCE = ANY\nKEY = k\nNft_Set_6 = ip filter fw\n", `doors.conf:5: Nft_Set_6: "ip filter fw": family ip holds no IPv6 addresses`},
 		{"unknown key", "SOURCE = ANY\nKEY = k\nOPEN_PORT = tcp/22\n", "doors.conf:5: OPEN_PORT: unknown directive"},
-		{"twice", "SOURCE = ANY\nKEY = k\nKEY = j\n", "doors.conf:5: KEY: given twice (first at line 4)"},
 		{"two errors", "SOURCE = nope\nKEY = k\nMAX_FW_TIMEOUT = -1\n", "doors.conf:3: SOURCE: \"nope\" is not an address\ndoors.conf:5: MAX_FW_TIMEOUT:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
