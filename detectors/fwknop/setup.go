@@ -66,34 +66,49 @@ type Stanza struct {
 	NftSet, NftSet6 nftset.Ref
 }
 
-// AccessKeys are the access.conf keys a Type = fwknop door may have;
-// ServerKeys the fwknopd.conf keys it may have too. Both are matched
-// case-insensitively.
+// accessKeys are the access.conf keys a door reads, serverKeys the
+// fwknopd.conf keys, both matched case-insensitively (REQUIRE_SOURCE is
+// fwknopd's other spelling of REQUIRE_SOURCE_ADDRESS).
 var (
-	AccessKeys = []string{
+	accessKeys = []string{
 		"SOURCE", "DESTINATION", "OPEN_PORTS", "RESTRICT_PORTS",
 		"KEY", "KEY_BASE64", "HMAC_KEY", "HMAC_KEY_BASE64", "HMAC_DIGEST_TYPE", "ENCRYPTION_MODE",
 		"FW_ACCESS_TIMEOUT", "MAX_FW_TIMEOUT", "ACCESS_EXPIRE", "ACCESS_EXPIRE_EPOCH",
-		"REQUIRE_USERNAME", "REQUIRE_SOURCE_ADDRESS", "REQUIRE_SOURCE",
+		"REQUIRE_USERNAME", "REQUIRE_SOURCE_ADDRESS",
 		"CMD_CYCLE_OPEN", "CMD_CYCLE_CLOSE", "CMD_CYCLE_TIMER", "ENABLE_CMD_EXEC",
-		"NFT_SET", "NFT_SET_6",
+		"CMD_EXEC_USER", "CMD_EXEC_GROUP",
 	}
-	ServerKeys = []string{
+	serverKeys = []string{
 		"PCAP_FILTER", "MAX_SPA_PACKET_AGE", "ENABLE_SPA_PACKET_AGING",
-		"ENABLE_DIGEST_PERSISTENCE", "DIGEST_FILE",
+		"ENABLE_DIGEST_PERSISTENCE", "DIGEST_FILE", "ENABLE_UDP_SERVER", "UDPSERV_PORT",
+		"CMD_EXEC_TIMEOUT", "ENABLE_DESTINATION_RULE",
 	}
-	// ignoredKeys are fwknopd keys of features left out (GnuPG, command
-	// execution as another user, NAT): a door that has one still loads,
-	// with a warning, so an access.conf written for fwknopd runs.
+	// ignoredKeys are fwknopd keys of features left out (GnuPG, commands
+	// through sudo, NAT): a door that has one still loads, with a warning,
+	// so an access.conf written for fwknopd runs.
 	ignoredKeys = []string{
 		"GPG_HOME_DIR", "GPG_EXE", "GPG_DECRYPT_ID", "GPG_DECRYPT_PW", "GPG_ALLOW_NO_PW",
 		"GPG_REQUIRE_SIG", "GPG_DISABLE_SIG", "GPG_IGNORE_SIG_VERIFY_ERROR", "GPG_REMOTE_ID",
-		"GPG_FINGERPRINT_ID", "ENABLE_CMD_SUDO_EXEC", "CMD_SUDO_EXEC_USER", "CMD_SUDO_EXEC_GROUP",
-		"CMD_EXEC_USER", "CMD_EXEC_GROUP", "FORCE_NAT", "FORCE_SNAT", "FORCE_MASQUERADE",
-		"DISABLE_DNAT", "FORWARD_ALL", "%INCLUDE_KEYS",
-		"ENABLE_IPT_FORWARDING", "ENABLE_IPT_LOCAL_NAT", "ENABLE_FIREWD_FORWARDING", "ENABLE_FIREWD_LOCAL_NAT",
+		"GPG_FINGERPRINT_ID", "CMD_SUDO_EXEC_USER", "CMD_SUDO_EXEC_GROUP", "DISABLE_DNAT",
 	}
 )
+
+// Directives are the keys a Type = fwknop door may have, for the docs
+// test: access.conf's, fwknopd.conf's, those ignored with a warning, and
+// the nftables sets.
+func Directives() []knockd.Key {
+	var out []knockd.Key
+	for _, l := range [][]string{accessKeys, serverKeys, ignoredKeys} {
+		for _, k := range l {
+			key := knockd.Key{Name: k}
+			if k == "REQUIRE_SOURCE_ADDRESS" {
+				key.Aliases = []string{"REQUIRE_SOURCE"}
+			}
+			out = append(out, key)
+		}
+	}
+	return append(out, knockd.Key{Name: "Nft_Set"}, knockd.Key{Name: "Nft_Set_6"})
+}
 
 // SetupOptions are FromDoors' seams.
 type SetupOptions struct {
@@ -239,7 +254,11 @@ func fromDoor(d *knockd.Door, opt SetupOptions) (*Stanza, error) {
 			udpPort = uint16(n)
 		case "CMD_EXEC_USER", "CMD_EXEC_GROUP", "CMD_EXEC_TIMEOUT", "ENABLE_DESTINATION_RULE":
 			// For command messages, which are refused, and for rules
-			// naming the packet's destination, which ours do not.
+			// naming the packet's destination, which ours do not: only
+			// that the value reads.
+			if k == "ENABLE_DESTINATION_RULE" {
+				_, err = parseBool(v)
+			}
 		case "NFT_SET", "NFT_SET_6":
 			var r nftset.Ref
 			if r, err = nftset.Parse(v); err == nil {
@@ -252,7 +271,7 @@ func fromDoor(d *knockd.Door, opt SetupOptions) (*Stanza, error) {
 			}
 		default:
 			if contains(ignoredKeys, k) {
-				opt.Logf("%s: %s: not supported (GnuPG, NAT and command execution are left out), ignored", p.Pos, p.Key)
+				opt.Logf("%s: %s: not supported (GnuPG and commands through sudo are left out), ignored", p.Pos, p.Key)
 				continue
 			}
 			err = errors.New("unknown directive")
