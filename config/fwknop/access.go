@@ -71,19 +71,7 @@ type accessReader struct {
 // file's stanza, not with the last stanza the included file added.
 func (r *accessReader) file(path string, src []byte, depth int) {
 	var cur *knockd.Door
-	lines(src, func(num int, line string) {
-		pos := config.Pos{File: path, Line: num}
-		key, value, kind := splitLine(line)
-		switch kind {
-		case blank:
-			return
-		case tooLong:
-			r.n.errorf(pos, "", "line too long (fwknopd reads at most %d bytes a line)", maxLine)
-			return
-		case noValue:
-			r.n.errorf(pos, "", "invalid access file entry %q: no value", key)
-			return
-		}
+	r.n.entries(path, src, r.valueless, func(pos config.Pos, key, value string) {
 		key = stripColon(key)
 		switch {
 		case key == dirInclude || key == dirIncludeFolder:
@@ -156,19 +144,7 @@ func (r *accessReader) keysFile(path string, door *knockd.Door, at config.Pos) {
 		r.n.errorf(at, dirIncludeKeys, "keys file: %v", err)
 		return
 	}
-	lines(src, func(num int, line string) {
-		pos := config.Pos{File: path, Line: num}
-		key, value, kind := splitLine(line)
-		switch kind {
-		case blank:
-			return
-		case tooLong:
-			r.n.errorf(pos, "", "line too long (fwknopd reads at most %d bytes a line)", maxLine)
-			return
-		case noValue:
-			r.n.errorf(pos, "", "invalid access file entry %q: no value", key)
-			return
-		}
+	r.n.entries(path, src, r.valueless, func(pos config.Pos, key, value string) {
 		key = stripColon(key)
 		if !slices.Contains(keysFileKeys, key) {
 			r.n.warnf(pos, "ignoring invalid entry '%s': a keys file holds only keys", key)
@@ -179,6 +155,11 @@ func (r *accessReader) keysFile(path string, door *knockd.Door, at config.Pos) {
 			door.Params = append(door.Params, config.Param{Key: key, Value: value, Pos: pos})
 		}
 	})
+}
+
+// valueless: a line without a value stops fwknopd in an access file.
+func (r *accessReader) valueless(pos config.Pos, key string) {
+	r.n.errorf(pos, "", "invalid access file entry %q: no value", key)
 }
 
 // stripColon cuts a key at its last ':', as fwknopd does, so "SOURCE:"

@@ -67,9 +67,20 @@ func splitLine(line string) (key, value string, kind lineKind) {
 	return key, value, keyed
 }
 
-// lines calls f with each line of src and its 1-based number.
-func lines(src []byte, f func(n int, line string)) {
-	for i, l := range strings.Split(string(src), "\n") {
-		f(i+1, l)
+// entries calls f with each "KEY value" line of the file path, whose
+// content is src, at its place. Comments are skipped, a line too long is
+// an error, and a key without a value goes to valueless, since fwknopd
+// stops at one in an access file but not in fwknopd.conf.
+func (n *notes) entries(path string, src []byte, valueless func(pos config.Pos, key string), f func(pos config.Pos, key, value string)) {
+	for i, line := range strings.Split(string(src), "\n") {
+		pos := config.Pos{File: path, Line: i + 1}
+		switch key, value, kind := splitLine(line); kind {
+		case tooLong:
+			n.errorf(pos, "", "line too long (fwknopd reads at most %d bytes a line)", maxLine)
+		case noValue:
+			valueless(pos, key)
+		case keyed:
+			f(pos, key, value)
+		}
 	}
 }

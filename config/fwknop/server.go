@@ -29,19 +29,10 @@ func (s *server) get(key string) (entry, bool) {
 // Errors are only lines too long for fwknopd to read whole.
 func readServer(path string, src []byte, n *notes) *server {
 	s := &server{file: path, set: map[string]entry{}}
-	lines(src, func(num int, line string) {
-		pos := config.Pos{File: path, Line: num}
-		key, value, kind := splitLine(line)
-		switch kind {
-		case blank:
-			return
-		case tooLong:
-			n.errorf(pos, "", "line too long (fwknopd reads at most %d bytes a line)", maxLine)
-			return
-		case noValue:
-			n.warnf(pos, "invalid config file entry %q (no value), ignored", key)
-			return
-		}
+	valueless := func(pos config.Pos, key string) {
+		n.warnf(pos, "invalid config file entry %q (no value), ignored", key)
+	}
+	n.entries(path, src, valueless, func(pos config.Pos, key, value string) {
 		k, ok := lookup(serverKeys, key)
 		if !ok {
 			n.warnf(pos, "ignoring unknown configuration parameter '%s'", key)
