@@ -302,6 +302,19 @@ func fromDoor(d *knockd.Door, opt SetupOptions) (*Stanza, error) {
 			errs.Add(config.Errorf(at("HMAC_KEY_BASE64"), "HMAC_KEY_BASE64", "HMAC_KEY is given too: one key per stanza"))
 		}
 	}
+	keyAt, hmacAt := at("KEY"), at("HMAC_KEY")
+	if p, ok := seen["KEY_BASE64"]; ok {
+		keyAt = p.Pos
+	}
+	if p, ok := seen["HMAC_KEY_BASE64"]; ok {
+		hmacAt = p.Pos
+	}
+	if len(s.Keys.Key) > fwknop.MaxKey {
+		errs.Add(config.Errorf(keyAt, "KEY", "%d bytes: at most %d (fwknop's longest key)", len(s.Keys.Key), fwknop.MaxKey))
+	}
+	if len(s.Keys.HMACKey) > fwknop.MaxHMACKey {
+		errs.Add(config.Errorf(hmacAt, "HMAC_KEY", "%d bytes: at most %d (fwknop's longest HMAC key)", len(s.Keys.HMACKey), fwknop.MaxHMACKey))
+	}
 	if hasHMACType && s.Keys.HMACKey == nil {
 		errs.Add(config.Errorf(at("HMAC_DIGEST_TYPE"), "HMAC_DIGEST_TYPE", "no HMAC_KEY or HMAC_KEY_BASE64 to use it with"))
 	}

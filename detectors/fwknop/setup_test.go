@@ -51,6 +51,7 @@ func TestFromDoorsErrors(t *testing.T) {
 		{"cycle without timer", "SOURCE = ANY\nKEY = k\nCMD_CYCLE_OPEN = /bin/true\nCMD_CYCLE_CLOSE = /bin/true\n", "doors.conf:5: CMD_CYCLE_TIMER: CMD_CYCLE_CLOSE needs CMD_CYCLE_TIMER"},
 		{"set with a port", "SOURCE = ANY\nKEY = k\nNft_Set = inet filter fw 22\n", `doors.conf:5: Nft_Set: "inet filter fw 22": no port here`},
 		{"v6 set of ip", "SOURCE = ANY\nKEY = k\nNft_Set_6 = ip filter fw\n", `doors.conf:5: Nft_Set_6: "ip filter fw": family ip holds no IPv6 addresses`},
+		{"key too long", "SOURCE = ANY\nKEY_BASE64 = " + strings.Repeat("a", 48) + "\n", "doors.conf:4: KEY: 36 bytes: at most 32"},
 		{"unknown key", "SOURCE = ANY\nKEY = k\nOPEN_PORT = tcp/22\n", "doors.conf:5: OPEN_PORT: unknown directive"},
 		{"two errors", "SOURCE = nope\nKEY = k\nMAX_FW_TIMEOUT = -1\n", "doors.conf:3: SOURCE: \"nope\" is not an address\ndoors.conf:5: MAX_FW_TIMEOUT:"},
 	} {
