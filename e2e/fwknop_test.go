@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -296,4 +297,43 @@ func TestFwknopdConf(t *testing.T) {
 	}
 	k.terminate()
 	noPanic(t, k)
+}
+
+// TestFwknopShutdownAndCrash: a door open at SIGTERM is closed then; one
+// open when knockd is killed is closed by the next start, before any
+// packet is looked at (the journal holds its close command). The nftables
+// door's element is also deleted at SIGTERM.
+func TestFwknopShutdownAndCrash(t *testing.T) {
+	t.Parallel()
+	s := fwSetup(t)
+	p, srv, cli := s.p, s.p.ServerAddr.String(), s.p.ClientAddr.String()
+	marker := filepath.Join(s.marker, "open-"+cli+"-22-6")
+	cycle := func() {
+		s.fwknop(t, fwCycle, "-A", "tcp/22", "-s", "--hmac-digest-type", "sha512", "--fw-timeout", "60", "-D", srv)
+		waitFile(t, marker, true, 5*time.Second)
+	}
+	cycle()
+	s.fwknop(t, fwSSH, "-A", "tcp/2222", "-s", "--fw-timeout", "5", "-D", srv)
+	s.waitElems(t, "fwknop4", fmt.Sprintf(`{"concat": ["%s", 2222]}`, cli), 5*time.Second)
+	s.k.terminate()
+	noPanic(t, s.k)
+	waitFile(t, marker, false, 0)
+	if got := s.elems(t, "fwknop4"); got != "" {
+		t.Errorf("after SIGTERM the set holds %q", got)
+	}
+
+	s.start(t)
+	cycle()
+	if err := syscall.Kill(s.k.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Wait(s.k.cmd, 5*time.Second); !ok {
+		t.Fatal("knockd still running 5 s after SIGKILL")
+	}
+	waitFile(t, marker, true, 0)
+	s.start(t) // returns at "starting up": recovery came before it
+	waitFile(t, marker, false, 0)
+	s.k.waitLog(cli+": cycle: closing door left open by a previous run", time.Second)
+	s.k.terminate()
+	noPanic(t, s.k)
 }
