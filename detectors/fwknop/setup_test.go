@@ -242,3 +242,40 @@ func BenchmarkObserve(b *testing.B) {
 		})
 	}
 }
+
+// TestReloadKeepsReplays: a reload's detector refuses what the old one
+// accepted, from the durable ring and, for a stanza without digest
+// persistence, from the memory one it adopts.
+func TestReloadKeepsReplays(t *testing.T) {
+	for _, persist := range []string{"Y", "N"} {
+		t.Run("ENABLE_DIGEST_PERSISTENCE="+persist, func(t *testing.T) {
+			store := filestore.Memory()
+			build := func() (*Detector, *strings.Builder) {
+				var log strings.Builder
+				ss, err := parse(t, door+"ENABLE_DIGEST_PERSISTENCE = "+persist+"\n")
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := New(ss, Options{Store: store, LogRate: -1, Logf: func(f string, a ...any) { fmt.Fprintf(&log, f+"\n", a...) }})
+				if err := d.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				return d, &log
+			}
+			now := time.Now()
+			pkt := sealed(t, now)
+			events := 0
+			emit := func(actions.Event) { events++ }
+			old, _ := build()
+			old.Observe(packet(pkt, now), emit)
+			d, log := build()
+			d.Adopt(old)
+			old.Close()
+			defer d.Close()
+			d.Observe(packet(pkt, now.Add(time.Second)), emit)
+			if events != 1 || !strings.Contains(log.String(), "Replay detected") {
+				t.Errorf("%d events; after the reload:\n%s", events, log)
+			}
+		})
+	}
+}
