@@ -138,9 +138,12 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 }
 
 // engineDoor is the engine's door for one request: its key (the door's,
-// with the port: each port is opened and closed on its own) and its lines.
+// with the port: each port is opened and closed on its own, and a packet
+// for a port already open keeps it open longer) and its lines.
 func engineDoor(d Door, ev actions.Event, req Request) (string, engine.Door) {
 	ed := engine.Door{Name: d.Name, CmdTimeout: req.Timeout}
+	port := fmt.Sprintf("%s/%d", req.Proto, req.Port)
+	key := d.Key + " " + port
 	if d.CmdOpen != "" {
 		v := Vars{IP: ev.Addr, PktSrc: ev.Sender, Dst: ev.Dst, Port: req.Port, Proto: req.Proto,
 			Timeout: ev.Time.Unix() + int64(req.Timeout/time.Second), ClientTimeout: int64(req.Timeout / time.Second)}
@@ -150,11 +153,9 @@ func engineDoor(d Door, ev actions.Event, req Request) (string, engine.Door) {
 		}
 		ed.Start = [2]string{open, open}
 		ed.Stop = [2]string{close, close}
-		return d.Key + " cmd", ed
+		return key, ed
 	}
-	port := fmt.Sprintf("%s/%d", req.Proto, req.Port)
 	ed.Name = d.Name + " " + port
-	key := d.Key + " " + port
 	if !d.Set[0].IsZero() || !d.Set[1].IsZero() {
 		for i, r := range d.Set {
 			if !r.IsZero() && d.PerPort[i] {

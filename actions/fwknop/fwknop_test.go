@@ -101,6 +101,23 @@ func TestAction(t *testing.T) {
 			},
 		},
 		{
+			name: "command cycle per port: the same port again stays open longer, another port runs its own",
+			door: Door{Key: "k", Name: "ssh", CmdOpen: "open $IP $PORT", CmdClose: "close $IP $PORT"},
+			events: []actions.Event{
+				{Door: "k", Addr: client, Sender: client, Port: 22, Time: t0, Record: tcp22},
+				{Door: "k", Addr: client, Sender: client, Port: 22, Time: t0.Add(10 * time.Second), Record: tcp22},
+				{Door: "k", Addr: client, Sender: client, Port: 53, Time: t0, Record: udp53},
+			},
+			want: []string{
+				"run open 192.0.2.7 22",
+				"run open 192.0.2.7 53",
+				"journal ssh 192.0.2.7 stop=close 192.0.2.7 22 set= due=+40s",
+				"journal ssh 192.0.2.7 stop=close 192.0.2.7 53 set= due=+30s",
+				"run close 192.0.2.7 53",
+				"journal ssh 192.0.2.7 stop=close 192.0.2.7 22 set= due=+40s",
+			},
+		},
+		{
 			name: "command cycle without a close command",
 			door: Door{Key: "k", Name: "ssh", CmdOpen: "open $IP"},
 			events: []actions.Event{
