@@ -337,3 +337,59 @@ func TestFwknopShutdownAndCrash(t *testing.T) {
 	s.k.terminate()
 	noPanic(t, s.k)
 }
+
+// TestFwknopDigestImport: the real fwknopd accepts a packet and writes it
+// to its digest.cache; our knockd, started on that setup (DIGEST_FILE),
+// imports the cache and refuses the same packet as a replay.
+func TestFwknopDigestImport(t *testing.T) {
+	t.Parallel()
+	netns.Require(t, "ip", "nc", "iptables", "fwknop", "fwknopd")
+	p := netns.NewPair(t)
+	dir := t.TempDir()
+	access := filepath.Join(dir, "access.conf")
+	writeConf(t, access, fmt.Sprintf("SOURCE ANY\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\n", fwSSH.key, fwSSH.hmac))
+	if err := os.Chmod(access, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serverConf := filepath.Join(dir, "fwknopd.conf")
+	writeConf(t, serverConf, "# no settings: fwknopd's defaults\n")
+	digests := filepath.Join(dir, "digest.cache")
+	s := &fwServer{p: p}
+	cli := p.ClientAddr.String()
+	spa := s.packet(t, fwSSH, "-A", "tcp/22", "-a", cli, "-D", p.ServerAddr.String())
+
+	logPath := filepath.Join(dir, "fwknopd.out")
+	out, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	fwd := p.Start(t, p.Server, out, "fwknopd", "-f", "-v", "-i", p.ServerIf, "-c", serverConf, "-a", access,
+		"-d", digests, "-p", filepath.Join(dir, "fwknopd.pid"), "-r", dir)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(digests)
+		if strings.Contains(string(b), " 17 "+cli+" ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("fwknopd wrote no digest:\n%s\nits output:\n%s", b, log)
+		}
+		// fwknopd takes a moment to open its capture: send until it counts.
+		s.send(t, spa, false)
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := syscall.Kill(fwd.Process.Pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.Wait(fwd, 5*time.Second)
+
+	conf := confFile(t, fmt.Sprintf("[ssh]\n\tType = fwknop\n\tSOURCE = ANY\n\tKEY_BASE64 = %s\n\tHMAC_KEY_BASE64 = %s\n\tDIGEST_FILE = %s\n", fwSSH.key, fwSSH.hmac, digests))
+	k := startKnockd(t, p, conf)
+	k.waitLog("fwknop: imported 1 digests from fwknopd's "+digests, time.Second)
+	s.send(t, spa, false)
+	k.waitLog("ssh: ["+cli+"] (stanza #1) Replay detected from source IP: "+cli, 5*time.Second)
+	k.terminate()
+	noPanic(t, k)
+}
