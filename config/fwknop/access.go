@@ -2,8 +2,6 @@ package fwknop
 
 import (
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,42 +16,6 @@ const Type = "fwknop"
 // maxDepth is fwknopd's MAX_DEPTH: the root access file is level 1, and a
 // file of level 3 may include no further.
 const maxDepth = 3
-
-// fileSystem is where access files are read from: the machine's, or a
-// map in tests and fuzzing (an include must never reach the disk there).
-type fileSystem interface {
-	// ReadFile returns a regular file's content (a link to one is
-	// followed); anything else is an error, so that an include of a FIFO
-	// or a device cannot hang or flood the loader.
-	ReadFile(name string) ([]byte, error)
-	// ReadDir returns the names in a directory, sorted.
-	ReadDir(name string) ([]string, error)
-}
-
-type osFS struct{}
-
-func (osFS) ReadFile(name string) ([]byte, error) {
-	fi, err := os.Stat(name)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	return os.ReadFile(name)
-}
-
-func (osFS) ReadDir(name string) ([]string, error) {
-	es, err := os.ReadDir(name) // sorted by name
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(es))
-	for i, e := range es {
-		out[i] = e.Name()
-	}
-	return out, nil
-}
 
 // accessReader reads access.conf files into doors, one per SOURCE
 // stanza, in the order fwknopd adds them to its list, which is the order
@@ -112,6 +74,7 @@ func (r *accessReader) include(path string, depth int, pos config.Pos, key strin
 		r.n.errorf(pos, key, "access file: %v", err)
 		return
 	}
+	r.checkPerm(path)
 	r.file(path, src, depth)
 }
 
@@ -144,6 +107,7 @@ func (r *accessReader) keysFile(path string, door *knockd.Door, at config.Pos) {
 		r.n.errorf(at, dirIncludeKeys, "keys file: %v", err)
 		return
 	}
+	r.checkPerm(path)
 	r.n.entries(path, src, r.valueless, func(pos config.Pos, key, value string) {
 		key = stripColon(key)
 		if !slices.Contains(keysFileKeys, key) {
@@ -155,6 +119,16 @@ func (r *accessReader) keysFile(path string, door *knockd.Door, at config.Pos) {
 			door.Params = append(door.Params, config.Param{Key: key, Value: value, Pos: pos})
 		}
 	})
+}
+
+// checkPerm warns, as fwknopd does, about a file of keys that others may
+// read or change, or that someone else owns.
+func (r *accessReader) checkPerm(path string) {
+	if c, ok := r.fs.(permChecker); ok {
+		for _, w := range c.permWarnings(path) {
+			r.n.warnf(config.Pos{File: path}, "%s", w)
+		}
+	}
 }
 
 // valueless: a line without a value stops fwknopd in an access file.

@@ -21,8 +21,10 @@ func init() {
 	knockd.RegisterLoader(knockd.Loader{
 		Name:      "fwknopd.conf",
 		Recognise: Recognise,
-		Load: func(path string, src []byte, _ knockd.LoadOptions) (*knockd.Config, error) {
-			return load(path, src, osFS{})
+		Load: func(path string, src []byte, opt knockd.LoadOptions) (*knockd.Config, error) {
+			// -D skips the permission checks, as doormand's -D does;
+			// fwknopd has no such switch, but only warns.
+			return load(path, src, osFS{perms: !opt.Debug})
 		},
 	})
 }
@@ -116,6 +118,7 @@ func load(path string, src []byte, fsys fileSystem) (*knockd.Config, error) {
 		Pos:       map[string]config.Pos{"UseSyslog": {File: path}},
 	}}
 	var serverParams []config.Param
+	r.checkPerm(path)
 	if kindOf(path, src) == accessFile {
 		r.file(path, src, 1)
 	} else {

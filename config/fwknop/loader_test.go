@@ -30,7 +30,9 @@ func TestCases(t *testing.T) {
 			if _, err := os.Stat(root); err != nil {
 				root = filepath.Join(dir, "access.conf")
 			}
-			cfg, err := knockd.LoadFile(root, knockd.LoadOptions{})
+			// Debug: no permission warnings, which would depend on the
+			// checkout's umask (TestPermissions checks them).
+			cfg, err := knockd.LoadFile(root, knockd.LoadOptions{Debug: true})
 			abs, _ := filepath.Abs(dir)
 			got := dump(cfg, err)
 			for _, d := range []string{abs, dir} {
@@ -78,4 +80,31 @@ func dump(cfg *knockd.Config, err error) string {
 		}
 	}
 	return b.String()
+}
+
+// TestPermissions: files of keys others may read are warned about, as
+// fwknopd does, unless -D (Debug) is given.
+func TestPermissions(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "access.conf")
+	if err := os.WriteFile(conf, []byte("SOURCE ANY\nKEY k\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, debug := range []bool{false, true} {
+		cfg, err := knockd.LoadFile(conf, knockd.LoadOptions{Debug: debug})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(Warnings(cfg.Doors[0]), "\n")
+		want := ""
+		if !debug {
+			want = conf + ": permissions 0644: this file holds keys and should be read and written by its owner only (0600)"
+		}
+		if got != want {
+			t.Errorf("Debug %v: warnings %q, want %q", debug, got, want)
+		}
+	}
 }
