@@ -153,7 +153,7 @@ func (s *fwServer) waitElems(t *testing.T, set, want string, d time.Duration) {
 	}
 }
 
-func waitFile(t *testing.T, path string, exists bool, d time.Duration) {
+func waitMarker(t *testing.T, path string, exists bool, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -190,7 +190,7 @@ func TestFwknop(t *testing.T) {
 	// The cycle stanza, sent by the client itself, SHA-512, -a.
 	s.fwknop(t, fwCycle, "-A", "tcp/22", "-a", cli, "--hmac-digest-type", "sha512", "-D", srv)
 	marker := filepath.Join(s.marker, "open-"+cli+"-22-6")
-	waitFile(t, marker, true, 5*time.Second)
+	waitMarker(t, marker, true, 5*time.Second)
 
 	// Refusals, each with its reason.
 	s.send(t, spa, false)
@@ -219,7 +219,7 @@ func TestFwknop(t *testing.T) {
 
 	// The doors close on time: the command cycle's after its timer, the
 	// set elements after the timeouts.
-	waitFile(t, marker, false, 4*time.Second)
+	waitMarker(t, marker, false, 4*time.Second)
 	s.waitElems(t, "fwknop4", "", 5*time.Second)
 	s.waitElems(t, "fwknop6", "", 5*time.Second)
 
@@ -310,14 +310,14 @@ func TestFwknopShutdownAndCrash(t *testing.T) {
 	marker := filepath.Join(s.marker, "open-"+cli+"-22-6")
 	cycle := func() {
 		s.fwknop(t, fwCycle, "-A", "tcp/22", "-s", "--hmac-digest-type", "sha512", "--fw-timeout", "60", "-D", srv)
-		waitFile(t, marker, true, 5*time.Second)
+		waitMarker(t, marker, true, 5*time.Second)
 	}
 	cycle()
 	s.fwknop(t, fwSSH, "-A", "tcp/2222", "-s", "--fw-timeout", "5", "-D", srv)
 	s.waitElems(t, "fwknop4", fmt.Sprintf(`{"concat": ["%s", 2222]}`, cli), 5*time.Second)
 	s.k.terminate()
 	noPanic(t, s.k)
-	waitFile(t, marker, false, 0)
+	waitMarker(t, marker, false, 0)
 	if got := s.elems(t, "fwknop4"); got != "" {
 		t.Errorf("after SIGTERM the set holds %q", got)
 	}
@@ -330,9 +330,9 @@ func TestFwknopShutdownAndCrash(t *testing.T) {
 	if _, ok := p.Wait(s.k.cmd, 5*time.Second); !ok {
 		t.Fatal("knockd still running 5 s after SIGKILL")
 	}
-	waitFile(t, marker, true, 0)
+	waitMarker(t, marker, true, 0)
 	s.start(t) // returns at "starting up": recovery came before it
-	waitFile(t, marker, false, 0)
+	waitMarker(t, marker, false, 0)
 	s.k.waitLog(cli+": cycle: closing door left open by a previous run", time.Second)
 	s.k.terminate()
 	noPanic(t, s.k)
