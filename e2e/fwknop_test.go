@@ -40,13 +40,13 @@ func TestFwknopdAcceptsOurClient(t *testing.T) {
 			dir := t.TempDir()
 			conf := filepath.Join(dir, "fwknopd.conf")
 			access := filepath.Join(dir, "access.conf")
-			write(t, conf, fmt.Sprintf(`PCAP_INTF %s;
+			writeConf(t, conf, fmt.Sprintf(`PCAP_INTF %s;
 PCAP_FILTER udp port %d;
 ENABLE_PCAP_PROMISC N;
 FWKNOP_RUN_DIR %s;
 ENABLE_DIGEST_PERSISTENCE Y;
 `, p.ServerIf, tt.port, dir))
-			write(t, access, fmt.Sprintf(`SOURCE ANY
+			writeConf(t, access, fmt.Sprintf(`SOURCE ANY
 KEY_BASE64 %s
 HMAC_KEY_BASE64 %s
 HMAC_DIGEST_TYPE %s
@@ -76,22 +76,17 @@ FW_ACCESS_TIMEOUT 30
 			waitFile(t, logPath, "Added access rule to FWKNOP_INPUT", 10*time.Second)
 
 			// fwknopd logs the access once and adds the rules one port at a time.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				rules := p.MustExec(t, p.Server, "iptables", "-S", "FWKNOP_INPUT")
-				missing := ""
+			var rules, missing string
+			if !waitUntil(5*time.Second, nil, func() bool {
+				rules, missing = p.MustExec(t, p.Server, "iptables", "-S", "FWKNOP_INPUT"), ""
 				for _, w := range tt.want {
 					if !strings.Contains(rules, "-A FWKNOP_INPUT -s "+p.ClientAddr.String()+"/32 "+w) {
 						missing = w
 					}
 				}
-				if missing == "" {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("FWKNOP_INPUT has no rule %q for %s:\n%s", missing, p.ClientAddr, rules)
-				}
-				time.Sleep(50 * time.Millisecond)
+				return missing == ""
+			}) {
+				t.Fatalf("FWKNOP_INPUT has no rule %q for %s:\n%s", missing, p.ClientAddr, rules)
 			}
 			pkt, err := os.ReadFile(saved)
 			if err != nil {
@@ -103,25 +98,13 @@ FW_ACCESS_TIMEOUT 30
 	}
 }
 
-func write(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // waitFile waits until the file at path contains want.
 func waitFile(t *testing.T, path, want string, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
+	if !waitUntil(d, nil, func() bool {
 		b, _ := os.ReadFile(path)
-		if strings.Contains(string(b), want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: no %q after %v", filepath.Base(path), want, d)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return strings.Contains(string(b), want)
+	}) {
+		t.Fatalf("%s: no %q after %v", filepath.Base(path), want, d)
 	}
 }
