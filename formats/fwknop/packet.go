@@ -12,8 +12,11 @@ import (
 // Packet size bounds of fwknopd (fwknopd_common.h): it ignores a UDP
 // payload shorter than MIN_SPA_DATA_SIZE or longer than MAX_SPA_PACKET_LEN.
 const (
-	MinPacket = 140
-	MaxPacket = 1500
+	// DefaultPort is the UDP port fwknop sends to and fwknopd's
+	// PCAP_FILTER listens on by default.
+	DefaultPort = 62201
+	MinPacket   = 140
+	MaxPacket   = 1500
 	// minGPG is fwknop's MIN_GNUPG_MSG_SIZE: a packet at least this long
 	// (HMAC off, prefix back on) is taken as GnuPG's, shorter as Rijndael's.
 	minGPG = 400
