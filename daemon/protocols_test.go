@@ -21,7 +21,7 @@ func TestCheckDoorTypes(t *testing.T) {
 	t.Cleanup(detectors.RegisterForTest(detectors.Protocol{Name: "noaction",
 		Detector: func([]*knockd.Door, *detectors.Env) (detectors.Detector, error) { return failCommit{}, nil }}))
 	for _, tc := range []struct{ typ, want string }{
-		{"nosuch", `:1: Type: unknown door type "nosuch" (have: doorman, knockdaemon, noaction, sequence)`},
+		{"nosuch", `:1: Type: unknown door type "nosuch" (have: doorman, fwknop, knockdaemon, noaction, sequence)`},
 		{"noaction", `config: door type noaction: no action registered for it in this build`},
 	} {
 		path := filepath.Join(t.TempDir(), "knockd.conf")

@@ -16,6 +16,7 @@ import (
 	"github.com/doorward/doorward/config/doorman"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
+	dfwknop "github.com/doorward/doorward/detectors/fwknop"
 	kdetect "github.com/doorward/doorward/detectors/knockdaemon"
 	_ "github.com/doorward/doorward/protocols"
 )
@@ -64,6 +65,11 @@ func protocols() []protocol {
 				"Door keys":   withType(names(kdetect.Directives())),
 				"Action keys": withType(names(kdaction.ActionKeys())),
 			},
+		},
+		{
+			name: "fwknop",
+			keys: map[string][]knockd.Key{"Door keys": withType(dfwknop.Directives())},
+			code: []string{"actions/engine"},
 		},
 	}
 }

@@ -20,4 +20,10 @@ import (
 	// knockdaemon's encrypted port-span knocks and their action sections.
 	_ "github.com/doorward/doorward/actions/knockdaemon"
 	_ "github.com/doorward/doorward/detectors/knockdaemon"
+
+	// fwknop single-packet authorization (SPA), and an unchanged
+	// fwknopd.conf (with its access.conf) as -c.
+	_ "github.com/doorward/doorward/actions/fwknop"
+	_ "github.com/doorward/doorward/config/fwknop"
+	_ "github.com/doorward/doorward/detectors/fwknop"
 )

@@ -5,6 +5,7 @@ package main
 // is one line here.
 import (
 	_ "github.com/doorward/doorward/client/doorman"     // knock doorman
+	_ "github.com/doorward/doorward/client/fwknop"      // knock fwknop
 	_ "github.com/doorward/doorward/client/knockdaemon" // knock knockdaemon (alias span)
 	_ "github.com/doorward/doorward/client/sequence"    // knock host port... (the default)
 )
