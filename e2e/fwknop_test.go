@@ -20,18 +20,21 @@ const (
 // TestFwknopdAcceptsOurClient: packets from knock fwknop are accepted by
 // the real fwknopd (Debian's fwknop-server) in the server namespace, which
 // adds its FWKNOP_INPUT rules there for each requested port and records
-// the packet in its replay cache under formats/fwknop's ReplayDigest.
+// the packet in its replay cache under formats/fwknop's ReplayDigest; one
+// made with another HMAC key it refuses, so the test can tell.
 func TestFwknopdAcceptsOurClient(t *testing.T) {
 	netns.Require(t, "fwknopd", "iptables")
 	t.Parallel()
 	tests := []struct {
 		name, hmac, access string
 		port               int
-		want               []string // FWKNOP_INPUT rule fragments
+		want               []string // FWKNOP_INPUT rule fragments; none: refused
+		clientHMAC         string   // the client's HMAC key, if not the stanza's
 	}{
 		{name: "sha256", hmac: "sha256", access: "tcp/22", port: 62201, want: []string{"-p tcp -m tcp --dport 22"}},
 		{name: "sha512-two-ports", hmac: "sha512", access: "tcp/22,udp/53", port: 62345,
 			want: []string{"-p tcp -m tcp --dport 22", "-p udp -m udp --dport 53"}},
+		{name: "wrong-hmac-key", hmac: "sha256", access: "tcp/22", port: 62201, clientHMAC: "b3RoZXIga2V5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,6 +55,9 @@ HMAC_KEY_BASE64 %s
 HMAC_DIGEST_TYPE %s
 FW_ACCESS_TIMEOUT 30
 `, fwKeyB64, fwHMACB64, tt.hmac))
+			for _, f := range []string{conf, access} {
+				os.Chmod(f, 0o600) // else fwknopd warns about them
+			}
 			logPath := filepath.Join(dir, "fwknopd.log")
 			log, err := os.Create(logPath)
 			if err != nil {
@@ -69,10 +75,21 @@ FW_ACCESS_TIMEOUT 30
 			}()
 			waitFile(t, logPath, "Starting fwknopd main event loop", 10*time.Second)
 
+			hmacKey := fwHMACB64
+			if tt.clientHMAC != "" {
+				hmacKey = tt.clientHMAC
+			}
 			saved := filepath.Join(dir, "packet")
 			p.MustExec(t, p.Client, knockBin, "fwknop", "--no-rc-file", "-A", tt.access, "-a", p.ClientAddr.String(),
 				"-D", p.ServerAddr.String(), "-p", fmt.Sprint(tt.port), "-U", "alice", "-B", saved,
-				"--key-base64-rijndael", fwKeyB64, "--key-base64-hmac", fwHMACB64, "--hmac-digest-type", tt.hmac)
+				"--key-base64-rijndael", fwKeyB64, "--key-base64-hmac", hmacKey, "--hmac-digest-type", tt.hmac)
+			if tt.want == nil {
+				waitFile(t, logPath, "HMAC_COMPAREFAIL", 10*time.Second)
+				if rules := p.MustExec(t, p.Server, "iptables", "-S", "FWKNOP_INPUT"); strings.Contains(rules, p.ClientAddr.String()) {
+					t.Fatalf("fwknopd opened for a packet with the wrong HMAC key:\n%s", rules)
+				}
+				return
+			}
 			waitFile(t, logPath, "Added access rule to FWKNOP_INPUT", 10*time.Second)
 
 			// fwknopd logs the access once and adds the rules one port at a time.
