@@ -1,6 +1,9 @@
 package knockdaemon
 
 import (
+	"errors"
+
+	"github.com/doorward/doorward/actions"
 	"io"
 	"time"
 
@@ -78,7 +81,9 @@ func (d *Detector) spend(dr *door, at time.Time) string {
 	}
 	got, err := d.spent.Spend(at, d.tokens...)
 	if err != nil {
-		d.logf("error: %v", err)
+		if !errors.Is(err, actions.ErrUnavailable) { // the shared store logged its outage once
+			d.logf("error: %v", err)
+		}
 		return "could not be recorded as spent"
 	}
 	if !got.Fresh {
