@@ -2,10 +2,12 @@ package redisstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -93,10 +95,20 @@ func (o Options) redisOptions() (*redis.Options, error) {
 	// one instead of refusing a knock. The operation's context bounds
 	// both tries.
 	ro.MaxRetries = 1
+	ro.DialerRetries = 1      // the Store's ping retries, once a second; a knock does not wait for five dials
 	ro.DisableIdentity = true // CLIENT SETINFO: a round trip per connection for nothing we use
 	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return ro, nil
 }
+
+// quiet silences go-redis's own logger, which is the library's global
+// (a line per failed dial, on stderr): the Store logs each outage once,
+// through the daemon's log.
+var quiet sync.Once
+
+type discard struct{}
+
+func (discard) Printf(context.Context, string, ...any) {}
 
 // client connects nothing yet: go-redis dials on the first command and
 // redials by itself after the server comes back.
@@ -105,6 +117,7 @@ func (o Options) client() (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	quiet.Do(func() { redis.SetLogger(discard{}) })
 	if len(o.Sentinels) == 0 {
 		return redis.NewClient(ro), nil
 	}
@@ -112,7 +125,7 @@ func (o Options) client() (redis.UniversalClient, error) {
 		MasterName: o.Master, SentinelAddrs: o.Sentinels,
 		Username: ro.Username, Password: ro.Password, DB: ro.DB, TLSConfig: ro.TLSConfig,
 		DialTimeout: ro.DialTimeout, ReadTimeout: ro.ReadTimeout, WriteTimeout: ro.WriteTimeout,
-		PoolTimeout: ro.PoolTimeout, MaxRetries: ro.MaxRetries, DisableIdentity: true,
+		PoolTimeout: ro.PoolTimeout, MaxRetries: ro.MaxRetries, DialerRetries: ro.DialerRetries, DisableIdentity: true,
 	}), nil
 }
 

@@ -18,7 +18,8 @@
 //     older than Keep dropped and the key set to expire after Keep.
 //   - OneTimeLines: the file stays the list of valid sequences (each host
 //     reads its own copy); the spent marks are shared, a Redis set
-//     <prefix>otp:<Space.Name> of spent sequences. Spend adds the line's
+//     <prefix>otp:<file name> of spent sequences (the base name: hosts
+//     may keep their copies in different folders). Spend adds the line's
 //     sequence (SADD: 1 is fresh) and marks the line in the local file as
 //     knockd does, fresh or not, so each host moves on to the next line;
 //     Changed (polled every second) also asks whether the current line was

@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,7 +26,9 @@ func (s *Store) Tokens(sp actions.Space) (actions.Tokens, actions.SpaceInfo, err
 		if err != nil {
 			return nil, actions.SpaceInfo{}, err
 		}
-		return &OneTime{File: f, s: s, key: s.key("otp", sp.Name), keep: keepMillis(sp.Keep)}, actions.SpaceInfo{}, nil
+		// Shared by the file's name, not its folder: hosts may keep
+		// their copies in different places.
+		return &OneTime{File: f, s: s, key: s.key("otp", filepath.Base(sp.Name)), keep: keepMillis(sp.Keep)}, actions.SpaceInfo{}, nil
 	case actions.Ring, actions.HashArchive:
 		size := sp.Size
 		if size <= 0 {
@@ -117,6 +121,9 @@ type OneTime struct {
 	s    *Store
 	key  string
 	keep int64
+	// moved: Spend marked here a line spent on another host; the next
+	// Changed says so, for the caller to move on to the next line.
+	moved atomic.Bool
 }
 
 // otpSpendScript: KEYS[1] the set, ARGV[1] the sequence, ARGV[2] keep
@@ -153,6 +160,9 @@ func (o *OneTime) Spend(_ time.Time, tokens ...[]byte) (actions.Spent, error) {
 		// does not open on an error), so the line is lost, never reused.
 		return actions.Spent{}, err
 	}
+	if n != 1 {
+		o.moved.Store(true)
+	}
 	return actions.Spent{Fresh: n == 1}, nil
 }
 
@@ -165,6 +175,7 @@ func (o *OneTime) Changed() (bool, error) {
 	if err != nil || changed {
 		return changed, err
 	}
+	changed = o.moved.Swap(false)
 	for range 16 {
 		cur, _, ok := o.Current()
 		if !ok || o.s.begin() != nil {
