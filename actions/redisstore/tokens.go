@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/doorward/doorward/actions"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/formats/otp"
 	"github.com/doorward/doorward/formats/sequence"
 )
@@ -139,12 +140,9 @@ return n
 // elsewhere: either way this host must move on to the next line. The
 // caller spends only the line it expects (Current), which is in the file.
 func (o *OneTime) Spend(_ time.Time, tokens ...[]byte) (actions.Spent, error) {
-	if len(tokens) != 1 {
-		return actions.Spent{}, fmt.Errorf("one-time sequences %s: %d tokens (want 1)", o.Path(), len(tokens))
-	}
-	seq, err := sequence.Parse(string(tokens[0]))
+	seq, err := (&filestore.OneTime{File: o.File}).Sequence(tokens)
 	if err != nil {
-		return actions.Spent{}, fmt.Errorf("one-time sequences %s: %w", o.Path(), err)
+		return actions.Spent{}, err
 	}
 	if err := o.s.begin(); err != nil {
 		return actions.Spent{}, fmt.Errorf("one-time sequences %s: %w", o.Path(), err)
