@@ -134,3 +134,27 @@ func TestFleetOneTimeSequences(t *testing.T) {
 	b.expect(t, "open 192.0.2.11", 10*time.Second)
 	b.expect(t, "close 192.0.2.11", 10*time.Second)
 }
+
+// TestStatusSharedState: --status says whether the shared state answers.
+func TestStatusSharedState(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "knockd.conf")
+	if err := os.WriteFile(conf, []byte("[options]\n\tStateDir = "+filepath.Join(dir, "state")+"\n\tState = "+srv.URL()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	status := func() string {
+		var out, errOut strings.Builder
+		if code := Status(Options{Config: conf, Stdout: &out, Stderr: &errOut}, false); code != 0 {
+			t.Fatalf("--status: exit %d: %s", code, errOut.String())
+		}
+		return out.String()
+	}
+	if got, want := status(), "Shared state: redis "+srv.URL()+" answers.\n"; !strings.HasSuffix(got, want) {
+		t.Errorf("--status:\n%s\nwant it to end in %q", got, want)
+	}
+	srv.Kill()
+	if got := status(); !strings.Contains(got, "Shared state: redis "+srv.URL()+" does not answer (") {
+		t.Errorf("--status with Redis killed:\n%s", got)
+	}
+}

@@ -47,3 +47,13 @@ func openStore(cfg *knockd.Config, stateDir string, jr actions.Doors, logf actio
 	}
 	return rs, rs, nil
 }
+
+// pingState asks the shared state once (knockd --status).
+func pingState(ro redisstore.Options) error {
+	rs, err := redisstore.New(ro, filestore.Memory().Doors, nil)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	return rs.Ping()
+}
