@@ -187,3 +187,10 @@ func (e *NotCounterError) Error() string { return strconv.Quote(e.Value) + " is 
 
 // ErrOverflow is Add with a result outside int64.
 var ErrOverflow = errors.New("integer overflow")
+
+// ErrUnavailable is wrapped by the errors of a shared backend that cannot
+// reach its server. The backend logs each change between reachable and
+// unreachable once; its callers refuse the knock (fail closed: a token
+// that cannot be checked against the other hosts' may be a replay) and
+// need not log it again per knock.
+var ErrUnavailable = errors.New("shared state unavailable")

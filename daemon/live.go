@@ -16,7 +16,6 @@ import (
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/command"
 	"github.com/doorward/doorward/actions/engine"
-	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/actions/journal"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
@@ -105,7 +104,19 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	// Events go to the engine (knockd command doors) or to their protocol's
 	// Action, each on its own goroutine behind a bounded queue: a full
 	// queue drops and counts, it never blocks the packet path.
-	store := filestore.New(filestore.Options{Dir: stateDir, Doors: jr, Logf: log.Logf})
+	var doors actions.Doors
+	if jr != nil { // a nil *journal.Journal must stay a nil actions.Doors
+		doors = jr
+	}
+	store, shared, err := openStore(cfg, stateDir, doors, log.Logf)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
+		return 1
+	}
+	if shared != nil {
+		defer shared.Close()
+		met.state = shared.Health
+	}
 	env := &Env{Logf: log.Logf, Store: store, Run: run, StateDir: stateDir, Ifaces: ifaces, LogSuppressed: &met.suppressed, Tally: met.tally}
 	if jr != nil { // a nil *journal.Journal must stay a nil actions.Doors
 		env.Doors = jr

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"github.com/doorward/doorward/actions/redisstore"
 	"maps"
 	"slices"
 	"sync/atomic"
@@ -47,6 +48,9 @@ type metrics struct {
 	open func() []actions.DoorEntry
 	// captures reports each capture's kernel counters; nil: none.
 	captures func(yield func(iface string, received, dropped uint64))
+	// state reports a shared state backend's health; nil: the embedded
+	// one, which has none to report.
+	state func() redisstore.Health
 }
 
 func newMetrics() *metrics {
@@ -183,13 +187,17 @@ var (
 		"Packets the kernel dropped because the capture ring was full, since the socket opened.", []string{"interface"}, nil)
 	descSuppressed = prometheus.NewDesc("doorward_log_lines_suppressed_total",
 		"Log lines left out by the traffic log rate limit (LogRate).", nil, nil)
+	descStateUp = prometheus.NewDesc("doorward_state_up",
+		"1 while the shared state backend ([options] State) answers, 0 while knocks that need it are refused.", []string{"backend"}, nil)
+	descStateRefused = prometheus.NewDesc("doorward_state_refused_total",
+		"Shared-state operations refused because the backend was unreachable.", []string{"backend"}, nil)
 )
 
 // collector turns metrics into samples at scrape time.
 type collector struct{ m *metrics }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSeen, descAccepted, descRefused, descOpen, descCommands, descFailed, descPackets, descReceived, descDrops, descSuppressed} {
+	for _, d := range []*prometheus.Desc{descSeen, descAccepted, descRefused, descOpen, descCommands, descFailed, descPackets, descReceived, descDrops, descSuppressed, descStateUp, descStateRefused} {
 		ch <- d
 	}
 }
@@ -231,6 +239,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFailed, m.failed.Load())
 	counter(descPackets, m.packets.Load())
 	counter(descSuppressed, m.suppressed.Load())
+	if m.state != nil {
+		h := m.state()
+		up := 0.0
+		if h.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descStateUp, prometheus.GaugeValue, up, h.Backend)
+		counter(descStateRefused, h.Refused, h.Backend)
+	}
 	if m.captures != nil {
 		m.captures(func(iface string, received, dropped uint64) {
 			counter(descReceived, received, iface)

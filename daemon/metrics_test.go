@@ -23,6 +23,7 @@ import (
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/engine"
+	"github.com/doorward/doorward/actions/redisstore"
 )
 
 // samples returns the doorward_ samples of a text exposition, sorted.
@@ -425,4 +426,27 @@ func TestMetricsTCP(t *testing.T) {
 	r.hup <- syscall.SIGHUP
 	r.waitFor(fmt.Sprintf("config: Metrics changed; the endpoint keeps %q until a restart", addr))
 	scrape(t, &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/metrics")
+}
+
+// TestMetricsState: with a shared state backend, its state and refusals
+// are scraped; without one, neither series exists.
+func TestMetricsState(t *testing.T) {
+	m := newMetrics()
+	for _, s := range scrapeHandler(t, m) {
+		if strings.HasPrefix(s, "doorward_state_") {
+			t.Fatalf("without a shared backend: %s", s)
+		}
+	}
+	h := redisstore.Health{Backend: "redis", Addr: "unix:///run/redis.sock", Up: false, Refused: 3}
+	m.state = func() redisstore.Health { return h }
+	var got []string
+	for _, s := range scrapeHandler(t, m) {
+		if strings.HasPrefix(s, "doorward_state_") {
+			got = append(got, s)
+		}
+	}
+	want := []string{`doorward_state_refused_total{backend="redis"} 3`, `doorward_state_up{backend="redis"} 0`}
+	if !slices.Equal(got, want) {
+		t.Errorf("down: %q, want %q", got, want)
+	}
 }

@@ -107,6 +107,11 @@ func Check(o Options) int {
 	// directives, one-time sequence files are opened), and every protocol's
 	// Action (port-span action sections are parsed there), but start
 	// nothing: with Replay set no Action touches state files or the journal.
+	err := checkState(cfg)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "config: %v\n", err)
+		return 1
+	}
 	p, err := newPlan(cfg, &Env{Logf: actions.Discard, Replay: true, Store: filestore.Memory()}, func(string, actions.Event) {})
 	if err == nil {
 		err = p.checkActions()

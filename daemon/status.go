@@ -26,7 +26,7 @@ import (
 // or 1 when the state directory cannot be read (the path and the reason
 // on stderr).
 func Status(o Options, asJSON bool) int {
-	dir, ok := o.statusDir()
+	dir, cfg, ok := o.statusDir()
 	if !ok {
 		return 1
 	}
@@ -40,6 +40,9 @@ func Status(o Options, asJSON bool) int {
 		err = writeStatusJSON(o.Stdout, s, now)
 	} else {
 		err = writeStatus(o.Stdout, s, now, time.Local)
+		if err == nil && cfg != nil {
+			err = writeSharedState(o.Stdout, cfg)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
@@ -52,21 +55,38 @@ func Status(o Options, asJSON bool) int {
 // config's StateDir, else the default. Without -c and without
 // /etc/knockd.conf it is the default (the daemon could not have run with
 // another); a config that does not load is an error, printed.
-func (o *Options) statusDir() (string, bool) {
+// The config is returned when it was read (nil otherwise).
+func (o *Options) statusDir() (string, *knockd.Config, bool) {
 	if o.StateDir != "" {
 		o.defaults()
-		return o.StateDir, true
+		return o.StateDir, nil, true
 	}
 	given := o.Config != ""
 	o.defaults()
 	if _, err := os.Stat(o.Config); !given && errors.Is(err, os.ErrNotExist) {
-		return knockd.DefaultStateDir, true
+		return knockd.DefaultStateDir, nil, true
 	}
 	cfg, ok := o.load()
 	if !ok {
-		return "", false
+		return "", nil, false
 	}
-	return o.stateDir(cfg), true
+	return o.stateDir(cfg), cfg, true
+}
+
+// writeSharedState says, with [options] State, whether the shared state
+// answers now: one ping from this process, as the daemon's own pings see
+// it (the metrics show the daemon's view).
+func writeSharedState(w io.Writer, cfg *knockd.Config) error {
+	ro, ok, err := sharedState(&cfg.Options)
+	if err != nil || !ok {
+		return nil
+	}
+	state := "answers"
+	if err = pingState(ro); err != nil {
+		state = "does not answer (" + err.Error() + "): knocks that need it are refused"
+	}
+	_, err = fmt.Fprintf(w, "Shared state: redis %s %s.\n", ro.Addr(), state)
+	return err
 }
 
 // statusDoors are s's doors, earliest due first: the order they close in.

@@ -267,17 +267,27 @@ type OneTime struct{ *otp.File }
 // fresh; the error says why (knockd's file: the admin may have removed or
 // marked it), as it is what the door's log line reports.
 func (o *OneTime) Spend(_ time.Time, tokens ...[]byte) (actions.Spent, error) {
-	if len(tokens) != 1 {
-		return actions.Spent{}, fmt.Errorf("one-time sequences %s: %d tokens (want 1)", o.Path(), len(tokens))
-	}
-	seq, err := sequence.Parse(string(tokens[0]))
+	seq, err := o.Sequence(tokens)
 	if err != nil {
-		return actions.Spent{}, fmt.Errorf("one-time sequences %s: %w", o.Path(), err)
+		return actions.Spent{}, err
 	}
 	if err := o.Use(seq); err != nil {
 		return actions.Spent{}, err
 	}
 	return actions.Spent{Fresh: true}, nil
+}
+
+// Sequence is the one sequence a Spend's tokens carry (a shared backend
+// spends it too, before its own marks).
+func (o *OneTime) Sequence(tokens [][]byte) ([]sequence.Knock, error) {
+	if len(tokens) != 1 {
+		return nil, fmt.Errorf("one-time sequences %s: %d tokens (want 1)", o.Path(), len(tokens))
+	}
+	seq, err := sequence.Parse(string(tokens[0]))
+	if err != nil {
+		return nil, fmt.Errorf("one-time sequences %s: %w", o.Path(), err)
+	}
+	return seq, nil
 }
 
 // Close is a no-op: the file is opened afresh by every Spend.

@@ -36,6 +36,13 @@ func (c *Config) Dump() string {
 	if o.Metrics != "" { // newer than the goldens: shown only when set
 		opt("Metrics", fmt.Sprintf("%q", o.Metrics))
 	}
+	if o.State != "" { // newer than the goldens: shown only when set
+		opt("State", fmt.Sprintf("%q", o.State))
+		opt("State_Password_File", fmt.Sprintf("%q", o.StatePasswordFile))
+		opt("State_Prefix", fmt.Sprintf("%q", o.StatePrefix))
+		opt("State_Sentinel", fmt.Sprintf("%q", o.StateSentinel))
+		opt("State_Sentinel_Master", fmt.Sprintf("%q", o.StateSentinelMaster))
+	}
 
 	for _, d := range c.Doors {
 		fmt.Fprintf(&b, "[%q]  # line %d\n", d.Name, d.Pos.Line)

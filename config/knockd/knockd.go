@@ -76,7 +76,16 @@ type Options struct {
 	// Metrics is where the Prometheus endpoint listens: "host:port" (an IP
 	// address or localhost) or "unix:/absolute/path"; "" serves none.
 	Metrics string
-	Pos     map[string]config.Pos // position of each key given, by canonical name ("LogFile")
+	// State is the shared state of a fleet: a Redis URL (redis://,
+	// rediss://, unix://, as go-redis parses it); "" keeps state in the
+	// local files. The rest configure it: a password file, a key prefix
+	// ("" is the backend's default), Sentinel addresses and master name.
+	State               string
+	StatePasswordFile   string
+	StatePrefix         string
+	StateSentinel       []string
+	StateSentinelMaster string
+	Pos                 map[string]config.Pos // position of each key given, by canonical name ("LogFile")
 }
 
 // Door is one [section] other than [options].

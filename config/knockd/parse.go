@@ -239,6 +239,8 @@ var (
 		{Name: "UseSyslog"}, {Name: "LogFile"}, {Name: "PidFile"}, {Name: "Interface"},
 		{Name: "StateDir"}, {Name: "LogTail"}, {Name: "StateCache"}, {Name: "MaxSources"},
 		{Name: "LogRate"}, {Name: "Command_Timeout"}, {Name: "Metrics"},
+		{Name: "State"}, {Name: "State_Password_File"}, {Name: "State_Prefix"},
+		{Name: "State_Sentinel"}, {Name: "State_Sentinel_Master"},
 	}
 	doorKeys = []Key{
 		{Name: "Sequence"},
@@ -364,6 +366,10 @@ func (p *parser) option(key, val string) {
 			return
 		}
 		o.Metrics = val
+	case "State", "State_Password_File", "State_Prefix", "State_Sentinel", "State_Sentinel_Master":
+		if err := p.stateOption(canon, val); err != nil {
+			p.errorf(key, "%v", err)
+		}
 	case "Interface":
 		ifs, err := parseInterfaces(val)
 		if err != nil {

@@ -256,10 +256,12 @@ func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Even
 	// would cost every knock, forged ones too, an allocation.
 	d.token = digest
 	spent, err := door.archive.Spend(p.Time, d.token[:])
-	if err != nil {
+	if err != nil && !errors.Is(err, actions.ErrUnavailable) {
 		// The knock is remembered in memory until the next start: it
 		// is still rejected if replayed now. Refusing valid knocks
-		// because a disk is full would lock everyone out.
+		// because a disk is full would lock everyone out. A shared
+		// store that is unreachable knows nothing (Fresh is false: the
+		// knock is refused) and logged the outage once itself.
 		d.log(door, cfg.Error, "%v", err)
 	}
 	if !spent.Fresh {

@@ -1,11 +1,12 @@
 package knockdaemon
 
 import (
+	"errors"
 	"io"
 	"time"
 
+	"github.com/doorward/doorward/actions"
 	kdaction "github.com/doorward/doorward/actions/knockdaemon"
-
 	"github.com/doorward/doorward/detectors"
 )
 
@@ -81,7 +82,9 @@ func (d *Detector) spend(dr *door, at time.Time) (why, reason string) {
 	}
 	got, err := d.spent.Spend(at, d.tokens...)
 	if err != nil {
-		d.logf("error: %v", err)
+		if !errors.Is(err, actions.ErrUnavailable) { // the shared store logged its outage once
+			d.logf("error: %v", err)
+		}
 		return "could not be recorded as spent", kdaction.ReasonSpentStore
 	}
 	if !got.Fresh {

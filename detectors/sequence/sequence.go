@@ -373,7 +373,11 @@ func (d *Detector) open(di int, p *detectors.Packet, emit func(actions.Event)) {
 			err = errUsed
 		}
 		if err != nil {
-			d.logf("%s: %s: could not mark the one-time sequence used, door not opened: %v", p.Src, door.Name, err)
+			// A shared store that is unreachable logged the outage once;
+			// the knock is refused all the same.
+			if !errors.Is(err, actions.ErrUnavailable) {
+				d.logf("%s: %s: could not mark the one-time sequence used, door not opened: %v", p.Src, door.Name, err)
+			}
 			return
 		}
 		door.used = true
