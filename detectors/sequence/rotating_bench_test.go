@@ -84,15 +84,7 @@ func rotatingFloods(tb testing.TB) []struct {
 func TestRotatingHotPathDoesNotAllocate(t *testing.T) {
 	for _, tc := range rotatingFloods(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			h := rotatingHotPath(t, tc.rot, tc.flood)
-			now, i := floodStart, 0
-			step := func() { now = now.Add(time.Microsecond); h.packet(i, now); i++ }
-			for range 20000 {
-				step()
-			}
-			if n := testing.AllocsPerRun(10000, step); n != 0 {
-				t.Errorf("%v allocations per packet", n)
-			}
+			checkNoAllocs(t, rotatingHotPath(t, tc.rot, tc.flood), floodStart)
 		})
 	}
 }
@@ -102,18 +94,7 @@ func TestRotatingHotPathDoesNotAllocate(t *testing.T) {
 func BenchmarkRotatingFlood(b *testing.B) {
 	for _, tc := range rotatingFloods(b) {
 		b.Run(tc.name, func(b *testing.B) {
-			h := rotatingHotPath(b, tc.rot, tc.flood)
-			now := floodStart
-			for i := range 20000 {
-				now = now.Add(time.Microsecond)
-				h.packet(i, now)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				now = now.Add(time.Microsecond)
-				h.packet(i, now)
-			}
+			benchPackets(b, rotatingHotPath(b, tc.rot, tc.flood), floodStart)
 		})
 	}
 }
