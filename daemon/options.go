@@ -126,6 +126,9 @@ func Check(o Options) int {
 	for _, w := range p.warnings {
 		fmt.Fprintf(o.Stderr, "warning: %s\n", w)
 	}
+	for _, h := range p.hints {
+		fmt.Fprintf(o.Stderr, "hint: %s\n", h)
+	}
 	fmt.Fprintf(o.Stdout, "%s: %d doors, config OK\n", o.Config, len(cfg.Doors))
 	return 0
 }

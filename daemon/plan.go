@@ -39,6 +39,9 @@ type plan struct {
 	// expect (a family without commands); --check prints them, the daemon
 	// logs them at start.
 	warnings []string
+	// hints name a newer directive that would serve a valid door better;
+	// only --check prints them.
+	hints []string
 }
 
 // newPlan builds and validates every door of cfg. route receives each
@@ -95,6 +98,7 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 			continue
 		}
 		p.warnings = append(p.warnings, d.Warnings()...)
+		p.hints = append(p.hints, d.Hints()...)
 		p.doors[keys[d]] = engine.Door{
 			Name:       d.Name,
 			Start:      [2]string{d.Start(false), d.Start(true)},

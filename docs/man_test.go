@@ -31,6 +31,7 @@ func TestManPagesNameEveryOption(t *testing.T) {
 		{"man/knockd.8", []string{"../cmd/knockd/flags.go:usage"}},
 		{"man/knock.1", []string{
 			"../client/sequence/cli.go:knockdUsage",
+			"../client/sequence/rotating.go:rotatingUsage",
 			"../client/doorman/cli.go:doormanUsage",
 			"../client/knockdaemon/cli.go:usage",
 		}},

@@ -50,7 +50,7 @@ func protocols() []protocol {
 	return []protocol{
 		{
 			name:  "sequence",
-			extra: []string{"formats/otp"},
+			extra: []string{"formats/otp", "formats/rotating"},
 			keys:  map[string][]knockd.Key{"Door keys": withType(knockd.DoorKeys())},
 			code:  []string{"actions/engine"},
 		},

@@ -54,7 +54,12 @@ var knockdOptions = []getopt.Option{
 	{Short: '6', Long: "ipv6"},
 }
 
+// knockdAllOptions are knock 0.8's and ours for rotating doors (long
+// only, so knock 0.8's abbreviations mean what they meant).
+var knockdAllOptions = append(knockdOptions[:len(knockdOptions):len(knockdOptions)], rotatingDefaultOptions...)
+
 const knockdUsage = `usage: knock [options] <host> <port[:proto]> [port[:proto]] ...
+       knock [options] --rotating-secret FILE --rotating-ports R <host> <door>
 options:
   -u, --udp            make all port hits use UDP (default is TCP)
   -d, --delay <t>      wait <t> milliseconds after each port hit
@@ -93,9 +98,10 @@ func (e *usageError) Error() string {
 // *usageError for bad usage and a plain error for bad values.
 func parseKnockd(args []string) (knockdPlan, error) {
 	var p knockdPlan
-	found, positional, err := getopt.Parser{Options: knockdOptions, Abbrev: true}.Parse(args)
+	found, positional, err := getopt.Parser{Options: knockdAllOptions, Abbrev: true}.Parse(args)
 	var udp bool
 	var delay string
+	var rot rotatingOpts
 	// Act on options in order, like getopt's loop: the first -h or -V wins,
 	// and a bad option only counts if no -h or -V came before it.
 	for _, o := range found {
@@ -114,6 +120,8 @@ func parseKnockd(args []string) (knockdPlan, error) {
 			return knockdPlan{version: true}, nil
 		case 'h':
 			return knockdPlan{help: true}, nil
+		case 0:
+			rot.set(knockdAllOptions[o.Index].Long, o.Arg)
 		}
 	}
 	if err != nil {
@@ -133,6 +141,16 @@ func parseKnockd(args []string) (knockdPlan, error) {
 			return knockdPlan{}, fmt.Errorf("delay %q is too large", delay)
 		}
 		p.delay = time.Duration(ms) * time.Millisecond
+	}
+	if rot != (rotatingOpts{}) && rot.secret == "" {
+		return knockdPlan{}, errors.New("--rotating-* options need --rotating-secret")
+	}
+	if rot.secret != "" {
+		if udp {
+			return knockdPlan{}, errRotatingUDP
+		}
+		p.hits, err = rotatingHits(&rot, positional)
+		return p, err
 	}
 	host := positional[0]
 	for _, arg := range positional[1:] {

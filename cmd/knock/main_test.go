@@ -18,7 +18,7 @@ func TestProtocols(t *testing.T) {
 	for _, c := range client.Commands() {
 		got = append(got, fmt.Sprintf("%s %v", c.Name, c.Aliases))
 	}
-	if want := []string{"doorman []", "fwknop []", "knockdaemon [span]"}; !slices.Equal(got, want) {
+	if want := []string{"doorman []", "fwknop []", "knockdaemon [span]", "rotating []"}; !slices.Equal(got, want) {
 		t.Errorf("registered commands %q, want %q", got, want)
 	}
 	if d, ok := client.Default(); !ok || d.Name != "sequence" {

@@ -80,6 +80,14 @@ func (c *Config) Dump() string {
 		if !d.NftSet6.IsZero() {
 			fmt.Fprintf(&b, "  Nft_Set_6 = %q\n", d.NftSet6)
 		}
+		if r := d.Rotating; r != nil {
+			fmt.Fprintf(&b, "  Rotating_Secret = %q\n", r.Secret)
+			fmt.Fprintf(&b, "  Rotating_Ports = %s\n", r.Ports)
+			fmt.Fprintf(&b, "  Rotating_Length = %d\n", r.Length)
+			fmt.Fprintf(&b, "  Rotating_Period = %d\n", r.Period)
+			fmt.Fprintf(&b, "  Rotating_Skew = %d\n", r.Skew)
+			fmt.Fprintf(&b, "  Rotating_Protocol = %s\n", r.Mode)
+		}
 	}
 	return b.String()
 }

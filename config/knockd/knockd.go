@@ -9,6 +9,7 @@ import (
 	"github.com/doorward/doorward/config"
 	"github.com/doorward/doorward/formats/nftset"
 	"github.com/doorward/doorward/formats/proto"
+	"github.com/doorward/doorward/formats/rotating"
 	"github.com/doorward/doorward/formats/sequence"
 )
 
@@ -102,9 +103,12 @@ type Door struct {
 
 	Sequence         []Knock
 	OneTimeSequences string // path; when set, Sequence is the file's first unused line
-	SeqTimeout       time.Duration
-	TCPFlags         Flags
-	HasTCPFlags      bool
+	// Rotating, when set, derives the sequence from a shared secret and
+	// the clock (docs/rotating.md); Sequence is then empty.
+	Rotating    *Rotating
+	SeqTimeout  time.Duration
+	TCPFlags    Flags
+	HasTCPFlags bool
 
 	StartCommand  string
 	StartCommand6 *string // nil: fall back to StartCommand; "" set: nothing for IPv6
@@ -177,6 +181,36 @@ func (d *Door) Warnings() []string {
 		w = append(w, fmt.Sprintf("%s: [%s]: Start_Command_6 without Stop_Command_6: doors opened for IPv6 addresses will not be closed (knockd ran Stop_Command for them)", d.Pos, d.Name))
 	}
 	return w
+}
+
+// Rotating is a rotating door's Rotating_* directives.
+type Rotating struct {
+	Secret    string     // path of the file holding the base32 secret
+	SecretPos config.Pos // of the Rotating_Secret line, where a bad file is reported
+	Period    int        // seconds
+	Length    int
+	Ports     rotating.Ports
+	Mode      rotating.Mode
+	// Skew is how many windows either side of the current one are
+	// accepted too.
+	Skew int
+}
+
+// MaxSkew bounds Rotating_Skew: each window accepted is one more
+// sequence an attacker's guess may hit.
+const MaxSkew = 10
+
+// minGuesses is the fewest sequences a rotating door may have, 2^32: a
+// sequence guessed at random must be hopeless.
+const minGuesses = 1 << 32
+
+// Hints are what --check says about a valid door a newer directive would
+// serve better, each with the door's file:line.
+func (d *Door) Hints() []string {
+	if d.OneTimeSequences == "" {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s: [%s]: One_Time_Sequences: clients sharing the file fall out of step; Rotating_Secret derives each window's sequence from a shared secret and the clock instead (docs/rotating.md)", d.Pos, d.Name)}
 }
 
 // Config is a whole knockd.conf.

@@ -15,6 +15,7 @@ import (
 	"github.com/doorward/doorward/config"
 	"github.com/doorward/doorward/formats/nftset"
 	"github.com/doorward/doorward/formats/proto"
+	"github.com/doorward/doorward/formats/rotating"
 	"github.com/doorward/doorward/formats/sequence"
 )
 
@@ -97,6 +98,10 @@ type parser struct {
 	// nftPos is the door's last Nft_Set or Nft_Set_6 line, where a
 	// Cmd_Timeout too short for an element's timeout is reported.
 	nftPos config.Pos
+	// rotPos is the door's first Rotating_* line, seqPos its Sequence or
+	// One_Time_Sequences line, portsPos its Rotating_Ports line: where a
+	// rotating door's inconsistencies are reported.
+	rotPos, seqPos, portsPos config.Pos
 }
 
 func (p *parser) errorf(key, format string, args ...any) {
@@ -180,6 +185,7 @@ func (p *parser) endSection() {
 		p.endDoor()
 	}
 	p.sec, p.door, p.lookalike, p.hasSeq, p.params, p.nftPos = noSection, nil, false, false, nil, config.Pos{}
+	p.rotPos, p.seqPos, p.portsPos = config.Pos{}, config.Pos{}, config.Pos{}
 }
 
 // endDoor reads the buffered directives of a door. A door whose Type is
@@ -219,8 +225,43 @@ func (p *parser) endDoor() {
 		// reads timeout 0 as "none".
 		p.errs.Add(config.Errorf(p.nftPos, "Cmd_Timeout", "a door with an nftables set needs a Cmd_Timeout of at least 1 second (the element's timeout)"))
 	}
+	if p.door.Rotating != nil {
+		p.endRotating()
+	}
 	if !p.hasSeq {
 		p.errs.Add(config.Errorf(p.door.Pos, "", "section %q has an empty knock sequence", p.door.Name))
+	}
+}
+
+// endRotating checks a rotating door as a whole, once all its lines are
+// read: a door has one source of sequences, and a port set that makes
+// its sequences hard to guess.
+func (p *parser) endRotating() {
+	r := p.door.Rotating
+	p.hasSeq = true // whatever is missing is said below, more precisely
+	switch {
+	case r.Secret == "":
+		if r.SecretPos.Line == 0 { // an empty one was reported already
+			p.errs.Add(config.Errorf(p.rotPos, "", "a rotating door needs Rotating_Secret (the file holding its secret)"))
+		}
+		return
+	case p.seqPos.Line != 0:
+		p.errs.Add(config.Errorf(p.seqPos, "", "a door has either a fixed sequence (Sequence, One_Time_Sequences) or Rotating_Secret, not both"))
+		return
+	case r.Ports.Len() == 0:
+		if p.portsPos.Line == 0 { // a bad Rotating_Ports line was reported already
+			p.errs.Add(config.Errorf(r.SecretPos, "", "a rotating door needs Rotating_Ports (the ports its knocks are drawn from)"))
+		}
+		return
+	}
+	pos := p.portsPos
+	switch n, m := r.Length, r.Ports.Len(); {
+	case m < n:
+		p.errs.Add(config.Errorf(pos, "Rotating_Ports", "%d ports cannot hold %d distinct knocks (Rotating_Length)", m, n))
+	case r.Mode == rotating.Both && 2*m > 1<<16:
+		p.errs.Add(config.Errorf(pos, "Rotating_Ports", "%d ports: with Rotating_Protocol = both at most %d", m, 1<<15))
+	case math.Pow(float64(m), float64(n)) < minGuesses:
+		p.errs.Add(config.Errorf(pos, "Rotating_Ports", "%d knocks among %d ports make only %.0f sequences, too easy to guess (want at least 2^32: more ports or a longer Rotating_Length)", n, m, math.Pow(float64(m), float64(n))))
 	}
 }
 
@@ -256,6 +297,12 @@ var (
 		{Name: "Cooldown", Aliases: []string{"Seq_Cooldown"}},
 		{Name: "Nft_Set"},
 		{Name: "Nft_Set_6"},
+		{Name: "Rotating_Secret"},
+		{Name: "Rotating_Ports"},
+		{Name: "Rotating_Length"},
+		{Name: "Rotating_Period"},
+		{Name: "Rotating_Skew"},
+		{Name: "Rotating_Protocol"},
 	}
 )
 
@@ -395,9 +442,13 @@ func (p *parser) doorDirective(key, val string) {
 		return
 	}
 	d := p.door
+	if strings.HasPrefix(canon, "Rotating_") {
+		p.rotating(canon, key, val)
+		return
+	}
 	switch canon {
 	case "Sequence":
-		p.hasSeq = true
+		p.hasSeq, p.seqPos = true, p.pos
 		seq, err := sequence.Parse(val)
 		if err != nil {
 			p.errorf(key, "%v", err)
@@ -405,7 +456,7 @@ func (p *parser) doorDirective(key, val string) {
 		}
 		d.Sequence = seq
 	case "One_Time_Sequences":
-		p.hasSeq = true
+		p.hasSeq, p.seqPos = true, p.pos
 		if val == "" {
 			p.errorf(key, "empty path")
 			return
@@ -461,6 +512,60 @@ func (p *parser) doorDirective(key, val string) {
 			return
 		}
 		d.Target = t
+	}
+}
+
+// rotating reads a Rotating_* directive (docs/rotating.md).
+func (p *parser) rotating(canon, key, val string) {
+	d := p.door
+	if d.Rotating == nil {
+		d.Rotating = &Rotating{Period: rotating.DefaultPeriod, Length: rotating.DefaultLength, Skew: 1}
+		p.rotPos = p.pos
+	}
+	r := d.Rotating
+	whole := func(lo, hi int, unit string) (int, bool) {
+		n, err := strconv.Atoi(val)
+		if err != nil || n < lo || n > hi {
+			p.errorf(key, "%q is not a whole number of %s from %d to %d", val, unit, lo, hi)
+			return 0, false
+		}
+		return n, true
+	}
+	switch canon {
+	case "Rotating_Secret":
+		p.hasSeq, r.SecretPos = true, p.pos
+		if val == "" {
+			p.errorf(key, "empty path")
+			return
+		}
+		r.Secret = val
+	case "Rotating_Ports":
+		p.portsPos = p.pos
+		ports, err := rotating.ParsePorts(val)
+		if err != nil {
+			p.errorf(key, "%v", err)
+			return
+		}
+		r.Ports = ports
+	case "Rotating_Length":
+		if n, ok := whole(1, MaxSequence, "knocks"); ok {
+			r.Length = n
+		}
+	case "Rotating_Period":
+		if n, ok := whole(1, 86400, "seconds"); ok {
+			r.Period = n
+		}
+	case "Rotating_Skew":
+		if n, ok := whole(0, MaxSkew, "windows"); ok {
+			r.Skew = n
+		}
+	case "Rotating_Protocol":
+		m, err := rotating.ParseMode(val)
+		if err != nil {
+			p.errorf(key, "%v", err)
+			return
+		}
+		r.Mode = m
 	}
 }
 

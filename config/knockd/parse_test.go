@@ -342,13 +342,17 @@ func FuzzParse(f *testing.F) {
 				continue
 			}
 			// A One_Time_Sequences door gets its sequence from that file.
-			if d.OneTimeSequences == "" && len(d.Sequence) == 0 || len(d.Sequence) > MaxSequence {
+			// A rotating door derives its sequences.
+			if d.OneTimeSequences == "" && d.Rotating == nil && len(d.Sequence) == 0 || len(d.Sequence) > MaxSequence {
 				t.Fatalf("door %q: %d knocks", d.Name, len(d.Sequence))
 			}
 			for _, k := range d.Sequence {
 				if k.Port == 0 || k.Proto != TCP && k.Proto != UDP {
 					t.Fatalf("door %q: bad knock %+v", d.Name, k)
 				}
+			}
+			if r := d.Rotating; r != nil && (r.Secret == "" || r.Ports.Len() < r.Length || r.Length < 1 || r.Period < 1) {
+				t.Fatalf("door %q: rotating door accepted as %+v", d.Name, r)
 			}
 			if d.SeqTimeout < 0 || d.CmdTimeout < 0 {
 				t.Fatalf("door %q: negative timeout", d.Name)

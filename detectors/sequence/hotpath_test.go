@@ -124,16 +124,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHotPathMax(t, tc.frames, cmp.Or(tc.max, 1024))
-			now := time.Unix(1_000_000, 0)
-			i := 0
-			step := func() { now = now.Add(time.Microsecond); h.packet(i, now); i++ }
-			for range 20000 { // fill the table, the free list and the maps
-				step()
-			}
-			if n := testing.AllocsPerRun(10000, step); n != 0 {
-				t.Errorf("%v allocations per packet", n)
-			}
+			checkNoAllocs(t, newHotPathMax(t, tc.frames, cmp.Or(tc.max, 1024)), time.Unix(1_000_000, 0))
 		})
 	}
 }
@@ -142,18 +133,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 func BenchmarkHotPath(b *testing.B) {
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			h := newHotPathMax(b, tc.frames, cmp.Or(tc.max, 1024))
-			now := time.Unix(1_000_000, 0)
-			for i := range 20000 {
-				now = now.Add(time.Microsecond)
-				h.packet(i, now)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				now = now.Add(time.Microsecond)
-				h.packet(i, now)
-			}
+			benchPackets(b, newHotPathMax(b, tc.frames, cmp.Or(tc.max, 1024)), time.Unix(1_000_000, 0))
 		})
 	}
 }
@@ -192,5 +172,34 @@ func BenchmarkExpire(b *testing.B) {
 				h.det.Expire(now.Add(time.Minute))
 			}
 		})
+	}
+}
+
+// stepper sends h's frames in turn, a microsecond apart from now on,
+// after 20000 of them to fill the table, the free list and the maps.
+func stepper(h *hotPath, now time.Time) func() {
+	i := 0
+	step := func() { now = now.Add(time.Microsecond); h.packet(i, now); i++ }
+	for range 20000 {
+		step()
+	}
+	return step
+}
+
+// checkNoAllocs fails t if a packet through h allocates.
+func checkNoAllocs(t *testing.T, h *hotPath, now time.Time) {
+	t.Helper()
+	if n := testing.AllocsPerRun(10000, stepper(h, now)); n != 0 {
+		t.Errorf("%v allocations per packet", n)
+	}
+}
+
+// benchPackets measures a packet through h.
+func benchPackets(b *testing.B, h *hotPath, now time.Time) {
+	step := stepper(h, now)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		step()
 	}
 }

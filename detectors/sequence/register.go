@@ -19,5 +19,5 @@ func newDetector(doors []*knockd.Door, env *detectors.Env) (detectors.Detector, 
 	if err != nil {
 		return nil, err
 	}
-	return New(seq, Options{Logf: env.Logf, RulesChanged: env.RulesChanged, MaxSources: env.MaxSources, LogRate: env.LogRate, LogBurst: 10 * env.LogRate, LogSuppressed: env.LogSuppressed}), nil
+	return New(seq, Options{Logf: env.Logf, RulesChanged: env.RulesChanged, MaxSources: env.MaxSources, LogRate: env.LogRate, LogBurst: 10 * env.LogRate, LogSuppressed: env.LogSuppressed, Store: env.Store}), nil
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
+	"github.com/doorward/doorward/formats/rotating"
 	fseq "github.com/doorward/doorward/formats/sequence"
 	"github.com/doorward/doorward/internal/ratelimit"
 	"github.com/doorward/doorward/internal/srctable"
@@ -56,6 +57,10 @@ type Door struct {
 	// one-time sequence file, consumed by each successful knock.
 	OneTime OneTime
 	used    bool // OneTime's sequence was used by the packet being observed
+
+	// Rotating, when set, derives the sequences instead (rotating.go);
+	// Seq is empty.
+	Rotating *Rotating
 }
 
 // OneTime is a one-time sequence file as a token space of the state layer
@@ -120,6 +125,9 @@ type Options struct {
 	// sequence was used or its file edited), so the caller can rebuild
 	// the dispatch index and the capture filter.
 	RulesChanged func()
+	// Store is where rotating doors spend their windows (Commit opens
+	// its space); nil refuses every rotating knock.
+	Store actions.Store
 }
 
 // attempt is one door's sequence in progress from one source. No pointer
@@ -128,6 +136,7 @@ type attempt struct {
 	door  int32
 	stage int32 // elements matched so far
 	start int64 // UnixNano of the first hit
+	win   int64 // a rotating door's window whose sequence this is; else 0
 }
 
 // source is a source's entry in the table: how many of its slab's
@@ -142,6 +151,7 @@ type Detector struct {
 	logf    actions.Logf
 	lim     *ratelimit.Limiter
 	changed func()
+	rs      rotatingState
 	// Evicted counts sources dropped to make room while they could still
 	// have completed a knock.
 	Evicted uint64
@@ -175,7 +185,7 @@ func New(doors []Door, opt Options) *Detector {
 	}
 	multi := 0
 	for _, door := range doors {
-		if len(door.Seq) > 1 || door.OneTime != nil {
+		if len(door.Seq) > 1 || door.OneTime != nil || door.Rotating != nil && door.Rotating.Params.Length > 1 {
 			multi++
 		}
 	}
@@ -188,6 +198,7 @@ func New(doors []Door, opt Options) *Detector {
 			d.doors[i].Seq = d.current(&d.doors[i])
 		}
 	}
+	d.initRotating(opt.Store)
 	d.index()
 	return d
 }
@@ -224,6 +235,15 @@ func (d *Detector) Rules() []detectors.Rule {
 			dst = []netip.Addr{door.Target}
 		}
 		var tcp, udp []uint16
+		if r := door.Rotating; r != nil {
+			// The whole set, so the filter and the index never change.
+			if r.Params.Mode != rotating.UDP {
+				tcp = r.Params.Ports.List()
+			}
+			if r.Params.Mode != rotating.TCP {
+				udp = r.Params.Ports.List()
+			}
+		}
 		for _, s := range door.Seq {
 			if s.Proto == detectors.UDP {
 				udp = append(udp, s.Port)
@@ -246,6 +266,13 @@ func (d *Detector) Rules() []detectors.Rule {
 func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 	sk := srctable.AddrKey(p.Src)
 	now := p.Time.UnixNano()
+	if now >= d.rs.until || now < d.rs.from {
+		if len(d.rs.rot) > 0 {
+			d.roll(p.Time)
+		} else {
+			d.rs.from, d.rs.until = math.MinInt64, math.MaxInt64
+		}
+	}
 	ref, spot, found := d.sources.Lookup(sk)
 	var atts []attempt // the source's attempts, in its slab
 	// Doors this packet completed must not restart on the same packet (a
@@ -257,7 +284,11 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 		kept := atts[:0]
 		for _, a := range atts {
 			door := &d.doors[a.door]
+			seq := d.seqOf(door, a.door, a.win)
 			switch {
+			case len(seq) == 0:
+				// A rotating window no longer accepted: its sequence
+				// can never complete.
 			case !door.targetOK(p.Dst):
 				kept = append(kept, a)
 			case now-a.start >= int64(door.Timeout):
@@ -267,18 +298,18 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			case !door.flagsOK(p):
 				// knockd ignores a TCP packet that fails the door's flags.
 				kept = append(kept, a)
-			case is(door.Seq[a.stage], p):
+			case is(seq[a.stage], p):
 				a.stage++
 				if d.allow(p.Time) {
 					d.logf("%s: %s: Stage %d", p.Src, door.Name, a.stage)
 				}
-				if int(a.stage) == len(door.Seq) {
+				if int(a.stage) == len(seq) {
 					done = append(done, int(a.door))
-					d.open(int(a.door), p, emit)
+					d.open(int(a.door), a.win, p, emit)
 					continue
 				}
 				kept = append(kept, a)
-			case is(door.Seq[a.stage-1], p):
+			case is(seq[a.stage-1], p):
 				// A retransmission of the hit just matched.
 				kept = append(kept, a)
 			default:
@@ -296,18 +327,32 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			if d.allow(p.Time) {
 				d.logf("%s: %s: Stage 1", p.Src, door.Name)
 			}
-			d.open(di, p, emit)
+			d.open(di, 0, p, emit)
 			done = append(done, di)
 			continue
 		}
-		if !found {
-			ref, found = d.newSource(spot, p.Time), true
-			atts = d.sources.Slab(ref)[:0]
+		ref, found, atts = d.start(ref, spot, found, atts, attempt{door: int32(di), stage: 1, start: now}, p)
+	}
+	if len(d.rs.rents) > 0 {
+		if e, ok := d.rs.rfirst[key(p.Proto, p.DstPort)]; ok {
+			for ; e >= 0; e = d.rs.rents[e].next {
+				re := d.rs.rents[e]
+				di := int(re.door)
+				door := &d.doors[di]
+				if !door.targetOK(p.Dst) || !door.flagsOK(p) || hasWin(atts, di, re.win) || contains(done, di) {
+					continue
+				}
+				if door.Rotating.Params.Length == 1 {
+					if d.allow(p.Time) {
+						d.logf("%s: %s: Stage 1", p.Src, door.Name)
+					}
+					d.open(di, re.win, p, emit)
+					done = append(done, di)
+					continue
+				}
+				ref, found, atts = d.start(ref, spot, found, atts, attempt{door: re.door, stage: 1, start: now, win: re.win}, p)
+			}
 		}
-		if d.allow(p.Time) {
-			d.logf("%s: %s: Stage 1", p.Src, door.Name)
-		}
-		atts = addAttempt(atts, attempt{door: int32(di), stage: 1, start: now})
 	}
 	if found {
 		d.store(ref, atts, now)
@@ -320,6 +365,19 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			d.setSeq(di, d.current(door))
 		}
 	}
+}
+
+// start begins attempt a for the packet's source, creating its entry if
+// it has none yet.
+func (d *Detector) start(ref srctable.Ref, spot srctable.Spot, found bool, atts []attempt, a attempt, p *detectors.Packet) (srctable.Ref, bool, []attempt) {
+	if !found {
+		ref, found = d.newSource(spot, p.Time), true
+		atts = d.sources.Slab(ref)[:0]
+	}
+	if d.allow(p.Time) {
+		d.logf("%s: %s: Stage 1", p.Src, d.doors[a.door].Name)
+	}
+	return ref, found, addAttempt(atts, a)
 }
 
 // addAttempt appends a to atts, which lives in a slab; when the slab is
@@ -365,8 +423,16 @@ func (d *Detector) window(atts []attempt) (dead int64, progress bool) {
 // open completes a knock. For a one-time door the sequence is marked used
 // on disk first, and only then is the event emitted (knockd opens first and
 // can crash before marking).
-func (d *Detector) open(di int, p *detectors.Packet, emit func(actions.Event)) {
+func (d *Detector) open(di int, win int64, p *detectors.Packet, emit func(actions.Event)) {
 	door := &d.doors[di]
+	if door.Rotating != nil {
+		if why := d.spendWindow(door, win, p.Time); why != "" {
+			if d.allow(p.Time) {
+				d.logf("%s: %s: %s, door not opened", p.Src, door.Name, why)
+			}
+			return
+		}
+	}
 	if door.OneTime != nil {
 		spent, err := door.OneTime.Spend(p.Time, []byte(fseq.Format(door.Seq)))
 		if err == nil && !spent.Fresh {
@@ -439,6 +505,17 @@ func (d *Detector) Poll() {
 func has(atts []attempt, door int) bool {
 	for _, a := range atts {
 		if int(a.door) == door {
+			return true
+		}
+	}
+	return false
+}
+
+// hasWin is has for one window of a rotating door: a source may follow
+// several of its windows at once.
+func hasWin(atts []attempt, door int, win int64) bool {
+	for _, a := range atts {
+		if int(a.door) == door && a.win == win {
 			return true
 		}
 	}
@@ -606,5 +683,15 @@ func (d *Detector) Adopt(prev detectors.Detector) {
 
 func sameDoor(a, b *Door) bool {
 	return a.Name == b.Name && slices.Equal(a.Seq, b.Seq) && a.Timeout == b.Timeout &&
-		a.FlagMask == b.FlagMask && a.FlagWant == b.FlagWant && a.Target == b.Target
+		a.FlagMask == b.FlagMask && a.FlagWant == b.FlagWant && a.Target == b.Target &&
+		sameRotating(a.Rotating, b.Rotating)
+}
+
+func sameRotating(a, b *Rotating) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	p, q := &a.Params, &b.Params
+	return a.Skew == b.Skew && string(p.Secret) == string(q.Secret) && p.Door == q.Door && p.Period == q.Period &&
+		p.Length == q.Length && p.Ports.Equal(q.Ports) && p.Mode == q.Mode && p.Addr == q.Addr
 }

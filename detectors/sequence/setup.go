@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/config/knockd"
+	"github.com/doorward/doorward/formats/rotating"
+	"github.com/doorward/doorward/internal/trust"
 )
 
 // FromConfig maps the knockd.conf doors of cfg that are sequence doors
@@ -40,6 +43,15 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, openOneTime 
 			d.Target, _ = netip.ParseAddr(cd.Target) // validated by the parser
 		}
 		d.Seq = slices.Clone(cd.Sequence)
+		if r := cd.Rotating; r != nil {
+			secret, err := readSecret(r.Secret)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: Rotating_Secret: %w", r.SecretPos, err))
+			}
+			d.Rotating = &Rotating{Skew: r.Skew, Params: rotating.Params{
+				Secret: secret, Door: cd.Name, Period: r.Period, Length: r.Length, Ports: r.Ports, Mode: r.Mode,
+			}}
+		}
 		if cd.OneTimeSequences != "" {
 			var err error
 			if openOneTime == nil {
@@ -54,6 +66,33 @@ func FromDoors(doors []*knockd.Door, key func(*knockd.Door) string, openOneTime 
 		out = append(out, d)
 	}
 	return out, errors.Join(errs...)
+}
+
+// MinSecret is the shortest secret a rotating door accepts, in bytes:
+// RFC 4226's 128 bits.
+const MinSecret = 16
+
+// readSecret reads a rotating door's secret file: a file only root (or
+// the daemon's user) may have written, as every file the daemon trusts
+// (internal/trust), and that no one else may read, since whoever reads
+// it can knock. The base32 secret is its first line.
+func readSecret(path string) ([]byte, error) {
+	b, err := trust.ReadFile(path, 4096)
+	if err == nil {
+		err = trust.Private(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	key, err := rotating.ParseSecret(line)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(key) < MinSecret {
+		return nil, fmt.Errorf("%s: a secret of %d bytes is too short (at least %d: 26 base32 characters)", path, len(key), MinSecret)
+	}
+	return key, nil
 }
 
 // OneTimeFrom opens one-time sequence files as OneTimeLines spaces of
