@@ -54,6 +54,17 @@ func newAction(doors []*knockd.Door, env *actions.Env) (actions.Action, error) {
 	if env.LogSuppressed != nil {
 		r.eng.CountSuppressed(env.LogSuppressed)
 	}
+	if env.Tally != nil {
+		// One event per requested port: a knock asking for two ports
+		// counts twice, as it opens two doors.
+		r.eng.OnKnock(func(door string, o engine.Outcome) {
+			if o == engine.Accepted {
+				env.Tally.Knock(door, actions.Accepted, "")
+			} else {
+				env.Tally.Knock(door, actions.Refused, o.Reason())
+			}
+		})
+	}
 	return r, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	fwaction "github.com/doorward/doorward/actions/fwknop"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -55,6 +56,9 @@ type Options struct {
 	// Replay: time comes from a capture; no fwknopd digest.cache is
 	// imported (replay reads no host state).
 	Replay bool
+	// Tally, if set, is told each knock the checks refuse, with one of
+	// actions/fwknop's Reasons (the daemon's metrics).
+	Tally actions.Tally
 }
 
 // port is the stanzas listening on one SPA port, in file order.
@@ -74,12 +78,13 @@ type Detector struct {
 	opt      Options
 	cache    *replayCache
 	expired  []bool // by stanza index: "Access stanza has expired" logged
+	tally    actions.Tally
 	tokenBuf [32]byte
 }
 
 // New builds the detector for stanzas (from FromDoors).
 func New(stanzas []*Stanza, opt Options) *Detector {
-	d := &Detector{stanzas: stanzas, logf: opt.Logf, store: opt.Store, opt: opt, expired: make([]bool, len(stanzas))}
+	d := &Detector{stanzas: stanzas, logf: opt.Logf, store: opt.Store, opt: opt, expired: make([]bool, len(stanzas)), tally: opt.Tally}
 	if d.logf == nil {
 		d.logf = actions.Discard
 	}
@@ -160,6 +165,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			continue
 		}
 		if !s.Expire.IsZero() && p.Time.After(s.Expire) {
+			d.tally.Knock(s.Key, actions.Refused, fwaction.ReasonExpired)
 			if i := s.Num - 1; i < len(d.expired) && !d.expired[i] {
 				d.expired[i] = true
 				d.log(s, src, "Access stanza has expired")
@@ -168,6 +174,11 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 		}
 		msg, err := fwknop.Open(p.Payload, &s.Keys)
 		if err != nil {
+			reason := fwaction.ReasonDecrypt
+			if errors.Is(err, fwknop.ErrHMAC) {
+				reason = fwaction.ReasonBadHMAC
+			}
+			d.tally.Knock(s.Key, actions.Refused, reason)
 			if d.allow(p.Time) {
 				if errors.Is(err, fwknop.ErrHMAC) {
 					d.log(s, src, "Non-corresponding HMAC for this stanza")
@@ -179,6 +190,13 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 		}
 		if !spent {
 			fresh, at, err := d.spend(s, p)
+			if errors.Is(err, actions.ErrUnavailable) {
+				// A shared cache that cannot be reached knows nothing:
+				// fail closed. It logs its outage once itself, so no
+				// line per packet here.
+				d.tally.Knock(s.Key, actions.Refused, fwaction.ReasonNoState)
+				return
+			}
 			if err != nil {
 				// Remembered in memory until the next start: a replay is
 				// still refused now. Refusing valid knocks because a disk
@@ -186,6 +204,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 				d.log(s, src, "replay cache: %v", err)
 			}
 			if !fresh {
+				d.tally.Knock(s.Key, actions.Refused, fwaction.ReasonReplay)
 				if d.allow(p.Time) {
 					first := "at an unknown time"
 					if !at.IsZero() {
@@ -210,6 +229,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 				diff = -diff
 			}
 			if diff > int64(s.MaxAge/time.Second) {
+				d.tally.Knock(s.Key, actions.Refused, fwaction.ReasonTooOld)
 				if d.allow(p.Time) {
 					d.log(s, src, "SPA data time difference is too great (%d seconds).", diff)
 				}
@@ -217,6 +237,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			}
 		}
 		if msg.Type == fwknop.MsgCommand {
+			d.tally.Knock(s.Key, actions.Refused, fwaction.ReasonCommand)
 			if d.allow(p.Time) {
 				d.log(s, src, "command message refused: command messages are not supported")
 			}
@@ -224,6 +245,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 		}
 		allowIP, ports, err := fwknop.ParseAccess(msg.Access)
 		if err != nil {
+			d.tally.Knock(s.Key, actions.Refused, fwaction.ReasonBadAccess)
 			if d.allow(p.Time) {
 				d.log(s, src, "Invalid source IP in SPA message, ignoring SPA packet: %v", err)
 			}
@@ -231,6 +253,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 		}
 		if allowIP.IsUnspecified() {
 			if s.RequireSource {
+				d.tally.Knock(s.Key, actions.Refused, fwaction.ReasonSourceRequired)
 				if d.allow(p.Time) {
 					d.log(s, src, "Got %s when valid source IP was required.", allowIP)
 				}
@@ -240,18 +263,21 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 		}
 		allowIP = allowIP.Unmap()
 		if s.HasRequireUser && msg.User != s.RequireUser {
+			d.tally.Knock(s.Key, actions.Refused, fwaction.ReasonUsername)
 			if d.allow(p.Time) {
 				d.log(s, src, "Username in SPA data (%s) does not match required username: %s", esc(msg.User), esc(s.RequireUser))
 			}
 			continue
 		}
 		if msg.Type != fwknop.MsgAccess && msg.Type != fwknop.MsgClientTimeoutAccess {
+			d.tally.Knock(s.Key, actions.Refused, fwaction.ReasonNAT)
 			if d.allow(p.Time) {
 				d.log(s, src, "SPA packet requested NAT access, but is not enabled/supported")
 			}
 			continue
 		}
 		if !portsAllowed(s, ports) {
+			d.tally.Knock(s.Key, actions.Refused, fwaction.ReasonPort)
 			if d.allow(p.Time) {
 				d.log(s, src, "One or more requested protocol/ports was denied per access.conf: %s", portList(ports))
 			}

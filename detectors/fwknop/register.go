@@ -1,6 +1,7 @@
 package fwknop
 
 import (
+	fwaction "github.com/doorward/doorward/actions/fwknop"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 )
@@ -11,7 +12,7 @@ import (
 const Name = "fwknop"
 
 func init() {
-	detectors.Register(detectors.Protocol{Name: Name, Detector: newDetector})
+	detectors.Register(detectors.Protocol{Name: Name, Detector: newDetector, Reasons: fwaction.Reasons})
 }
 
 func newDetector(doors []*knockd.Door, env *detectors.Env) (detectors.Detector, error) {
@@ -25,6 +26,6 @@ func newDetector(doors []*knockd.Door, env *detectors.Env) (detectors.Detector, 
 	}
 	return New(ss, Options{
 		Logf: env.Logf, LogRate: env.LogRate, LogBurst: int(10 * env.LogRate), LogSuppressed: env.LogSuppressed,
-		Store: env.Store, Replay: env.Replay,
+		Store: env.Store, Replay: env.Replay, Tally: env.Tally,
 	}), nil
 }
