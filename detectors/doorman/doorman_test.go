@@ -48,20 +48,20 @@ func resolver() cfg.Resolver {
 // harness is a detector over one door (knock port 1001) with a hash
 // archive file in dir, recording log lines and events.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	det    *Detector
 	log    []string
 	events []actions.Event
 	tally  []string // "door outcome reason" as the detector tells actions.Tally
 }
 
-func newHarness(t *testing.T, dir string) *harness {
+func newHarness(t testing.TB, dir string) *harness {
 	t.Helper()
 	return newHarnessStore(t, dir, nil)
 }
 
 // newHarnessStore is newHarness over store (nil: the detector's own).
-func newHarnessStore(t *testing.T, dir string, store actions.Store) *harness {
+func newHarnessStore(t testing.TB, dir string, store actions.Store) *harness {
 	t.Helper()
 	gl := filepath.Join(dir, "guestlist")
 	if err := os.WriteFile(gl, []byte(guestlist), 0o600); err != nil {
