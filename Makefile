@@ -75,10 +75,12 @@ fuzz:
 demo: deps-demo
 	bash scripts/demo.sh $(if $(NFT),--nft)
 
-# Side by side under 20 spoofed-source SYN floods at the machine's max rate
-# (trafgen where installed): Debian's knockd and ours, each in throwaway
-# network namespaces (docs/benchmark.md). Needs root; about 3 minutes.
-# BENCHFLAGS are passed on, e.g. BENCHFLAGS="-f 5 -d 2 -o doorward".
+# Side by side under 20 spoofed-source floods at the machine's max rate
+# (trafgen where installed): SYNs at a knockd door, Debian's knockd and
+# ours; random base64 at the fwknop SPA port, Debian's fwknopd and ours;
+# each in throwaway network namespaces (docs/benchmark.md). Needs root;
+# about 6 minutes. BENCHFLAGS are passed on, e.g.
+# BENCHFLAGS="-f 5 -d 2 -o doorward -p fwknop".
 bench:
 	bash bench/flood.sh $(BENCHFLAGS)
 

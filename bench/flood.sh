@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Side-by-side flood benchmark: Debian's knockd and Doorward's knockd, each
-# in its own throwaway pair of network namespaces, under the same series of
-# spoofed-source SYN floods to the first knock port while legitimate
-# clients knock.
+# Side-by-side flood benchmark, each daemon in its own throwaway pair of
+# network namespaces under the same series of floods from spoofed sources
+# while legitimate clients knock: for knockd sequences, Debian's knockd and
+# Doorward's knockd under SYN floods to the first knock port; for fwknop,
+# Debian's fwknopd and Doorward's knockd under floods of UDP datagrams of
+# random base64 the length of an SPA packet to the SPA port.
 #
 # Usage: sudo bench/flood.sh [-f FLOODS] [-d SECONDS] [-n KNOCKS] [-r PPS]
 #                            [-s PREFIX] [-g auto|trafgen|knock-flood]
-#                            [-m packet|raw] [-o "knockd doorward"] [-k]
+#                            [-m packet|raw] [-o "knockd fwknopd doorward"]
+#                            [-p "sequence fwknop"] [-k]
 #   -f  floods per daemon (default 20)
 #   -d  seconds per flood (default 3)
 #   -n  legitimate knocks per flood, each from its own address (default 1;
@@ -18,10 +21,16 @@
 #   -g  flood generator: trafgen (netsniff-ng), knock-flood (ours, in
 #       bench/knock-flood), or auto = trafgen where installed (default)
 #   -m  knock-flood's mode (default packet: AF_PACKET frames)
-#   -o  which daemons, in order (default "knockd doorward")
+#   -o  which daemons, in order (default "knockd fwknopd doorward"); each
+#       runs the protocols of -p it speaks: knockd sequence, fwknopd fwknop,
+#       doorward both
+#   -p  which floods, in order (default "sequence fwknop"): sequence = SYNs
+#       to the first port of a knockd door, each knock 3 SYNs (knock-flood
+#       knock); fwknop = random base64 to UDP port 62201, each knock one SPA
+#       packet from the real fwknop client (Debian's fwknop-client)
 #   -k  keep the work directory (configs, logs, captures, raw numbers)
 # The same settings can be given as FLOODS, DURATION, KNOCKS, RATE, PREFIX,
-# GENERATOR, MODE, DAEMONS and KEEP=1 in the environment; GAP (default 0.5)
+# GENERATOR, MODE, DAEMONS, PROTOCOLS and KEEP=1 in the environment; GAP (default 0.5)
 # is the pause between floods, DRAIN (default 15) the longest wait for the
 # daemon to go idle after the last one. `make bench` runs the defaults.
 #
@@ -35,6 +44,11 @@
 # seconds, during which KNOCKS legitimate clients knock (each once, from
 # its own address, spread evenly over the flood), and a GAP pause. After
 # the last flood it waits until the daemon goes idle, then measures.
+# The fwknop run is the same with an access.conf stanza (SOURCE ANY, HMAC
+# SHA-256, a CMD_CYCLE_OPEN script that appends `date "+%s.%N $IP"`), the
+# same fwknopd.conf and access.conf for both daemons, and each knock one
+# `fwknop -A tcp/22 -a 10.234.I.101...` sent from 10.234.I.2: the allow-IP
+# tells the knocks apart, the capture's order gives each its timestamp.
 # See docs/benchmark.md for what each column means and how it is measured.
 #
 # Traffic never leaves the namespaces the script creates; the host's
@@ -52,13 +66,14 @@ RATE=${RATE:-0}
 PREFIX=${PREFIX:-0.0.0.0/0}
 GENERATOR=${GENERATOR:-auto}
 MODE=${MODE:-packet}
-DAEMONS=${DAEMONS:-knockd doorward}
+DAEMONS=${DAEMONS:-knockd fwknopd doorward}
+PROTOCOLS=${PROTOCOLS:-sequence fwknop}
 KEEP=${KEEP:-0}
 GAP=${GAP:-0.5}
 DRAIN=${DRAIN:-15}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
-while getopts "f:d:n:r:s:g:m:o:kh" opt; do
+while getopts "f:d:n:r:s:g:m:o:p:kh" opt; do
 	case $opt in
 	f) FLOODS=$OPTARG ;;
 	d) DURATION=$OPTARG ;;
@@ -68,6 +83,7 @@ while getopts "f:d:n:r:s:g:m:o:kh" opt; do
 	g) GENERATOR=$OPTARG ;;
 	m) MODE=$OPTARG ;;
 	o) DAEMONS=$OPTARG ;;
+	p) PROTOCOLS=$OPTARG ;;
 	k) KEEP=1 ;;
 	*) usage ;;
 	esac
@@ -89,8 +105,13 @@ die() {
 	((BASH_REMATCH[1] < 256 && BASH_REMATCH[2] < 256 && BASH_REMATCH[3] < 256 && BASH_REMATCH[4] < 256 && BASH_REMATCH[5] <= 32)) ||
 	die "-s must be an IPv4 prefix such as 0.0.0.0/0"
 for d in $DAEMONS; do
-	[[ $d == knockd || $d == doorward ]] || die "unknown daemon $d (knockd or doorward)"
+	[[ $d == knockd || $d == fwknopd || $d == doorward ]] || die "unknown daemon $d (knockd, fwknopd or doorward)"
 done
+for p in $PROTOCOLS; do
+	[[ $p == sequence || $p == fwknop ]] || die "unknown protocol $p (sequence or fwknop)"
+done
+# speaks DAEMON PROTOCOL: whether the daemon runs that protocol's doors.
+speaks() { [[ $1 == doorward || $1 == knockd && $2 == sequence || $1 == fwknopd && $2 == fwknop ]]; }
 case $GENERATOR in
 auto) GENERATOR=knock-flood && command -v trafgen >/dev/null && GENERATOR=trafgen ;;
 trafgen) command -v trafgen >/dev/null || die "-g trafgen: trafgen not found (apt-get install netsniff-ng)" ;;
@@ -105,12 +126,22 @@ command -v tcpdump >/dev/null || STAMPS=client
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KNOCKD_DEBIAN=/usr/sbin/knockd
-if [[ " $DAEMONS " == *" knockd "* && ! -x $KNOCKD_DEBIAN ]]; then
-	echo "installing Debian's knockd..."
+FWKNOPD_DEBIAN=/usr/sbin/fwknopd
+# need_debian BINARY PACKAGE: install PACKAGE when BINARY is missing.
+need_debian() {
+	[[ -x $1 ]] && return
+	echo "installing Debian's $2..."
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends knockd >/dev/null
-	[[ -x $KNOCKD_DEBIAN ]] || die "$KNOCKD_DEBIAN still missing after apt-get install knockd"
-fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+	[[ -x $1 ]] || die "$1 still missing after apt-get install $2"
+}
+[[ " $DAEMONS " == *" knockd "* && " $PROTOCOLS " == *" sequence "* ]] && need_debian "$KNOCKD_DEBIAN" knockd
+[[ " $DAEMONS " == *" fwknopd "* && " $PROTOCOLS " == *" fwknop "* ]] && need_debian "$FWKNOPD_DEBIAN" fwknop-server
+[[ " $PROTOCOLS " == *" fwknop "* ]] && need_debian /usr/bin/fwknop fwknop-client
+# The fwknop floods' SPA port and payload length: that of the packet the
+# legitimate client sends (fwknop -A tcp/22 -a IPv4, HMAC SHA-256).
+SPA_PORT=62201
+SPA_LEN=204
 
 work=$(mktemp -d /tmp/doorward-bench.XXXXXX)
 tag=dwbench-$$
@@ -216,10 +247,12 @@ own_latency() {
 			{ printf "%d %s %s %s\n", $1, ms($2), ms($3), ms($4) }'
 }
 
-# flood_once DIR CLI CIF SRVIP RATE N: the N-th bounded flood, in the
-# background; its pid in $fpid, its output in DIR/flood.N.
+# flood_once DIR CLI CIF SRVIP RATE N PROTOCOL: the N-th bounded flood, in
+# the background; its pid in $fpid, its output in DIR/flood.N.
 flood_once() {
 	local dir=$1 cli=$2 cif=$3 srvip=$4 rate=$5 out=$1/flood.$6
+	local what=(-ports 7000)
+	[[ $7 == fwknop ]] && what=(-proto udp -ports "$SPA_PORT" -payload-base64 "$SPA_LEN")
 	if [[ $GENERATOR == trafgen ]]; then
 		local pace=()
 		((rate > 0)) && pace=(-b "${rate}pps")
@@ -228,7 +261,7 @@ flood_once() {
 		timeout --preserve-status -s INT -k 3 "$DURATION" ip netns exec "$cli" trafgen -o "$cif" -c "$dir/trafgen.cfg" \
 			-P1 -n $((2000000 * DURATION)) --no-sock-mem --notouch-irq "${pace[@]}" >"$out" 2>&1 &
 	else
-		timeout $((DURATION + 10)) ip netns exec "$cli" "$FLOOD" -mode "$MODE" -dst "$srvip" -ports 7000 \
+		timeout $((DURATION + 10)) ip netns exec "$cli" "$FLOOD" -mode "$MODE" -dst "$srvip" "${what[@]}" \
 			-duration "${DURATION}s" -count $((2000000 * DURATION)) -rate "$rate" -src-prefix "$PREFIX" \
 			>"$out" 2>&1 &
 	fi
@@ -246,10 +279,11 @@ flood_result() {
 	fi
 }
 
-# bench NAME INDEX RATE: one daemon, one namespace pair, one flood rate,
-# FLOODS floods. Appends a result row to $work/results.
+# bench NAME INDEX RATE PROTOCOL: one daemon, one namespace pair, one flood
+# rate, FLOODS floods of one protocol. Appends a result row to
+# $work/results.
 bench() {
-	local name=$1 idx=$2 rate=$3
+	local name=$1 idx=$2 rate=$3 proto=$4
 	local dir=$work/$idx-$name
 	local srv=$tag-$idx-$name-srv cli=$tag-$idx-$name-cli
 	local sif=dwb${idx}s cif=dwb${idx}c
@@ -260,7 +294,7 @@ bench() {
 	: >"$dir/opened"
 	: >"$dir/knocks"
 
-	echo "== $name: namespaces $srv / $cli"
+	echo "== $name ($proto): namespaces $srv / $cli"
 	namespaces+=("$srv" "$cli")
 	ip netns add "$srv"
 	ip netns add "$cli"
@@ -276,26 +310,58 @@ bench() {
 	ip -n "$srv" link set "$sif" up
 	ip -n "$cli" link set "$cif" up
 
-	{
-		printf '[options]\n\tLogFile = %s\n\n' "$dir/daemon.log"
-		printf '[bench]\n\tsequence      = 7000,8000,9000\n\tseq_timeout   = 10\n\ttcpflags      = syn\n'
-		# The probe: the shell execs date(1) at once (no subshell), and the
-		# format carries the address, so the first clock read after the
-		# daemon spawns the command is date's.
-		printf '\tstart_command = exec date "+%%s.%%N %%IP%%" >> %s\n' "$dir/opened"
-		printf '\tcmd_timeout   = 3600\n'
-	} >"$dir/knockd.conf"
+	local conf=$dir/knockd.conf per_knock=3
+	if [[ $proto == sequence ]]; then
+		{
+			printf '[options]\n\tLogFile = %s\n\n' "$dir/daemon.log"
+			printf '[bench]\n\tsequence      = 7000,8000,9000\n\tseq_timeout   = 10\n\ttcpflags      = syn\n'
+			# The probe: the shell execs date(1) at once (no subshell), and
+			# the format carries the address, so the first clock read after
+			# the daemon spawns the command is date's.
+			printf '\tstart_command = exec date "+%%s.%%N %%IP%%" >> %s\n' "$dir/opened"
+			printf '\tcmd_timeout   = 3600\n'
+		} >"$conf"
+	else
+		# One config for both daemons, fwknopd's own files. The command
+		# cycle runs a script (fwknopd runs it without a shell) that
+		# execs date(1) as the sequence door's start command does.
+		conf=$dir/fwknopd.conf per_knock=1
+		printf '#!/bin/sh\nexec date "+%%s.%%N $1" >>%s\n' "$dir/opened" >"$dir/opened.sh"
+		chmod 755 "$dir/opened.sh"
+		printf 'PCAP_INTF %s;\nPCAP_FILTER udp port %d;\nENABLE_PCAP_PROMISC N;\n' "$sif" "$SPA_PORT" >"$conf"
+		printf 'SOURCE ANY\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nCMD_CYCLE_OPEN %s $IP\nCMD_CYCLE_CLOSE /bin/true\nCMD_CYCLE_TIMER 3600\n' \
+			"$SPA_KEY" "$SPA_HMAC" "$dir/opened.sh" >"$dir/access.conf"
+		chmod 600 "$conf" "$dir/access.conf" # else fwknopd warns
+		: >"$dir/fwknoprc"
+		chmod 600 "$dir/fwknoprc"
+	fi
 	if [[ $GENERATOR == trafgen ]]; then
-		# Valid Ethernet/IPv4/TCP SYNs: trafgen recomputes the IPv4 and
-		# TCP checksums of every packet whose fields it randomizes.
-		printf '{ eth(da=%s, sa=%s), ipv4(%s, da=%s, ttl=64, df, id=drnd()), tcp(sp=drnd(1024, 65535), dp=7000, seq=drnd(), syn, win=64240) }\n' \
-			"$(mac_of "$srv" "$sif")" "$(mac_of "$cli" "$cif")" "$(trafgen_source_field "$PREFIX")" "$srvip" >"$dir/trafgen.cfg"
+		local l4
+		if [[ $proto == sequence ]]; then
+			# Valid Ethernet/IPv4/TCP SYNs: trafgen recomputes the IPv4 and
+			# TCP checksums of every packet whose fields it randomizes.
+			l4="tcp(sp=drnd(1024, 65535), dp=7000, seq=drnd(), syn, win=64240)"
+		else
+			# Random base64 of an SPA packet's length: drawn once, with the
+			# first 4 characters counting through letters at run time so
+			# that no two consecutive packets are alike. The UDP checksum
+			# is 0, "none" in IPv4, valid whatever the payload.
+			local b64
+			b64=$(head -c $((SPA_LEN * 2)) /dev/urandom | base64 -w0 | tr -d '=' | cut -c 5-$SPA_LEN)
+			l4="udp(sp=drnd(1024, 65535), dp=$SPA_PORT, csum=0), dinc(65, 90, 1), dinc(97, 122, 3), dinc(65, 90, 5), dinc(97, 122, 7), \"$b64\""
+		fi
+		printf '{ eth(da=%s, sa=%s), ipv4(%s, da=%s, ttl=64, df, id=drnd()), %s }\n' \
+			"$(mac_of "$srv" "$sif")" "$(mac_of "$cli" "$cif")" "$(trafgen_source_field "$PREFIX")" "$srvip" "$l4" >"$dir/trafgen.cfg"
 	fi
 
-	local cmd
+	local cmd ready=$dir/daemon.log ready_line="starting up, listening on $sif"
 	case $name in
-	knockd) cmd=("$KNOCKD_DEBIAN" -i "$sif" -c "$dir/knockd.conf") ;;
-	doorward) cmd=("$work/bin/knockd" -i "$sif" -c "$dir/knockd.conf" --state-dir "$dir/state") ;;
+	knockd) cmd=("$KNOCKD_DEBIAN" -i "$sif" -c "$conf") ;;
+	fwknopd)
+		cmd=("$FWKNOPD_DEBIAN" -f -i "$sif" -c "$conf" -a "$dir/access.conf" -d "$dir/state/digest.cache" -p "$dir/state/fwknopd.pid" -r "$dir/state")
+		ready=$dir/stdout ready_line="Starting fwknopd main event loop"
+		;;
+	doorward) cmd=("$work/bin/knockd" -i "$sif" -c "$conf" -g "$dir/daemon.log" --state-dir "$dir/state") ;;
 	esac
 	# `ip netns exec` execs the daemon: $! is the daemon's own pid.
 	ip netns exec "$srv" "${cmd[@]}" >"$dir/stdout" 2>&1 &
@@ -303,7 +369,7 @@ bench() {
 	pids+=("$dpid")
 	local i
 	for ((i = 0; i < 100; i++)); do
-		grep -q "starting up, listening on $sif" "$dir/daemon.log" 2>/dev/null && break
+		grep -q "$ready_line" "$ready" 2>/dev/null && break
 		kill -0 "$dpid" 2>/dev/null || die "$name exited at start-up: $(cat "$dir/stdout" "$dir/daemon.log" 2>/dev/null)"
 		sleep 0.1
 	done
@@ -312,11 +378,14 @@ bench() {
 	# The latency clock: the kernel's receive timestamp of each legitimate
 	# client's SYN to the last knock port (the same skb timestamp the
 	# daemon's own capture sees), CLOCK_REALTIME in ns. The filter runs in
-	# the kernel and matches no flood packet (they all go to 7000).
-	local tpid=
+	# the kernel and matches no flood packet (they all go to 7000). The
+	# SPA packets all come from the client's own address, which a flood
+	# from random sources hits once in 2^32 packets.
+	local tpid= filter="src net $net.0/24 and tcp dst port 9000 and tcp[tcpflags] & tcp-syn != 0"
+	[[ $proto == fwknop ]] && filter="src host $net.2 and udp dst port $SPA_PORT"
 	if [[ $STAMPS == tcpdump ]]; then
 		ip netns exec "$srv" tcpdump -i "$sif" -Z root -nn -U -s 96 --time-stamp-precision=nano -w "$dir/last-knocks.pcap" \
-			"src net $net.0/24 and tcp dst port 9000 and tcp[tcpflags] & tcp-syn != 0" 2>"$dir/tcpdump.err" &
+			"$filter" 2>"$dir/tcpdump.err" &
 		tpid=$!
 		pids+=("$tpid")
 		for ((i = 0; i < 50; i++)); do
@@ -357,12 +426,12 @@ bench() {
 	read -r s0 sirq0 < <(machine_ticks)
 	t_start=$(now)
 
-	echo "   $FLOODS floods of ${DURATION}s (rate $rate, 0 = max, $GENERATOR) with $KNOCKS knock(s) each; machine busy before: $base %"
+	echo "   $FLOODS $proto floods of ${DURATION}s (rate $rate, 0 = max, $GENERATOR) with $KNOCKS knock(s) each; machine busy before: $base %"
 	local f fpid sent=0 secs=0 pps_list=
 	for ((f = 0; f < FLOODS; f++)); do
 		local t0
 		t0=$(now)
-		flood_once "$dir" "$cli" "$cif" "$srvip" "$rate" "$f"
+		flood_once "$dir" "$cli" "$cif" "$srvip" "$rate" "$f" "$proto"
 		pids+=("$fpid")
 		for ((k = 1; k <= KNOCKS; k++)); do
 			# The k-th knock of this flood at (k - 1/2)/KNOCKS of it.
@@ -370,8 +439,16 @@ bench() {
 			at=$(awk -v t0="$t0" -v d="$DURATION" -v k="$k" -v n="$KNOCKS" 'BEGIN { printf "%.3f", t0 + d * (k - 0.5) / n }')
 			wait=$(awk -v at="$at" -v now="$(now)" 'BEGIN { w = at - now; printf "%.3f", (w > 0 ? w : 0) }')
 			sleep "$wait"
-			timeout 5 ip netns exec "$cli" "$FLOOD" knock -src "$net.$((100 + c))" -dst "$srvip" 7000 8000 9000 \
-				>>"$dir/knocks" 2>>"$dir/knocks.err" || echo "   knock $c failed: $(tail -1 "$dir/knocks.err")"
+			if [[ $proto == sequence ]]; then
+				timeout 5 ip netns exec "$cli" "$FLOOD" knock -src "$net.$((100 + c))" -dst "$srvip" 7000 8000 9000 \
+					>>"$dir/knocks" 2>>"$dir/knocks.err" || echo "   knock $c failed: $(tail -1 "$dir/knocks.err")"
+			elif timeout 5 ip netns exec "$cli" fwknop --rc-file "$dir/fwknoprc" --no-save-args --use-hmac \
+				--key-base64-rijndael "$SPA_KEY" --key-base64-hmac "$SPA_HMAC" -A tcp/22 -a "$net.$((100 + c))" \
+				-D "$srvip" -p "$SPA_PORT" >>"$dir/knocks.out" 2>>"$dir/knocks.err"; then
+				echo "src=$net.$((100 + c)) last_hit=$(now)" >>"$dir/knocks"
+			else
+				echo "   SPA packet $c failed: $(tail -1 "$dir/knocks.err")"
+			fi
 		done
 		wait "$fpid" || die "flood $f ($GENERATOR) failed: $(cat "$dir/flood.$f")"
 		local fs fe
@@ -445,12 +522,20 @@ bench() {
 	local own="- - - -"
 	if [[ $name == doorward ]] && grep -q "knock-to-command latency:" "$dir/daemon.log"; then
 		own=$(own_latency "$dir/daemon.log")
+		# None measured: fwknop doors open through an engine of their own,
+		# whose latency the daemon does not log yet.
+		[[ $own == "0 "* ]] && own="- - - -"
 	fi
 
 	# Latency: the first command-file line of each legitimate address
 	# minus the kernel's receive timestamp of that client's SYN to 9000
 	# (tcpdump), or, without tcpdump, the client's own send time.
-	if [[ $STAMPS == tcpdump ]]; then
+	if [[ $STAMPS == tcpdump && $proto == fwknop ]]; then
+		# All from one address: the n-th SPA packet captured is the n-th
+		# the client sent, whose allow-IP is the n-th line of knocks.
+		tcpdump -r "$dir/last-knocks.pcap" -nn -tt --time-stamp-precision=nano 2>/dev/null |
+			awk 'NR == FNR { split($1, a, "="); ip[NR] = a[2]; next } (FNR in ip) { print "src=" ip[FNR], "last_hit=" $1 }' "$dir/knocks" - >"$dir/last-hits"
+	elif [[ $STAMPS == tcpdump ]]; then
 		tcpdump -r "$dir/last-knocks.pcap" -nn -tt --time-stamp-precision=nano 2>/dev/null |
 			awk '{ src = $3; sub(/\.[0-9]+$/, "", src); if (!(src in t)) { t[src] = $1; print "src=" src, "last_hit=" $1 } }' >"$dir/last-hits"
 	else
@@ -468,28 +553,28 @@ bench() {
 			r = int(0.99 * n); if (r < 0.99 * n) r++
 			printf "%.2f %.2f\n", med, v[r] }')
 	local logsize
-	logsize=$(cat "$dir/daemon.log" "$dir/stdout" 2>/dev/null | wc -c)
+	logsize=$(cat "$dir/daemon.log" "$dir/stdout" 2>/dev/null | wc -c) || true # fwknopd writes no daemon.log
 
 	# Kernel cross-checks: what the server's IPv4/TCP stack took in.
 	local kin
 	kin=$(awk -v a="$snmp0" -v b="$snmp1" 'BEGIN { split(a, x, " "); split(b, y, " ");
 		printf "IP InReceives %d, InHdrErrors %d, InAddrErrors %d; TCP InSegs %d, InCsumErrors %d", y[1] - x[1], y[2] - x[2], y[3] - x[3], y[4] - x[4], y[5] - x[5] }')
-	echo "   server kernel: $kin (rx_veth $((rx1 - rx0)); SYNs from martian sources such as 0/8, 127/8 and 224/4 do not reach TCP)"
+	echo "   server kernel: $kin (rx_veth $((rx1 - rx0)); packets from martian sources such as 0/8, 127/8 and 224/4 do not reach TCP or UDP)"
 	((stamped == clients)) || echo "   note: $stamped of $clients last knocks were timestamped"
 
 	# name rate generator floods offered rx_veth passed dropped processed self
 	# d_ticks m_ticks sirq_ticks rss_KiB opened clients p50 p99 log_bytes pps drained seconds base pps_range
-	# own_count own_p50 own_p99 own_max
-	awk -v name="$name" -v rate="$rate" -v gen="$GENERATOR" -v floods="$FLOODS" -v offered=$((sent + 3 * clients)) \
+	# own_count own_p50 own_p99 own_max proto
+	awk -v name="$name" -v rate="$rate" -v gen="$GENERATOR" -v floods="$FLOODS" -v offered=$((sent + per_knock * clients)) \
 		-v rx=$((rx1 - rx0)) -v passed="$passed" -v dropped="$dropped" -v self="$selfcount" \
 		-v dt=$((d1 - d0)) -v mt=$((s1 - s0)) -v st=$((sirq1 - sirq0)) -v hwm="$hwm" -v opened="$opened" -v n="$clients" \
 		-v lat="$lat" -v logsize="$logsize" -v secs="$secs" -v sent="$sent" -v drained="$drained" \
 		-v span="$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }')" -v base="$base" -v range="$pps_range" \
-		-v own="$own" 'BEGIN {
+		-v own="$own" -v proto="$proto" 'BEGIN {
 			split(lat, l, " ")
 			processed = (passed == "-") ? "-" : passed - dropped
-			printf "%s %s %s %d %d %d %s %s %s %s %d %d %d %d %d %d %s %s %d %.0f %s %s %s %s %s\n", name, rate, gen, floods, offered, rx,
-				passed, dropped, processed, self, dt, mt, st, hwm, opened, n, l[1], l[2], logsize, sent / secs, drained, span, base, range, own
+			printf "%s %s %s %d %d %d %s %s %s %s %d %d %d %d %d %d %s %s %d %.0f %s %s %s %s %s %s\n", name, rate, gen, floods, offered, rx,
+				passed, dropped, processed, self, dt, mt, st, hwm, opened, n, l[1], l[2], logsize, sent / secs, drained, span, base, range, own, proto
 		}' >>"$work/results"
 
 	# Free this pair before the next daemon runs.
@@ -501,15 +586,28 @@ bench() {
 }
 
 echo "flood generator: $GENERATOR$([[ $GENERATOR == knock-flood ]] && echo " (mode $MODE)"); latency clock: $([[ $STAMPS == tcpdump ]] && echo "tcpdump receive timestamps" || echo "the clients' send times (tcpdump not found)")"
-echo "$FLOODS floods of ${DURATION}s of TCP SYNs to port 7000 from random sources in $PREFIX, rate ${RATE} (0 = max); $KNOCKS legitimate knock(s) per flood"
+for proto in $PROTOCOLS; do
+	case $proto in
+	sequence) what="TCP SYNs to port 7000" ;;
+	fwknop) what="UDP datagrams of $SPA_LEN random base64 characters to port $SPA_PORT" ;;
+	esac
+	echo "$proto: $FLOODS floods of ${DURATION}s of $what from random sources in $PREFIX, rate ${RATE} (0 = max); $KNOCKS legitimate knock(s) per flood"
+done
+# The fwknop stanza's keys, new for every run, as fwknop --key-gen makes
+# them (32 and 64 random bytes).
+SPA_KEY=$(head -c 32 /dev/urandom | base64 -w0)
+SPA_HMAC=$(head -c 64 /dev/urandom | base64 -w0)
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 probe=$(probe_overhead)
 echo "start_command probe (os/exec of /bin/sh -c 'exec date') from spawn to date's clock read: $probe"
 idx=0
-for rate in ${RATE//,/ }; do
-	for d in $DAEMONS; do
-		bench "$d" "$idx" "$rate"
-		idx=$((idx + 1))
+for proto in $PROTOCOLS; do
+	for rate in ${RATE//,/ }; do
+		for d in $DAEMONS; do
+			speaks "$d" "$proto" || continue
+			bench "$d" "$idx" "$rate" "$proto"
+			idx=$((idx + 1))
+		done
 	done
 done
 
@@ -517,23 +615,23 @@ echo
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, kernel $(uname -r), $GENERATOR, $FLOODS x ${DURATION}s floods at rate ${RATE} (0 = max) from $PREFIX, load average at start $load0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v tick="$TICK" 'function f(v) { return v == "-" ? v : sprintf("%.2f", v) }
 BEGIN {
-	printf "%-9s %6s %9s %10s %10s %9s %6s %8s %8s %8s %7s %7s %7s %7s %8s %8s %8s %7s\n", "daemon", "rate", "flood_pps", "offered", "processed", "k_drops",
+	printf "%-9s %-8s %6s %9s %10s %10s %9s %6s %8s %8s %8s %7s %7s %7s %7s %8s %8s %8s %7s\n", "daemon", "protocol", "rate", "flood_pps", "offered", "processed", "k_drops",
 		"cpu_s", "us/pkt", "mach_us", "sirq_us", "opened", "p50_ms", "p99_ms", "max_ms", "ext_p50", "ext_p99", "rss_MiB", "log_KiB"
 }
 {
 	cpu = $11 / tick
-	printf "%-9s %6s %9d %10d %10s %9s %6.2f %8.2f %8.2f %8.2f %7s %7s %7s %7s %8s %8s %8.1f %7.1f\n", $1, ($2 == 0 ? "max" : $2), $20, $5, $9, $8,
+	printf "%-9s %-8s %6s %9d %10d %10s %9s %6.2f %8.2f %8.2f %8.2f %7s %7s %7s %7s %8s %8s %8.1f %7.1f\n", $1, $29, ($2 == 0 ? "max" : $2), $20, $5, $9, $8,
 		cpu, cpu * 1e6 / $5, $12 / tick * 1e6 / $5, $13 / tick * 1e6 / $5, $15 "/" $16, f($26), f($27), f($28), $17, $18, $14 / 1024, $19 / 1024
 }' "$work/results"
 echo
-echo "flood_pps: packets sent / seconds spent sending, over all floods; offered: flood packets + 3 per legitimate knock;"
+echo "flood_pps: packets sent / seconds spent sending, over all floods; offered: flood packets + 3 per legitimate knock (sequence) or 1 (fwknop);"
 echo "processed: packets that passed the capture socket's filter minus k_drops, those the kernel dropped because the ring was full (PACKET_STATISTICS);"
 echo "cpu_s: the daemon's user+system CPU from before the first flood to the end of the drain (/proc/PID/stat); us/pkt: that per offered packet;"
 echo "mach_us: the whole machine's busy CPU (all cores, /proc/stat, generator and softirq included) per offered packet, over the same span; sirq_us: its softirq part;"
 echo "opened: legitimate knocks whose command ran; p50/p99/max_ms: knock-to-command latency as the daemon measures it (Doorward's log: the last knock's"
 echo "capture timestamp to the start command being handed to the shell; knockd cannot say: -); ext_p50/p99: kernel receive time of the last knock SYN"
 echo "(tcpdump) to the start command's date, over those that opened: includes starting the command's process (the probe above)."
-awk '{ printf "%s: %s floods in %ss (%s packets/s per flood), drained after %ss, machine busy before the floods %s %%%s%s\n", $1, $4, $22, $24, $21, $23,
+awk '{ printf "%s (%s): %s floods in %ss (%s packets/s per flood), drained after %ss, machine busy before the floods %s %%%s%s\n", $1, $29, $4, $22, $24, $21, $23,
 	($10 != "-" ? ", its own count of packets processed " $10 " (capture: " $9 ")" : ""),
 	($25 != "-" ? ", its own latency over " $25 " start commands" : "") }' "$work/results"
 cp "$work/results" "$work/results.txt"

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -164,5 +165,18 @@ func BenchmarkBuild(b *testing.B) {
 	for b.Loop() {
 		x := r.next()
 		tm.build(buf, picker.pick(uint32(x)), uint16(x>>32), 7000, uint32(x), uint16(x>>48))
+	}
+}
+
+// TestBase64Payload: the SPA flood's payload is all base64 characters, so
+// an fwknop daemon's cheap checks pass it on to the HMAC.
+func TestBase64Payload(t *testing.T) {
+	r := rng(7)
+	p := base64Payload(&r, 204)
+	if len(p) != 204 || strings.Trim(string(p), "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") != "" {
+		t.Errorf("payload %q", p)
+	}
+	if p := base64Payload(&r, 0); string(p) != "\x00" {
+		t.Errorf("no base64: payload %q, want one zero byte", p)
 	}
 }

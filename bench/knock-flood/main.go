@@ -7,6 +7,7 @@
 //	knock-flood -dst ADDR [-ports 7000[,8000…]] [-proto tcp|udp]
 //	            [-rate PPS] [-count N] [-duration D] [-src-prefix P]
 //	            [-mode packet|raw] [-i IFACE] [-dst-mac MAC] [-batch N]
+//	            [-payload-base64 N]
 //	knock-flood knock -src ADDR -dst ADDR [-delay D] PORT[:udp] …
 //	knock-flood sockstats PID
 //	knock-flood probe [-n N]
@@ -94,6 +95,7 @@ type floodConfig struct {
 	dstMAC   string
 	batch    int
 	seed     uint64
+	b64      int // UDP payload: this many random base64 characters; 0: one zero byte
 }
 
 func parseFloodFlags(args []string, stderr io.Writer) (*floodConfig, error) {
@@ -111,6 +113,7 @@ func parseFloodFlags(args []string, stderr io.Writer) (*floodConfig, error) {
 	dstMAC := fs.String("dst-mac", "", "target MAC address (packet mode; default: from the neighbour table)")
 	batch := fs.Int("batch", 64, "frames per sendmmsg call (1..1024)")
 	seed := fs.Uint64("seed", 0, "random seed (0: from the clock)")
+	b64 := fs.Int("payload-base64", 0, "UDP only: a payload of this many random base64 characters (an SPA packet's kind), drawn once per flood; 0: one zero byte")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: knock-flood -dst ADDR [flags]\n       knock-flood knock -src ADDR -dst ADDR [-delay D] PORT[:udp]...\n       knock-flood sockstats PID")
 		fs.PrintDefaults()
@@ -121,7 +124,7 @@ func parseFloodFlags(args []string, stderr io.Writer) (*floodConfig, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	c := &floodConfig{rate: *rate, count: *count, duration: *duration, mode: *mode, iface: *iface, dstMAC: *dstMAC, batch: *batch, seed: *seed}
+	c := &floodConfig{rate: *rate, count: *count, duration: *duration, mode: *mode, iface: *iface, dstMAC: *dstMAC, batch: *batch, seed: *seed, b64: *b64}
 	var err error
 	if *dst == "" {
 		return nil, errors.New("-dst is required")
@@ -156,6 +159,9 @@ func parseFloodFlags(args []string, stderr io.Writer) (*floodConfig, error) {
 	}
 	if c.batch < 1 || c.batch > 1024 {
 		return nil, errors.New("-batch must be in 1..1024")
+	}
+	if c.b64 < 0 || c.b64 > 1400 || c.b64 > 0 && c.proto != protoUDP {
+		return nil, errors.New("-payload-base64 must be in 0..1400, with -proto udp")
 	}
 	return c, nil
 }
@@ -255,9 +261,14 @@ func flood(c *floodConfig, stderr io.Writer) (floodResult, error) {
 			copy(dstMAC[:], mac)
 		}
 	}
+	seed := c.seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	r := rng(seed | 1)
 	var payload []byte
 	if c.proto == protoUDP {
-		payload = []byte{0}
+		payload = base64Payload(&r, c.b64)
 	}
 	tmpl, err := newTemplate(c.mode == "packet", srcMAC, dstMAC, c.proto, c.dst, payload)
 	if err != nil {
@@ -288,11 +299,6 @@ func flood(c *floodConfig, stderr io.Writer) (floodResult, error) {
 		}
 	}()
 
-	seed := c.seed
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	r := rng(seed | 1)
 	var res floodResult
 	portIdx := 0
 	start := time.Now()
@@ -342,4 +348,21 @@ func flood(c *floodConfig, stderr io.Writer) (floodResult, error) {
 	}
 	res.elapsed = time.Since(start)
 	return res, nil
+}
+
+// base64Payload is n random characters of the base64 alphabet, what passes
+// an SPA daemon's cheap checks and makes it compute an HMAC (fwknop's
+// costliest refusal), or one zero byte for n = 0. One payload serves a
+// whole flood: what a daemon spends on a packet does not depend on which
+// base64 characters it holds.
+func base64Payload(r *rng, n int) []byte {
+	if n == 0 {
+		return []byte{0}
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = alphabet[r.next()%uint64(len(alphabet))]
+	}
+	return p
 }

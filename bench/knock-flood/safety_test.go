@@ -107,6 +107,8 @@ func TestBoundsAndFlags(t *testing.T) {
 		{"-dst", "127.0.0.1", "-mode", "xdp"},
 		{"-dst", "127.0.0.1", "-proto", "icmp"},
 		{"-dst", "127.0.0.1", "extra"},
+		{"-dst", "127.0.0.1", "-payload-base64", "200"}, // a TCP SYN carries none
+		{"-dst", "127.0.0.1", "-proto", "udp", "-payload-base64", "1401"},
 	} {
 		if _, err := parseFloodFlags(args, &sink); err == nil {
 			t.Errorf("parseFloodFlags(%q) accepted", args)

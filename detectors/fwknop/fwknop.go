@@ -61,10 +61,13 @@ type Options struct {
 	Tally actions.Tally
 }
 
-// port is the stanzas listening on one SPA port, in file order.
+// port is the stanzas listening on one SPA port, in file order, each with
+// its Opener: the keyed HMAC kept from packet to packet, so that random
+// base64 on the port is refused without an allocation.
 type port struct {
 	num      uint16
 	stanzas  []*Stanza
+	openers  []*fwknop.Opener // openers[i] holds stanzas[i].Keys
 	anyAging bool
 }
 
@@ -104,6 +107,7 @@ func New(stanzas []*Stanza, opt Options) *Detector {
 			d.ports = append(d.ports, port{num: s.Port})
 		}
 		d.ports[i].stanzas = append(d.ports[i].stanzas, s)
+		d.ports[i].openers = append(d.ports[i].openers, fwknop.NewOpener(&s.Keys))
 	}
 	return d
 }
@@ -129,16 +133,17 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 	if p.Proto != detectors.UDP {
 		return
 	}
-	var stanzas []*Stanza
+	var at *port
 	for i := range d.ports {
 		if d.ports[i].num == p.DstPort {
-			stanzas = d.ports[i].stanzas
+			at = &d.ports[i]
 			break
 		}
 	}
-	if stanzas == nil {
+	if at == nil {
 		return
 	}
+	stanzas := at.stanzas
 	if err := fwknop.Precheck(p.Payload); err != nil {
 		if d.allow(p.Time) {
 			d.logf("fwknop: [%s] not an SPA packet (%d bytes to port %d): %v", p.Src, len(p.Payload), p.DstPort, err)
@@ -160,7 +165,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 		return
 	}
 	spent := false // the packet's digest went into the replay cache
-	for _, s := range stanzas {
+	for i, s := range stanzas {
 		if !matchAny(s.Source, src) || (s.Dest != nil && !matchAny(s.Dest, dst)) {
 			continue
 		}
@@ -172,7 +177,7 @@ func (d *Detector) Observe(p *detectors.Packet, emit func(actions.Event)) {
 			}
 			continue
 		}
-		msg, err := fwknop.Open(p.Payload, &s.Keys)
+		msg, err := at.openers[i].Open(p.Payload)
 		if err != nil {
 			reason := fwaction.ReasonDecrypt
 			if errors.Is(err, fwknop.ErrHMAC) {

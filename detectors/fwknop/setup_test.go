@@ -188,9 +188,10 @@ func hostile(n int) []byte {
 	return b
 }
 
-// TestHostileDoesNotAllocate: a forged payload of random bytes is refused
-// without an allocation, whatever its length. (Random base64 goes on to
-// the HMAC of each stanza whose SOURCE matches: BenchmarkObserve.)
+// TestHostileDoesNotAllocate: a forged payload is refused without an
+// allocation, whatever its length, including random base64 the length of
+// an SPA packet, which passes Precheck and is refused only by the HMAC of
+// each stanza whose SOURCE matches (its cost: BenchmarkObserve).
 func TestHostileDoesNotAllocate(t *testing.T) {
 	ss, err := parse(t, door)
 	if err != nil {
@@ -202,7 +203,7 @@ func TestHostileDoesNotAllocate(t *testing.T) {
 	}
 	defer d.Close()
 	now := time.Now()
-	for name, payload := range map[string][]byte{"short": []byte("x"), "random": bytes.Repeat([]byte{0x17, 0xff}, 100), "long": make([]byte, 1400)} {
+	for name, payload := range map[string][]byte{"short": []byte("x"), "random": bytes.Repeat([]byte{0x17, 0xff}, 100), "long": make([]byte, 1400), "base64": hostile(190)} {
 		p := packet(payload, now)
 		d.Observe(p, nil) // the one line the limiter allows
 		if n := testing.AllocsPerRun(100, func() { d.Observe(p, nil) }); n != 0 {

@@ -100,22 +100,30 @@ func (d Digest) b64Len() int { return (d.Size()*8 + 5) / 6 }
 
 // sum appends the unpadded base64 of d's hash of the parts to dst.
 func (d Digest) sum(dst []byte, parts ...[]byte) []byte {
-	h := d.newHash()()
-	for _, p := range parts {
-		h.Write(p)
-	}
-	var buf [64]byte
-	return appendB64(dst, h.Sum(buf[:0]))
+	var raw [maxSize]byte
+	return appendHash(dst, d.newHash()(), &raw, parts...)
 }
 
 // mac appends the unpadded base64 of d's HMAC of the parts to dst.
 func (d Digest) mac(dst, key []byte, parts ...[]byte) []byte {
-	h := hmac.New(d.newHash(), key)
+	var raw [maxSize]byte
+	return appendHash(dst, hmac.New(d.newHash(), key), &raw, parts...)
+}
+
+// maxSize is the longest output of a Digest (SHA-512's).
+const maxSize = sha512.Size
+
+// appendHash appends the unpadded base64 of h's sum of the parts to dst,
+// starting from h's reset state. The raw sum goes through raw: everything
+// passed to a hash.Hash escapes, so a caller that keeps h and raw for many
+// packets (Opener) hashes without allocating, where a fresh array would be
+// moved to the heap on every call.
+func appendHash(dst []byte, h hash.Hash, raw *[maxSize]byte, parts ...[]byte) []byte {
+	h.Reset()
 	for _, p := range parts {
 		h.Write(p)
 	}
-	var buf [64]byte
-	return appendB64(dst, h.Sum(buf[:0]))
+	return appendB64(dst, h.Sum(raw[:0]))
 }
 
 // innerDigests are the digest types fwknopd tells apart by the length of

@@ -109,6 +109,20 @@ func TestOpenGolden(t *testing.T) {
 			if want := g.want(t); got != want {
 				t.Errorf("Open:\n got %+v\nwant %+v", got, want)
 			}
+			// A kept Opener gives the same after refusing a forgery
+			// with the same keys: its HMAC state is reset per packet.
+			o := NewOpener(&k)
+			forged := []byte(g.packet)
+			if forged[len(forged)/2] = 'A'; g.packet[len(forged)/2] == 'A' {
+				forged[len(forged)/2] = 'B'
+			}
+			if _, err := o.Open(forged); err == nil {
+				t.Fatalf("Opener accepted a forged packet")
+			}
+			again, err := o.Open([]byte(g.packet))
+			if err != nil || again != got {
+				t.Errorf("Opener after a forgery: %+v, %v; want %+v", again, err, got)
+			}
 		})
 	}
 }
