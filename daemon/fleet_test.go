@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -143,18 +144,34 @@ func TestStatusSharedState(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("[options]\n\tStateDir = "+filepath.Join(dir, "state")+"\n\tState = "+srv.URL()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	status := func() string {
+	status := func(asJSON bool) string {
 		var out, errOut strings.Builder
-		if code := Status(Options{Config: conf, Stdout: &out, Stderr: &errOut}, false); code != 0 {
+		if code := Status(Options{Config: conf, Stdout: &out, Stderr: &errOut}, asJSON); code != 0 {
 			t.Fatalf("--status: exit %d: %s", code, errOut.String())
 		}
 		return out.String()
 	}
-	if got, want := status(), "Shared state: redis "+srv.URL()+" answers.\n"; !strings.HasSuffix(got, want) {
+	shared := func() sharedStateJSON {
+		var v struct {
+			SharedState *sharedStateJSON `json:"shared_state"`
+		}
+		if err := json.Unmarshal([]byte(status(true)), &v); err != nil || v.SharedState == nil {
+			t.Fatalf("--status --json: %v, no shared_state in:\n%s", err, status(true))
+		}
+		return *v.SharedState
+	}
+	if got, want := status(false), "Shared state: redis "+srv.URL()+" answers.\n"; !strings.HasSuffix(got, want) {
 		t.Errorf("--status:\n%s\nwant it to end in %q", got, want)
 	}
+	if got, want := shared(), (sharedStateJSON{Kind: "redis", Address: srv.URL(), Up: true}); got != want {
+		t.Errorf("--status --json: shared_state %+v, want %+v", got, want)
+	}
 	srv.Kill()
-	if got := status(); !strings.Contains(got, "Shared state: redis "+srv.URL()+" does not answer (") {
+	if got := status(false); !strings.Contains(got, "Shared state: redis "+srv.URL()+" does not answer (") {
 		t.Errorf("--status with Redis killed:\n%s", got)
+	}
+	got := shared()
+	if want := (sharedStateJSON{Kind: "redis", Address: srv.URL(), Error: got.Error}); got != want || !strings.Contains(got.Error, srv.Socket()) {
+		t.Errorf("--status --json with Redis killed: shared_state %+v, want %+v with an error naming the socket", got, want)
 	}
 }

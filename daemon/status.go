@@ -36,13 +36,11 @@ func Status(o Options, asJSON bool) int {
 		return 1
 	}
 	now := time.Now()
+	shared := probeSharedState(cfg)
 	if asJSON {
-		err = writeStatusJSON(o.Stdout, s, now)
+		err = writeStatusJSON(o.Stdout, s, shared, now)
 	} else {
-		err = writeStatus(o.Stdout, s, now, time.Local)
-		if err == nil && cfg != nil {
-			err = writeSharedState(o.Stdout, cfg)
-		}
+		err = writeStatus(o.Stdout, s, shared, now, time.Local)
 	}
 	if err != nil {
 		fmt.Fprintf(o.Stderr, "knockd: %v\n", err)
@@ -73,20 +71,38 @@ func (o *Options) statusDir() (string, *knockd.Config, bool) {
 	return o.stateDir(cfg), cfg, true
 }
 
-// writeSharedState says, with [options] State, whether the shared state
-// answers now: one ping from this process, as the daemon's own pings see
-// it (the metrics show the daemon's view).
-func writeSharedState(w io.Writer, cfg *knockd.Config) error {
+// sharedStatus is the shared state backend as --status saw it: one ping
+// from this process, as the daemon's own pings see it (the metrics show
+// the daemon's view).
+type sharedStatus struct {
+	Kind string // "redis"
+	Addr string // the server, without a password
+	Err  error  // nil: it answered
+}
+
+// probeSharedState pings [options] State once; nil without State (the
+// local files), or without a config read.
+func probeSharedState(cfg *knockd.Config) *sharedStatus {
+	if cfg == nil {
+		return nil
+	}
 	ro, ok, err := sharedState(&cfg.Options)
 	if err != nil || !ok {
 		return nil
 	}
-	state := "answers"
-	if err = pingState(ro); err != nil {
-		state = "does not answer (" + err.Error() + "): knocks that need it are refused"
+	return &sharedStatus{Kind: "redis", Addr: ro.Addr(), Err: pingState(ro)}
+}
+
+// writeSharedState is the table's last line with [options] State.
+func writeSharedState(w io.Writer, sh *sharedStatus) {
+	if sh == nil {
+		return
 	}
-	_, err = fmt.Fprintf(w, "Shared state: redis %s %s.\n", ro.Addr(), state)
-	return err
+	state := "answers"
+	if sh.Err != nil {
+		state = "does not answer (" + sh.Err.Error() + "): knocks that need it are refused"
+	}
+	fmt.Fprintf(w, "Shared state: %s %s %s.\n", sh.Kind, sh.Addr, state)
 }
 
 // statusDoors are s's doors, earliest due first: the order they close in.
@@ -129,16 +145,24 @@ func remaining(due, now time.Time) int64 {
 
 const statusTime = "2006-01-02 15:04:05"
 
-// writeStatus prints the table for people, times in loc.
-func writeStatus(w io.Writer, s journal.Snapshot, now time.Time, loc *time.Location) error {
+// writeStatus prints the table for people, times in loc, and the shared
+// state's line.
+func writeStatus(w io.Writer, s journal.Snapshot, sh *sharedStatus, now time.Time, loc *time.Location) error {
 	ew := &errWriter{w: w}
+	writeDoors(ew, s, now, loc)
+	writeSharedState(ew, sh)
+	return ew.err
+}
+
+// writeDoors is the table of open doors, or why there is none.
+func writeDoors(ew *errWriter, s journal.Snapshot, now time.Time, loc *time.Location) {
 	switch {
 	case s.NoDir:
 		fmt.Fprintf(ew, "No doors open: state directory %s does not exist (knockd has never run with it).\n", s.Dir)
-		return ew.err
+		return
 	case s.NoFile:
 		fmt.Fprintf(ew, "No doors open: state directory %s has no journal (knockd has never run with it).\n", s.Dir)
-		return ew.err
+		return
 	}
 	running := ""
 	switch {
@@ -199,7 +223,6 @@ func writeStatus(w io.Writer, s journal.Snapshot, now time.Time, loc *time.Locat
 	if s.Damaged > 0 {
 		fmt.Fprintf(ew, "Warning: %d damaged journal records were ignored (knockd saves them as %s at its next start).\n", s.Damaged, journal.DamagedName)
 	}
-	return ew.err
 }
 
 // statusJSON is --status --json: field names are an interface for
@@ -212,6 +235,16 @@ type statusJSON struct {
 	Now            string           `json:"now"`
 	Doors          []statusDoorJSON `json:"doors"` // earliest due first; [] when none
 	DamagedRecords int              `json:"damaged_records"`
+	// SharedState is [options] State's backend; absent without State
+	// (the local files, which need no answer from anyone).
+	SharedState *sharedStateJSON `json:"shared_state,omitempty"`
+}
+
+type sharedStateJSON struct {
+	Kind    string `json:"kind"`    // redis
+	Address string `json:"address"` // as the text form and the log name it, no password
+	Up      bool   `json:"up"`      // it answered this process's ping
+	Error   string `json:"error,omitempty"`
 }
 
 type statusDoorJSON struct {
@@ -238,9 +271,15 @@ type statusSetJSON struct {
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-func writeStatusJSON(w io.Writer, s journal.Snapshot, now time.Time) error {
+func writeStatusJSON(w io.Writer, s journal.Snapshot, sh *sharedStatus, now time.Time) error {
 	out := statusJSON{StateDir: s.Dir, Journal: !s.NoDir && !s.NoFile, Now: rfc3339(now),
 		Doors: []statusDoorJSON{}, DamagedRecords: s.Damaged}
+	if sh != nil {
+		out.SharedState = &sharedStateJSON{Kind: sh.Kind, Address: sh.Addr, Up: sh.Err == nil}
+		if sh.Err != nil {
+			out.SharedState.Error = sh.Err.Error()
+		}
+	}
 	if s.DaemonKnown || s.NoDir {
 		running := s.DaemonPID != 0
 		out.DaemonRunning, out.DaemonPID = &running, s.DaemonPID

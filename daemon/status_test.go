@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -44,28 +45,36 @@ func TestStatusOutput(t *testing.T) {
 	overdue.ID, overdue.Due = 1, now.Add(-3*time.Second)
 	running := journal.Snapshot{Dir: "/var/lib/doorward", DaemonKnown: true, DaemonPID: 4242}
 	with := func(s journal.Snapshot, f func(*journal.Snapshot)) journal.Snapshot { f(&s); return s }
+	// With [options] State: the shared state's answer to --status's ping.
+	up := &sharedStatus{Kind: "redis", Addr: "redis://10.0.0.5:6379/0"}
+	down := &sharedStatus{Kind: "redis", Addr: "sentinel 10.0.0.5:26379,10.0.0.6:26379 master bastions",
+		Err: errors.New("redis: all sentinels specified in configuration are unreachable")}
 	for _, tc := range []struct {
 		name string
 		s    journal.Snapshot
+		sh   *sharedStatus
 	}{
-		{"never-ran", journal.Snapshot{Dir: "/var/lib/doorward", NoDir: true, DaemonKnown: true}},
-		{"no-journal", journal.Snapshot{Dir: "/var/lib/doorward", NoFile: true, DaemonKnown: true}},
-		{"none-open", running},
-		{"open", with(running, func(s *journal.Snapshot) { s.Doors = []journal.Entry{old, ssh, dm, kd} })},
-		{"nft-set", with(running, func(s *journal.Snapshot) { s.Doors = []journal.Entry{nft6, ssh, nft} })},
-		{"closing", with(running, func(s *journal.Snapshot) { s.Doors = []journal.Entry{ssh, overdue} })},
-		{"stopped", with(running, func(s *journal.Snapshot) { s.DaemonPID = 0; s.Doors = []journal.Entry{overdue, old} })},
+		{"never-ran", journal.Snapshot{Dir: "/var/lib/doorward", NoDir: true, DaemonKnown: true}, nil},
+		{"no-journal", journal.Snapshot{Dir: "/var/lib/doorward", NoFile: true, DaemonKnown: true}, nil},
+		{"none-open", running, nil},
+		{"open", with(running, func(s *journal.Snapshot) { s.Doors = []journal.Entry{old, ssh, dm, kd} }), nil},
+		{"nft-set", with(running, func(s *journal.Snapshot) { s.Doors = []journal.Entry{nft6, ssh, nft} }), nil},
+		{"closing", with(running, func(s *journal.Snapshot) { s.Doors = []journal.Entry{ssh, overdue} }), nil},
+		{"stopped", with(running, func(s *journal.Snapshot) { s.DaemonPID = 0; s.Doors = []journal.Entry{overdue, old} }), nil},
 		{"unknown-damaged", with(running, func(s *journal.Snapshot) {
 			s.DaemonKnown, s.DaemonPID, s.Damaged = false, 0, 2
 			s.Doors = []journal.Entry{ssh}
-		})},
+		}), nil},
+		{"shared-up", with(running, func(s *journal.Snapshot) { s.Doors = []journal.Entry{ssh} }), up},
+		{"shared-down", running, down},
+		{"shared-never-ran", journal.Snapshot{Dir: "/var/lib/doorward", NoDir: true, DaemonKnown: true}, down},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var text, js bytes.Buffer
-			if err := writeStatus(&text, tc.s, now, time.UTC); err != nil {
+			if err := writeStatus(&text, tc.s, tc.sh, now, time.UTC); err != nil {
 				t.Fatal(err)
 			}
-			if err := writeStatusJSON(&js, tc.s, now); err != nil {
+			if err := writeStatusJSON(&js, tc.s, tc.sh, now); err != nil {
 				t.Fatal(err)
 			}
 			var v map[string]any

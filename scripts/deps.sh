@@ -15,7 +15,7 @@
 set -euo pipefail
 
 declare -A purpose=(
-	[test]="iproute2 iptables nftables knockd sendip netcat-openbsd telnet tcpdump hping3 make systemd util-linux fwknop-client fwknop-server redis-server openssl dash"
+	[test]="iproute2 iptables nftables knockd sendip netcat-openbsd telnet tcpdump hping3 make systemd util-linux fwknop-client fwknop-server redis-server redis-sentinel openssl dash"
 	[demo]="iproute2 iptables nftables netcat-openbsd"
 	[deb]="dpkg lintian man-db"
 )

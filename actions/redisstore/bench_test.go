@@ -12,7 +12,8 @@ import (
 )
 
 // BenchmarkSpend is the cost a shared-state knock adds: one Spend (one
-// EVALSHA round trip) per accepted knock, Redis on a unix socket, against
+// EVALSHA round trip) per accepted knock, Redis on a unix socket and on
+// loopback TCP, against
 // the file backend's ring (fsynced, as the port-span store asks) and its
 // memory mode.
 func BenchmarkSpend(b *testing.B) {
@@ -33,7 +34,8 @@ func BenchmarkSpend(b *testing.B) {
 			}
 		}
 	}
-	b.Run("redis-unix", func(b *testing.B) { run(b, benchRedis(b)) })
+	b.Run("redis-unix", func(b *testing.B) { run(b, benchRedis(b, redistest.Start(b))) })
+	b.Run("redis-tcp", func(b *testing.B) { run(b, benchRedis(b, redistest.StartTCP(b))) })
 	b.Run("file-fsync", func(b *testing.B) { run(b, filestore.New(filestore.Options{Dir: b.TempDir()})) })
 	b.Run("memory", func(b *testing.B) { run(b, filestore.Memory()) })
 }
@@ -56,12 +58,12 @@ func BenchmarkAdd(b *testing.B) {
 			}
 		}
 	}
-	b.Run("redis-unix", func(b *testing.B) { run(b, benchRedis(b)) })
+	b.Run("redis-unix", func(b *testing.B) { run(b, benchRedis(b, redistest.Start(b))) })
+	b.Run("redis-tcp", func(b *testing.B) { run(b, benchRedis(b, redistest.StartTCP(b))) })
 	b.Run("file", func(b *testing.B) { run(b, filestore.Memory()) })
 }
 
-func benchRedis(b *testing.B) *redisstore.Store {
-	srv := redistest.Start(b)
+func benchRedis(b *testing.B, srv *redistest.Server) *redisstore.Store {
 	s, err := redisstore.New(redisstore.Options{URL: srv.URL()}, filestore.Memory().Doors, nil)
 	if err != nil {
 		b.Fatal(err)
