@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -322,4 +323,83 @@ func TestFleetRotating(t *testing.T) {
 	b.knock(t, ports...)
 	b.k.waitLog(b.p.ClientAddr.String()+": rotating: the rotating sequence of window ", 5*time.Second)
 	b.noOpen(t)
+}
+
+// knockAll sends h one fresh knock of every protocol from its client,
+// the one-time door's line given: each needs the shared state to open.
+func (f *fleet) knockAll(t *testing.T, h *fleetHost, tag string, otp ...string) {
+	t.Helper()
+	h.knock(t, otp...)
+	h.knock(t, f.rotatingPorts(t)...)
+	h.udp(t, h.p.ClientAddr, dmKnockPort, dmPayload(servicePort, "martink", tag, dmSecret))
+	h.udp(t, h.p.ClientAddr, 62201, spaPacket(t, h.p))
+	h.span(t)
+}
+
+// TestFleetRedisDown kills redis-server while a door is open on A: the
+// door still closes on time (A's own journal), every protocol's knock is
+// refused on both hosts with one log line per host for the outage, not
+// one per knock; once redis-server is back, the same daemons open doors
+// again.
+func TestFleetRedisDown(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, 2)
+	a, b := f.hosts[0], f.hosts[1]
+	cliA, cliB := a.p.ClientAddr.String(), b.p.ClientAddr.String()
+
+	a.knock(t, "7101", "8101", "9101")
+	a.k.waitLog(cliA+": otp: OPEN SESAME", 5*time.Second)
+	opened := time.Now()
+	a.waitRules(t, []string{cliA}, 2*time.Second)
+
+	f.redis.Kill()
+	before := map[*fleetHost]int{a: len(a.k.lines("")), b: len(b.k.lines(""))}
+	f.knockAll(t, a, "1111111111", "7102", "8102", "9102")
+	f.knockAll(t, b, "2222222222", "7101", "8101", "9101")
+	f.knockAll(t, b, "3333333333", "7101", "8101", "9101")
+
+	a.k.waitLog(cliA+": otp: command timeout", (fleetCmdTimeout+2)*time.Second)
+	a.waitRules(t, nil, 2*time.Second)
+	if d := time.Since(opened); d > (fleetCmdTimeout+2)*time.Second {
+		t.Errorf("the door open when Redis went closed %v after it opened, want Cmd_Timeout %ds", d.Round(time.Millisecond), fleetCmdTimeout)
+	}
+	// What may be logged while Redis is down: the outage, once; the
+	// protocols' lines for every packet as ever (a sequence's stages,
+	// doorman's "knock from"); A's door closing.
+	quiet := []string{": Stage ", "doorman: info: knock from ", cliA + ": otp: command timeout",
+		"otp: running command: iptables -w -D INPUT -s " + cliA + " "}
+	for _, h := range f.hosts {
+		out := h.k.lines("")[before[h]:]
+		outage := 0
+		for _, l := range out {
+			switch {
+			case strings.HasPrefix(l, "state: redis "+f.redis.URL()+" unreachable, refusing knocks that need shared state until it answers: "):
+				outage++
+			case !slices.ContainsFunc(quiet, func(q string) bool { return strings.Contains(l, q) }):
+				t.Errorf("host %s logged while Redis was down: %s", h.name, l)
+			}
+		}
+		if outage != 1 {
+			t.Errorf("host %s logged the outage %d times, want once", h.name, outage)
+		}
+	}
+	b.noOpen(t)
+
+	// The same daemons, once redis-server answers again (empty: it kept
+	// nothing), open for every protocol.
+	f.redis.Restart()
+	for _, h := range f.hosts {
+		h.k.waitLog("state: redis "+f.redis.URL()+" answers again", 5*time.Second)
+	}
+	f.knockAll(t, b, "4444444444", "7101", "8101", "9101")
+	for _, want := range []string{
+		cliB + ": otp: OPEN SESAME",
+		cliB + ": rotating: OPEN SESAME",
+		"doorman: debug: knock from " + cliB + " was valid.",
+		"spa: [" + cliB + "] (stanza #1) SPA accepted: opening tcp/2222 for " + cliB,
+		throttled + ": span: action throttle: running command: ",
+	} {
+		b.k.waitLog(want, 5*time.Second)
+	}
+	b.waitRules(t, []string{cliB, cliB, cliB, throttled}, 3*time.Second)
 }
