@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
-	"github.com/doorward/doorward/actions/filestore"
-	"github.com/doorward/doorward/actions/redisstore"
 	"github.com/doorward/doorward/actions/redisstore/redistest"
 )
 
@@ -20,12 +18,7 @@ import (
 func TestSharedStateDown(t *testing.T) {
 	srv := redistest.Start(t)
 	var storeLog strings.Builder
-	store, err := redisstore.New(redisstore.Options{URL: srv.URL()}, filestore.Memory().Doors,
-		func(f string, a ...any) { fmt.Fprintf(&storeLog, f+"\n", a...) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := srv.Store(&storeLog)
 	st, err := store.Values(actions.Space{Name: "StateCache"})
 	if err != nil {
 		t.Fatal(err)

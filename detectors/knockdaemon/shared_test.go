@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/doorward/doorward/actions"
-	"github.com/doorward/doorward/actions/filestore"
-	"github.com/doorward/doorward/actions/redisstore"
 	"github.com/doorward/doorward/actions/redisstore/redistest"
 	"github.com/doorward/doorward/detectors/knockdaemon"
 )
@@ -25,11 +23,7 @@ func TestSharedSpentStoreDown(t *testing.T) {
 	logTo := func(b *strings.Builder) actions.Logf {
 		return func(f string, a ...any) { fmt.Fprintf(b, f+"\n", a...) }
 	}
-	store, err := redisstore.New(redisstore.Options{URL: srv.URL()}, filestore.Memory().Doors, logTo(&storeLog))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := srv.Store(&storeLog)
 	var told []string
 	doors, err := fromConfig(t, forgeryConf, 0)
 	if err != nil {

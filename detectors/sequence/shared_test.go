@@ -1,12 +1,9 @@
 package sequence_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/doorward/doorward/actions/filestore"
-	"github.com/doorward/doorward/actions/redisstore"
 	"github.com/doorward/doorward/actions/redisstore/redistest"
 )
 
@@ -17,12 +14,7 @@ import (
 func TestRotatingSharedStoreDown(t *testing.T) {
 	srv := redistest.Start(t)
 	var storeLog strings.Builder
-	store, err := redisstore.New(redisstore.Options{URL: srv.URL()}, filestore.Memory().Doors,
-		func(f string, a ...any) { fmt.Fprintf(&storeLog, f+"\n", a...) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := srv.Store(&storeLog)
 	srv.Kill()
 	got, log := runRotating(t, store, []rotKnock{
 		{at: 5, src: "192.0.2.1", secret: sshSecret, door: "ssh"},
