@@ -37,6 +37,7 @@ package knockdaemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -229,7 +230,9 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 		if s.Cond != nil {
 			ok, err := s.Cond.True(&env{k: k, buckets: s.Buckets, store: a.store})
 			if err != nil {
-				a.note("%s: action %s: %v; skipped", label, s.Name, err)
+				if !errors.Is(err, actions.ErrUnavailable) {
+					a.note("%s: action %s: %v; skipped", label, s.Name, err)
+				}
 				continue
 			}
 			if !ok {
@@ -263,7 +266,11 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 		for _, st := range s.Steps {
 			if st.Stmt != nil {
 				if err := st.Stmt.Exec(e); err != nil {
-					a.note("%s: action %s: %v; rest of the action skipped", label, s.Name, err)
+					// A shared state that cannot be reached logged its
+					// outage once, and Sync below refuses the knock.
+					if !errors.Is(err, actions.ErrUnavailable) {
+						a.note("%s: action %s: %v; rest of the action skipped", label, s.Name, err)
+					}
 					cmds = -1
 					break
 				}
@@ -288,7 +295,9 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 	}
 
 	if err := a.store.Sync(); err != nil {
-		a.note("%s: could not save the state, not running this knock's commands: %v", label, err)
+		if !errors.Is(err, actions.ErrUnavailable) {
+			a.note("%s: could not save the state, not running this knock's commands: %v", label, err)
+		}
 		a.refuse(ev, ReasonStateError)
 		return
 	}

@@ -288,7 +288,7 @@ func (d *Detector) knock(dr *door, l wire.Layout, p *detectors.Packet, emit func
 	}
 	// why says why the knock is refused: about the address it names
 	// (logged after it), or, with ofKnock, about the knock itself.
-	why, reason, ofKnock := "", "", false
+	why, reason, ofKnock, quiet := "", "", false, false
 	switch {
 	case addr.IsUnspecified() || addr.IsMulticast() || addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		why, reason = "is not a unicast address", kdaction.ReasonNotUnicast
@@ -296,13 +296,13 @@ func (d *Detector) knock(dr *door, l wire.Layout, p *detectors.Packet, emit func
 		why, reason = "is not the sender (Require_IP_Match)", kdaction.ReasonIPMismatch
 	case dr.SpentKnocks > 0:
 		// Last: only a knock otherwise accepted is recorded.
-		why, reason = d.spend(dr, p.Time)
+		why, reason, quiet = d.spend(dr, p.Time)
 		ofKnock = true
 	}
 	if why != "" {
 		dr.Refused++
 		d.tally.Knock(dr.Key, actions.Refused, reason)
-		if d.allow(p.Time) {
+		if !quiet && d.allow(p.Time) {
 			if !ofKnock {
 				why = addr.String() + " " + why
 			}

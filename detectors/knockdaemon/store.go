@@ -64,16 +64,18 @@ func (d *Detector) Close() error {
 
 // spend records the knock dr's codec just accepted in the spent store and
 // returns "", or says why the knock is refused (and its reason for the
-// metrics): a part of its ciphertext
+// metrics), and whether that is worth a line: a shared store that cannot
+// be reached logged its outage once, so its refusals are quiet. Refused:
+// a part of its ciphertext
 // was accepted before (a replay, or a forgery made of a captured knock),
 // or it could not be recorded durably, or the store is not open (the
 // detector was never committed: it accepts no knock). The check and the
 // record are one Spend: two detectors (or hosts) sharing the space cannot
 // both accept one knock. The record is on disk (fsynced) before spend
 // returns, so before any action runs.
-func (d *Detector) spend(dr *door, at time.Time) (why, reason string) {
+func (d *Detector) spend(dr *door, at time.Time) (why, reason string, quiet bool) {
 	if d.spent == nil {
-		return "the spent store is not open", kdaction.ReasonSpentStore
+		return "the spent store is not open", kdaction.ReasonSpentStore, false
 	}
 	d.keys = dr.Codec.AppendSpentKeys(d.keys[:0])
 	d.tokens = d.tokens[:0]
@@ -82,13 +84,14 @@ func (d *Detector) spend(dr *door, at time.Time) (why, reason string) {
 	}
 	got, err := d.spent.Spend(at, d.tokens...)
 	if err != nil {
-		if !errors.Is(err, actions.ErrUnavailable) { // the shared store logged its outage once
+		quiet = errors.Is(err, actions.ErrUnavailable)
+		if !quiet {
 			d.logf("error: %v", err)
 		}
-		return "could not be recorded as spent", kdaction.ReasonSpentStore
+		return "could not be recorded as spent", kdaction.ReasonSpentStore, quiet
 	}
 	if !got.Fresh {
-		return "reuses the ciphertext of a knock already accepted (a replay or a forgery)", kdaction.ReasonReplay
+		return "reuses the ciphertext of a knock already accepted (a replay or a forgery)", kdaction.ReasonReplay, false
 	}
-	return "", ""
+	return "", "", false
 }

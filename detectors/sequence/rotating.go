@@ -2,6 +2,7 @@ package sequence
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -156,19 +157,21 @@ func (d *Detector) seqOf(door *Door, di int32, win int64) []Step {
 }
 
 // spendWindow records door's window win as spent and says why the knock
-// must be refused, or "" when it may open the door.
-func (d *Detector) spendWindow(door *Door, win int64, at time.Time) string {
+// must be refused, or "" when it may open the door. quiet: refused, but
+// not worth a line, because the shared store cannot be reached and logged
+// that once itself.
+func (d *Detector) spendWindow(door *Door, win int64, at time.Time) (why string, quiet bool) {
 	if d.rs.spent == nil {
-		return "the spent rotating sequences are not open (the detector was not committed)"
+		return "the spent rotating sequences are not open (the detector was not committed)", false
 	}
 	got, err := d.rs.spent.Spend(at, spentToken(door.Key, win))
 	switch {
 	case err != nil:
-		return "could not mark the rotating sequence used: " + err.Error()
+		return "could not mark the rotating sequence used: " + err.Error(), errors.Is(err, actions.ErrUnavailable)
 	case !got.Fresh:
-		return fmt.Sprintf("the rotating sequence of window %d was used already", win)
+		return fmt.Sprintf("the rotating sequence of window %d was used already", win), false
 	}
-	return ""
+	return "", false
 }
 
 // spentToken names a door's window in the spent space, the same on every

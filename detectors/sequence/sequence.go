@@ -426,8 +426,8 @@ func (d *Detector) window(atts []attempt) (dead int64, progress bool) {
 func (d *Detector) open(di int, win int64, p *detectors.Packet, emit func(actions.Event)) {
 	door := &d.doors[di]
 	if door.Rotating != nil {
-		if why := d.spendWindow(door, win, p.Time); why != "" {
-			if d.allow(p.Time) {
+		if why, quiet := d.spendWindow(door, win, p.Time); why != "" {
+			if !quiet && d.allow(p.Time) {
 				d.logf("%s: %s: %s, door not opened", p.Src, door.Name, why)
 			}
 			return

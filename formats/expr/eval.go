@@ -365,6 +365,9 @@ func (s *Stmt) add(c Counter, env Env, key []string, rhs Value) error {
 	return err
 }
 
+// fmtErr places err in the config; it stays errors.Is-able, so a caller
+// can tell a state it could not reach (actions.ErrUnavailable) from a
+// mistake of the expression.
 func fmtErr(pos srcpos.Pos, key string, err error) error {
-	return srcpos.Errorf(pos, key, "%v", err)
+	return srcpos.Errorf(pos, key, "%w", err)
 }

@@ -8,6 +8,7 @@ package redistest
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +18,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/doorward/doorward/actions/filestore"
+	"github.com/doorward/doorward/actions/redisstore"
 )
 
 // Server is a running (or stopped) redis-server of one test.
@@ -122,6 +126,20 @@ func (s *Server) URL() string {
 
 // Addr is a TCP server's host:port ("" on a unix socket).
 func (s *Server) Addr() string { return s.addr }
+
+// Store is a Store on the server, as a fleet's daemon opens one, with its
+// doors in memory and its log lines written to log; closed at cleanup.
+// Tests of a caller's behaviour while Redis is down open it, then Kill.
+func (s *Server) Store(log io.Writer) *redisstore.Store {
+	s.t.Helper()
+	st, err := redisstore.New(redisstore.Options{URL: s.URL()}, filestore.Memory().Doors,
+		func(f string, a ...any) { fmt.Fprintf(log, f+"\n", a...) })
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { st.Close() })
+	return st
+}
 
 // Socket is the unix socket's path.
 func (s *Server) Socket() string { return s.sock }
