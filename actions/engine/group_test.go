@@ -85,3 +85,20 @@ func TestGroupOpeningExtends(t *testing.T) {
 		t.Errorf("due times %v, want %v", dues, want)
 	}
 }
+
+// TestGroupOpeningSlowStart: live, a door closes its Cmd_Timeout after its
+// start command returned; an opening of the group closes at Until even
+// when its start command took a while.
+func TestGroupOpeningSlowStart(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 14, 0, 0, 0, time.UTC)
+	e := New(func(context.Context, string) (int, error) { return 0, nil }, nil, nil)
+	e.SetDoors(doors)
+	o := e.Begin(actions.Event{Door: "ssh", Addr: netip.MustParseAddr("10.0.0.1"), Time: t0, Until: t0.Add(5 * time.Second)})
+	if o == nil {
+		t.Fatal("the group's opening did not open the door")
+	}
+	e.Started(o, t0.Add(2*time.Second), e.RunStart(context.Background(), o, t0))
+	if due, _ := e.Next(); !due.Equal(t0.Add(5 * time.Second)) {
+		t.Errorf("due at %v, want at the published expiry %v", due.Sub(t0), 5*time.Second)
+	}
+}
