@@ -44,7 +44,19 @@ type Event struct {
 	// Record is the knock's decoded payload, for protocols whose knock
 	// carries one (knockdaemon); nil for most events. Actions only read it.
 	Record *Record
+	// Until, when set, says the knock was made on another host of the
+	// door's group, which published it to close at Until (docs/fleet.md):
+	// the door opens here for what is left of that, never longer, and is
+	// not published again. Zero for a knock seen here.
+	Until time.Time
 }
+
+// Opened is told of each door a knock seen on this host opened (Until
+// zero), when it opened, and when it is due to close: ev is the knock,
+// Due the absolute time its stop command is due. The runtime publishes
+// the opening of a door that names a Group to the other hosts of the
+// group. It must not block: it is called on the action's goroutine.
+type Opened func(ev Event, due time.Time)
 
 // MaxFlags bounds a Record's FLAGn fields: FLAG0 to FLAG31.
 const MaxFlags = 32
@@ -82,3 +94,11 @@ type Logf func(format string, args ...any)
 
 // Discard is a Logf that drops everything.
 func Discard(string, ...any) {}
+
+// Tell calls o, if set, for a door ev opened until due: only for a knock
+// seen here, so an opening delivered by the group is never published back.
+func (o Opened) Tell(ev Event, due time.Time) {
+	if o != nil && ev.Until.IsZero() {
+		o(ev, due)
+	}
+}

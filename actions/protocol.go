@@ -77,6 +77,10 @@ type Env struct {
 	// Tally, if set, hears what became of each knock the action accepts
 	// or refuses (the daemon's metrics); nil-safe through Tally.Knock.
 	Tally Tally
+	// Opened, if set, is told of every door opened by a knock seen on
+	// this host, for door groups; an action whose protocol registers
+	// Groups calls it (nil-safe through Opened.Tell).
+	Opened Opened
 }
 
 // New builds a protocol's Action for its doors (and the sections it

@@ -17,6 +17,7 @@ import (
 	"github.com/doorward/doorward/actions/command"
 	"github.com/doorward/doorward/actions/engine"
 	"github.com/doorward/doorward/actions/journal"
+	"github.com/doorward/doorward/actions/redisstore"
 	"github.com/doorward/doorward/config/knockd"
 	"github.com/doorward/doorward/detectors"
 	"github.com/doorward/doorward/detectors/capture"
@@ -82,6 +83,8 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	met := newMetrics() // metrics.go: counted always, served if [options] Metrics
 	run := met.counting(limit.runner(o.Runner))
 	eng := engine.New(run, jr, log.Logf)
+	fleet := new(fleetGroups) // groups.go: follows the groups once the plan serves
+	eng.SetOpened(fleet.opened)
 	eng.OnKnock(met.knock)
 	eng.CountSuppressed(&met.suppressed)
 	eng.SetLogRate(float64(cfg.Options.LogRate))
@@ -117,7 +120,8 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		defer shared.Close()
 		met.state = shared.Health
 	}
-	env := &Env{Logf: log.Logf, Store: store, Run: run, StateDir: stateDir, Ifaces: ifaces, LogSuppressed: &met.suppressed, Tally: met.tally}
+	env := &Env{Logf: log.Logf, Store: store, Run: run, StateDir: stateDir, Ifaces: ifaces, LogSuppressed: &met.suppressed, Tally: met.tally,
+		Opened: fleet.opened}
 	if jr != nil { // a nil *journal.Journal must stay a nil actions.Doors
 		env.Doors = jr
 	}
@@ -174,6 +178,21 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	l.sets = sets
 	l.met = met
 	l.plan.Store(p)
+	fleet.plan.Store(p.groups)
+	if shared != nil {
+		// Followed before any source is read: what the group has open
+		// is opened here first (catch-up), from the subscription's
+		// goroutine, as a knock on the packet path would be.
+		g := shared.Groups(groupNames(cfg), func(op redisstore.Opening) {
+			l.owner.Lock()
+			defer l.owner.Unlock()
+			if kind, ev, ok := l.plan.Load().groups.event(op, time.Now()); ok {
+				acts.route(kind, ev)
+			}
+		})
+		fleet.g.Store(g)
+		defer g.Close()
+	}
 	for _, ifc := range ifaces {
 		s := &liveSource{iface: ifc}
 		rules := l.rulesFor(s)
@@ -272,6 +291,7 @@ loop:
 				l.owner.Lock()
 				if p = l.swap(p, np); p == np { // else kept the running config
 					doorsCh.put(p.doors) // never waits for a busy engine
+					fleet.plan.Store(p.groups)
 					met.setDoors(p.doorReasons())
 					ms.reloaded(p.cfg, log.Logf)
 					if err := acts.apply(p); err != nil {
@@ -282,6 +302,12 @@ loop:
 					l.reloadLogTail(lt, p.cfg)
 				}
 				l.owner.Unlock()
+				// A round trip to Redis: off the packet path's lock.
+				if g := fleet.g.Load(); g != nil && p == np {
+					if err := g.Follow(p.groups.names); err != nil {
+						log.Logf("config reload: groups: %v", err)
+					}
+				}
 			}
 			notify(log, sd.Ready()) // the reload is over, whatever its outcome
 		case <-ctx.Done():

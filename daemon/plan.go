@@ -31,6 +31,7 @@ type plan struct {
 	doors  map[string]engine.Door    // doors served by the command engine, by key
 	kindOf map[string]string         // door key → protocol name
 	byKind map[string][]*knockd.Door // doors (and sections) of protocols with their own actions.Action
+	groups *groupPlan                // grouped doors (groups.go)
 
 	maxTimeout    time.Duration // longest Seq_Timeout
 	maxCmdTimeout time.Duration
@@ -110,6 +111,9 @@ func newPlan(cfg *knockd.Config, env *Env, route func(kind string, ev actions.Ev
 		p.maxTimeout = max(p.maxTimeout, d.SeqTimeout)
 		p.maxCmdTimeout = max(p.maxCmdTimeout, d.CmdTimeout)
 	}
+	gp, gerrs := planGroups(cfg, keys, p.kindOf)
+	p.groups = gp
+	errs = append(errs, gerrs...)
 	for name, doors := range groups {
 		proto, _ := detectors.Lookup(name)
 		if _, ok := actions.Lookup(name); !ok && !proto.Commands {

@@ -37,6 +37,11 @@ type Protocol struct {
 	// engine. A protocol without it registers its own action with
 	// actions.Register under the same Name.
 	Commands bool
+	// Groups says the protocol's doors may name a Group (docs/fleet.md):
+	// its action opens an opening another host published (actions.Event
+	// Until) and tells Env.Opened of the ones it opened itself. A Commands
+	// protocol has it through the command engine, whatever this says.
+	Groups bool
 	// Reasons are the refusal reasons the protocol's detector and action
 	// tell Env.Tally (actions.Tally): metric label values, fixed at
 	// registration, so the runtime makes every door's counters when a

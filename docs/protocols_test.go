@@ -51,24 +51,24 @@ func protocols() []protocol {
 		{
 			name:  "sequence",
 			extra: []string{"formats/otp", "formats/rotating"},
-			keys:  map[string][]knockd.Key{"Door keys": withType(knockd.DoorKeys())},
+			keys:  map[string][]knockd.Key{"Door keys": withGroup(withType(knockd.DoorKeys()))},
 			code:  []string{"actions/engine"},
 		},
 		{
 			name: "doorman",
-			keys: map[string][]knockd.Key{"Door keys": withType(names(doorman.DoorKeys()))},
+			keys: map[string][]knockd.Key{"Door keys": withGroup(withType(names(doorman.DoorKeys())))},
 		},
 		{
 			name:  "knockdaemon",
 			extra: []string{"formats/expr"},
 			keys: map[string][]knockd.Key{
-				"Door keys":   withType(names(kdetect.Directives())),
+				"Door keys":   withGroup(withType(names(kdetect.Directives()))),
 				"Action keys": withType(names(kdaction.ActionKeys())),
 			},
 		},
 		{
 			name: "fwknop",
-			keys: map[string][]knockd.Key{"Door keys": withType(dfwknop.Directives())},
+			keys: map[string][]knockd.Key{"Door keys": withGroup(withType(dfwknop.Directives()))},
 			code: []string{"actions/engine"},
 		},
 	}
@@ -78,6 +78,12 @@ func protocols() []protocol {
 // the section to its protocol.
 func withType(ks []knockd.Key) []knockd.Key {
 	return append(ks, knockd.Key{Name: "Type"})
+}
+
+// withGroup adds Group, which config/knockd reads in every door, like
+// Type; each door table says whether its protocol's doors may be grouped.
+func withGroup(ks []knockd.Key) []knockd.Key {
+	return append(ks, knockd.Key{Name: "Group"})
 }
 
 func names(ns []string) []knockd.Key {

@@ -112,6 +112,10 @@ type door struct {
 	// knocked is the capture time of the knock's last packet, set by Run
 	// (live) only: replay's packet time is no clock to measure against.
 	knocked time.Time
+	// ev is the knock that opened the door, for Opened; its Until (set
+	// for an opening another host of the door's group published) is when
+	// the door closes at the latest.
+	ev actions.Event
 }
 
 // Engine owns the door table and the queue of pending stop commands.
@@ -133,6 +137,8 @@ type Engine struct {
 	suppressed *atomic.Uint64
 	// onKnock hears each knock's Outcome (outcome.go).
 	onKnock func(door string, o Outcome)
+	// opened hears of each door a knock seen here opened or extended.
+	opened actions.Opened
 	// latency: a knock's capture time to its start command's start, as
 	// issue 14 defines knock-to-command latency; recorded on the worker
 	// goroutines, read by the daemon for its stats lines.
@@ -161,6 +167,11 @@ func New(run command.Runner, store Store, logf actions.Logf) *Engine {
 // SetSets gives the engine its nftables backend; without one, doors with
 // sets fail to open (and are logged). Call it before the engine runs.
 func (e *Engine) SetSets(s Sets) { e.sets = s }
+
+// SetOpened has f told, on the engine's goroutine, of every door a knock
+// seen here opened (once its start command succeeded) or kept open
+// longer, with its due time: the runtime publishes those of grouped doors.
+func (e *Engine) SetOpened(f actions.Opened) { e.opened = f }
 
 // SetLogRate sets how many traffic-caused lines a second are logged
 // ([options] LogRate; 0 keeps the default, negative: unlimited).
@@ -212,7 +223,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		// (RFC 4291 2.5.5.2; the decoder drops such packets), and neither
 		// family's commands are meant for it.
 		e.note(ev.Time, "%s: %s: IPv4-mapped IPv6 address, knock ignored", ev.Addr, d.Name)
-		e.tally(ev.Door, RefusedMapped)
+		e.tallyEv(ev, RefusedMapped)
 		return nil
 	}
 	fam := 0
@@ -226,8 +237,16 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		case !d.Set[1-fam].IsZero():
 			e.note(ev.Time, "%s: %s: no %s for %s knockers, knock ignored", ev.Addr, d.Name, [2]string{"Nft_Set", "Nft_Set_6"}[fam], [2]string{"IPv4", "IPv6"}[fam])
 		}
-		e.tally(ev.Door, RefusedFamily)
+		e.tallyEv(ev, RefusedFamily)
 		return nil
+	}
+	wait := d.CmdTimeout
+	if !ev.Until.IsZero() {
+		// Another host's opening: what is left of it, and nothing once
+		// it has expired (a late catch-up).
+		if wait = ev.Until.Sub(ev.Time); wait <= 0 {
+			return nil
+		}
 	}
 	k := key{ev.Door, ev.Addr.WithZone("")}
 	if o := e.open[k]; o != nil {
@@ -236,19 +255,20 @@ func (e *Engine) Begin(ev actions.Event) *door {
 	}
 	if (d.Stop[fam] != "" || !d.Set[fam].IsZero()) && e.perDoor[ev.Door] >= MaxOpenPerDoor {
 		e.note(ev.Time, "%s: %s: already open for %d addresses (the most a door keeps), knock ignored", k.addr, d.Name, MaxOpenPerDoor)
-		e.tally(ev.Door, RefusedFull)
+		e.tallyEv(ev, RefusedFull)
 		return nil
 	}
 	addr := k.addr.String()
-	if d.Cooldown > 0 && !e.cool(k, d, ev.Time, addr) {
-		e.tally(ev.Door, RefusedCooldown)
+	if d.Cooldown > 0 && ev.Until.IsZero() && !e.cool(k, d, ev.Time, addr) {
+		e.tallyEv(ev, RefusedCooldown)
 		return nil
 	}
 	e.seq++
 	o := &door{
 		seq:   e.seq,
 		key:   k,
-		wait:  d.CmdTimeout,
+		ev:    ev,
+		wait:  wait,
 		start: command.Render(d.Start[fam], k.addr),
 		set:   d.Set[fam],
 		e: journal.Entry{
@@ -257,7 +277,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 			Addr: addr,
 			Stop: command.Render(d.Stop[fam], k.addr),
 			Set:  d.Set[fam].String(),
-			Due:  ev.Time.Add(d.CmdTimeout),
+			Due:  ev.Time.Add(wait),
 			// Opened: for knockd --status only.
 			Opened: ev.Time,
 		},
@@ -266,7 +286,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 		je, err := e.store.OpenDoor(o.e)
 		if err != nil {
 			e.note(ev.Time, "%s: %s: cannot record the door in the journal, not opening it: %v", addr, d.Name, err)
-			e.tally(ev.Door, RefusedJournal)
+			e.tallyEv(ev, RefusedJournal)
 			return nil
 		}
 		o.e = je
@@ -274,7 +294,7 @@ func (e *Engine) Begin(ev actions.Event) *door {
 	if o.closes() {
 		e.track(o)
 	}
-	e.tally(ev.Door, Accepted)
+	e.tallyEv(ev, Accepted)
 	return o
 }
 
@@ -305,11 +325,15 @@ func (e *Engine) forget(o *door) {
 func (e *Engine) extend(o *door, d Door, ev actions.Event) {
 	if o.state != opened || o.undo {
 		e.note(ev.Time, "%s: %s: door is already being opened or closed, knock ignored", o.e.Addr, d.Name)
-		e.tally(ev.Door, RefusedBusy)
+		e.tallyEv(ev, RefusedBusy)
 		return
 	}
-	e.tally(ev.Door, Accepted)
-	due := ev.Time.Add(d.CmdTimeout)
+	e.tallyEv(ev, Accepted)
+	wait := d.CmdTimeout
+	if !ev.Until.IsZero() {
+		wait = ev.Until.Sub(ev.Time) // > 0: Begin checked
+	}
+	due := ev.Time.Add(wait)
 	if !due.After(o.e.Due) {
 		return
 	}
@@ -317,12 +341,13 @@ func (e *Engine) extend(o *door, d Door, ev actions.Event) {
 		// The kernel closes the door at the element's timeout, not at
 		// Due: restart it, or the door shuts while the engine still
 		// counts it open.
-		e.setAdd(ev.Time, o, d.CmdTimeout, true)
+		e.setAdd(ev.Time, o, wait, true)
 	}
 	o.e.Due = due
 	e.pending.Fix(o.index)
 	e.persist(o)
-	e.note(ev.Time, "%s: %s: door already open, keeping it open %v longer", o.e.Addr, d.Name, d.CmdTimeout)
+	e.note(ev.Time, "%s: %s: door already open, keeping it open %v longer", o.e.Addr, d.Name, wait)
+	e.opened.Tell(ev, due)
 }
 
 // cool reports whether a door with a cooldown may open for k now, and
@@ -422,6 +447,12 @@ func (e *Engine) Started(o *door, finished time.Time, ok bool) {
 		return
 	}
 	o.e.Due = finished.Add(o.wait)
+	if u := o.ev.Until; !u.IsZero() && o.e.Due.After(u) {
+		o.e.Due = u // the publisher's expiry, not the start command's end plus what was left
+	}
+	if ok {
+		e.opened.Tell(o.ev, o.e.Due)
+	}
 	if !ok {
 		o.undo = true
 		o.e.Due = finished

@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/doorward/doorward/actions"
+
 // Outcome is what the engine made of a knock for one of its doors. The
 // daemon counts them per door for its metrics; the engine keeps no count
 // itself, so a reload that replaces the door table loses none.
@@ -42,6 +44,14 @@ func (o Outcome) Reason() string {
 // OnKnock has f told, on the engine's goroutine, the outcome of every
 // event for a door in the engine's table. f must not block.
 func (e *Engine) OnKnock(f func(door string, o Outcome)) { e.onKnock = f }
+
+// tallyEv counts ev's outcome, unless another host of the door's group
+// published it: that knock was counted there.
+func (e *Engine) tallyEv(ev actions.Event, o Outcome) {
+	if ev.Until.IsZero() {
+		e.tally(ev.Door, o)
+	}
+}
 
 func (e *Engine) tally(door string, o Outcome) {
 	if e.onKnock != nil {

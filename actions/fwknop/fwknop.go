@@ -82,6 +82,9 @@ type Options struct {
 	Store actions.Doors  // nil: doors kept in memory only (replay)
 	Sets  engine.Sets    // nil: no nftables (doors with sets fail to open)
 	Logf  actions.Logf
+	// Opened is told of each door a packet seen here opened, under the
+	// fwknop door's key (door groups, docs/fleet.md).
+	Opened actions.Opened
 }
 
 // Action opens fwknop doors through the command engine.
@@ -89,6 +92,11 @@ type Action struct {
 	eng   *engine.Engine
 	doors map[string]Door
 	logf  actions.Logf
+	// knock is the event Handle is opening, under its door's key: the
+	// engine knows the port's door key only, and tells Opened during
+	// Open, on this goroutine.
+	knock  actions.Event
+	opened actions.Opened
 }
 
 // New returns an Action for doors.
@@ -99,7 +107,8 @@ func New(doors []Door, opt Options) *Action {
 	if opt.Logf == nil {
 		opt.Logf = actions.Discard
 	}
-	a := &Action{eng: engine.New(opt.Run, opt.Store, opt.Logf), logf: opt.Logf}
+	a := &Action{eng: engine.New(opt.Run, opt.Store, opt.Logf), logf: opt.Logf, opened: opt.Opened}
+	a.eng.SetOpened(func(_ actions.Event, due time.Time) { a.opened.Tell(a.knock, due) })
 	if opt.Sets != nil {
 		a.eng.SetSets(opt.Sets)
 	}
@@ -133,6 +142,7 @@ func (a *Action) Handle(ctx context.Context, ev actions.Event) {
 	}
 	key, ed := engineDoor(d, ev, req)
 	a.eng.SetDoors(map[string]engine.Door{key: ed})
+	a.knock = ev
 	ev.Door = key
 	a.eng.Open(ctx, ev)
 }
@@ -146,7 +156,7 @@ func engineDoor(d Door, ev actions.Event, req Request) (string, engine.Door) {
 	key := d.Key + " " + port
 	if d.CmdOpen != "" {
 		v := Vars{IP: ev.Addr, PktSrc: ev.Sender, Dst: ev.Dst, Port: req.Port, Proto: req.Proto,
-			Timeout: ev.Time.Unix() + int64(req.Timeout/time.Second), ClientTimeout: int64(req.Timeout / time.Second)}
+			Timeout: expires(ev, req), ClientTimeout: int64(req.Timeout / time.Second)}
 		open, close := Cycle(d.CmdOpen, v), ""
 		if d.CmdClose != "" {
 			close = Cycle(d.CmdClose, v)
@@ -165,11 +175,21 @@ func engineDoor(d Door, ev actions.Event, req Request) (string, engine.Door) {
 		}
 		return key, ed
 	}
-	exp := ev.Time.Unix() + int64(req.Timeout/time.Second)
+	exp := expires(ev, req)
 	for i, tool := range [2]string{"iptables", "ip6tables"} {
 		ed.Start[i], ed.Stop[i] = Rule(tool, ev.Addr, req, exp)
 	}
 	return key, ed
+}
+
+// expires is when the door of req closes, Unix seconds: the request's
+// timeout after the packet, or the expiry another host of the door's
+// group published (the engine closes the door then).
+func expires(ev actions.Event, req Request) int64 {
+	if !ev.Until.IsZero() {
+		return ev.Until.Unix()
+	}
+	return ev.Time.Unix() + int64(req.Timeout/time.Second)
 }
 
 // Chain is fwknopd's chain in the filter table.

@@ -43,7 +43,7 @@ func newAction(doors []*knockd.Door, env *actions.Env) (actions.Action, error) {
 		r.closeSets()
 		return nil, err
 	}
-	opt := Options{Run: env.Run, Logf: env.Logf, Store: env.Doors, Sets: engine.Pretend{}}
+	opt := Options{Run: env.Run, Logf: env.Logf, Store: env.Doors, Sets: engine.Pretend{}, Opened: env.Opened}
 	if !env.Replay {
 		opt.Sets = lazySets{r}
 	}

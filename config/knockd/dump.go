@@ -46,6 +46,9 @@ func (c *Config) Dump() string {
 
 	for _, d := range c.Doors {
 		fmt.Fprintf(&b, "[%q]  # line %d\n", d.Name, d.Pos.Line)
+		if d.Group != "" { // newer than the goldens: shown only when set
+			fmt.Fprintf(&b, "  Group = %s  # line %d\n", d.Group, d.GroupPos.Line)
+		}
 		if d.Type != "" {
 			fmt.Fprintf(&b, "  Type = %s\n", d.Type)
 			for _, prm := range d.Params {

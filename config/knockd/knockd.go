@@ -101,6 +101,15 @@ type Door struct {
 	Type   string
 	Params []config.Param
 
+	// Group names the door group the door belongs to, for every protocol
+	// (like Type, it is read before the door's own directives): with
+	// [options] State, a knock on one member opens the door of the same
+	// name on every host whose config has it in the group
+	// (docs/fleet.md). "" for none. GroupPos is its line, where the
+	// runtime reports a group it cannot serve.
+	Group    string
+	GroupPos config.Pos
+
 	Sequence         []Knock
 	OneTimeSequences string // path; when set, Sequence is the file's first unused line
 	// Rotating, when set, derives the sequence from a shared secret and

@@ -197,8 +197,12 @@ func (p *parser) endDoor() {
 	var typePos config.Pos
 	rest := p.params[:0:0]
 	for _, prm := range p.params {
-		if asciiUpper(prm.Key) == "TYPE" {
+		switch asciiUpper(prm.Key) {
+		case "TYPE":
 			typ, typePos = strings.ToLower(prm.Value), prm.Pos
+			continue
+		case "GROUP":
+			p.group(prm)
 			continue
 		}
 		rest = append(rest, prm)
@@ -232,6 +236,22 @@ func (p *parser) endDoor() {
 		p.errs.Add(config.Errorf(p.door.Pos, "", "section %q has an empty knock sequence", p.door.Name))
 	}
 }
+
+// group reads a door's Group line: a name that goes into Redis keys and
+// channels as it is, so only letters, digits and ".-_".
+func (p *parser) group(prm config.Param) {
+	if prm.Value == "" || len(prm.Value) > maxGroup || strings.Trim(prm.Value, groupChars) != "" {
+		p.errs.Add(config.Errorf(prm.Pos, "Group", "%q is not a group name (1 to %d of A-Z a-z 0-9 . - _)", prm.Value, maxGroup))
+		return
+	}
+	p.door.Group, p.door.GroupPos = prm.Value, prm.Pos
+}
+
+// maxGroup bounds a group name; groupChars are the bytes it may hold.
+const (
+	maxGroup   = 64
+	groupChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_"
+)
 
 // endRotating checks a rotating door as a whole, once all its lines are
 // read: a door has one source of sequences, and a port set that makes

@@ -12,7 +12,7 @@ import (
 const Name = "fwknop"
 
 func init() {
-	detectors.Register(detectors.Protocol{Name: Name, Detector: newDetector, Reasons: fwaction.Reasons})
+	detectors.Register(detectors.Protocol{Name: Name, Detector: newDetector, Groups: true, Reasons: fwaction.Reasons})
 }
 
 func newDetector(doors []*knockd.Door, env *detectors.Env) (detectors.Detector, error) {
