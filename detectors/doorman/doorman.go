@@ -127,13 +127,7 @@ func New(doors []*Door, opt Options) *Detector {
 	if d.logf == nil {
 		d.logf = actions.Discard
 	}
-	rate, burst := opt.LogRate, float64(opt.LogBurst)
-	if rate == 0 {
-		rate, burst = DefaultLogRate, DefaultLogBurst
-	}
-	if rate > 0 {
-		d.lim = ratelimit.New(rate, max(burst, 1)).CountInto(opt.LogSuppressed)
-	} // a negative rate leaves d.lim nil: no limit
+	d.lim = ratelimit.Configured(opt.LogRate, float64(opt.LogBurst), DefaultLogRate, DefaultLogBurst, opt.LogSuppressed)
 	seen := map[uint16]bool{}
 	for _, door := range doors {
 		door.secrets = map[*cfg.Guest][]byte{}

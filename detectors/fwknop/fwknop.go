@@ -91,13 +91,7 @@ func New(stanzas []*Stanza, opt Options) *Detector {
 	if d.logf == nil {
 		d.logf = actions.Discard
 	}
-	rate, burst := opt.LogRate, float64(opt.LogBurst)
-	if rate == 0 {
-		rate, burst = DefaultLogRate, DefaultLogBurst
-	}
-	if rate > 0 {
-		d.lim = ratelimit.New(rate, max(burst, 1)).CountInto(opt.LogSuppressed)
-	}
+	d.lim = ratelimit.Configured(opt.LogRate, float64(opt.LogBurst), DefaultLogRate, DefaultLogBurst, opt.LogSuppressed)
 	for _, s := range stanzas {
 		i := 0
 		for i < len(d.ports) && d.ports[i].num != s.Port {

@@ -138,14 +138,7 @@ func New(doors []Door, opt Options) *Detector {
 	if d.logf == nil {
 		d.logf = actions.Discard
 	}
-	switch rate, burst := opt.LogRate, opt.LogBurst; {
-	case rate < 0:
-	case rate == 0:
-		d.lim = ratelimit.New(DefaultLogRate, DefaultLogBurst)
-	default:
-		d.lim = ratelimit.New(rate, max(burst, 1))
-	}
-	d.lim.CountInto(opt.LogSuppressed)
+	d.lim = ratelimit.Configured(opt.LogRate, opt.LogBurst, DefaultLogRate, DefaultLogBurst, opt.LogSuppressed)
 	for _, cfg := range doors {
 		dr := &door{Door: cfg, lengths: cfg.Codec.Lengths()}
 		if dr.MaxSources <= 0 {

@@ -171,14 +171,7 @@ func New(doors []Door, opt Options) *Detector {
 	if d.changed == nil {
 		d.changed = func() {}
 	}
-	switch rate, burst := opt.LogRate, opt.LogBurst; {
-	case rate < 0:
-	case rate == 0:
-		d.lim = ratelimit.New(DefaultLogRate, DefaultLogBurst)
-	default:
-		d.lim = ratelimit.New(rate, max(burst, 1))
-	}
-	d.lim.CountInto(opt.LogSuppressed)
+	d.lim = ratelimit.Configured(opt.LogRate, opt.LogBurst, DefaultLogRate, DefaultLogBurst, opt.LogSuppressed)
 	maxSources := opt.MaxSources
 	if maxSources <= 0 {
 		maxSources = DefaultMaxSources

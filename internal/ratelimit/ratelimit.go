@@ -35,6 +35,21 @@ func (l *Limiter) CountInto(c *atomic.Uint64) *Limiter {
 	return l
 }
 
+// Configured is how every detector reads its LogRate and LogBurst
+// options: 0 means the detector's defaults, a negative rate no limit (nil,
+// which allows everything), and a burst below 1 one line. c, if set, also
+// counts the lines suppressed (CountInto).
+func Configured(rate, burst, defRate, defBurst float64, c *atomic.Uint64) *Limiter {
+	switch {
+	case rate < 0:
+		return nil
+	case rate == 0:
+		return New(defRate, defBurst).CountInto(c)
+	default:
+		return New(rate, max(burst, 1)).CountInto(c)
+	}
+}
+
 // New returns a limiter allowing rate lines a second after a burst.
 func New(rate, burst float64) *Limiter {
 	return &Limiter{Rate: rate, Burst: burst, tokens: burst}

@@ -97,3 +97,23 @@ func TestCountInto(t *testing.T) {
 		t.Errorf("total %d, Suppressed %d; want %d, 0", got, a.Suppressed(), want)
 	}
 }
+
+// TestConfigured: the options every detector reads, as Configured reads them.
+func TestConfigured(t *testing.T) {
+	for _, tc := range []struct {
+		rate, burst         float64
+		wantNil             bool
+		wantRate, wantBurst float64
+	}{
+		{0, 0, false, 20, 100}, // the defaults
+		{0, 7, false, 20, 100}, // a burst alone does not replace them
+		{-1, 5, true, 0, 0},    // no limit
+		{5, 0, false, 5, 1},    // at least one line
+		{5, 30, false, 5, 30},
+	} {
+		l := Configured(tc.rate, tc.burst, 20, 100, nil)
+		if (l == nil) != tc.wantNil || (l != nil && (l.Rate != tc.wantRate || l.Burst != tc.wantBurst)) {
+			t.Errorf("Configured(%v, %v) = %+v", tc.rate, tc.burst, l)
+		}
+	}
+}
