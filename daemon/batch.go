@@ -27,7 +27,9 @@ import "github.com/doorward/doorward/detectors"
 // Why these bounds:
 //   - Latency: the lock is released after each batch, so a tick, a reload
 //     or SIGTERM waits at most one batch's dispatch (batchSize packets,
-//     tens of microseconds), however long the flood lasts. A ring block of
+//     tens of microseconds), however long the flood lasts. The other way
+//     round, a reader waits for a tick's work: that is why expiry is swept
+//     a slice at a time (sweepParts). A ring block of
 //     SYNs (32 KiB, 255 of them) is two batches.
 //   - Memory: each reader owns one batch and reads no further until it is
 //     dispatched; meanwhile the packets wait in the kernel's ring, which

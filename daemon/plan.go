@@ -225,10 +225,17 @@ func (p *plan) settle() bool {
 	return true
 }
 
-// tick is the once-a-second housekeeping: expire attempts, re-read edited
-// files. It reports whether the filter must be rebuilt.
+// tick is replay's once-a-second housekeeping: expire attempts, re-read
+// edited files. It reports whether the filter must be rebuilt. Live mode
+// polls once a second and spreads the expiry (sweepParts).
 func (p *plan) tick(now time.Time) bool {
 	p.disp.Expire(now)
+	return p.poll()
+}
+
+// poll re-reads edited files (one-time sequences). It reports whether the
+// filter must be rebuilt.
+func (p *plan) poll() bool {
 	for _, name := range p.kinds {
 		if pl, ok := p.dets[name].(poller); ok {
 			pl.Poll()

@@ -94,3 +94,14 @@ type Detector interface {
 	// Expire drops attempts that timed out by now, logging as knockd does.
 	Expire(now time.Time)
 }
+
+// A PartExpirer can spread Expire over time. A sweep of a full source
+// table (65,536 sources) takes milliseconds, and whoever runs it holds
+// the detectors meanwhile, so a knock that arrives then waits for it
+// (issue 14: knock-to-command p99 within 2 ms): ExpirePart(now, i, n) is
+// Expire over the i-th of n slices of the detector's tables, and calling
+// it for i = 0 … n-1 in turn is one Expire. The live daemon sweeps a part
+// at a time; replay, whose log must not depend on timing, calls Expire.
+type PartExpirer interface {
+	ExpirePart(now time.Time, part, parts int)
+}

@@ -105,6 +105,19 @@ func (d *Dispatcher) Expire(now time.Time) {
 	}
 }
 
+// ExpirePart is Expire over the part-th of parts slices of every
+// detector's tables (PartExpirer); a detector that cannot split its sweep
+// does all of it with part 0.
+func (d *Dispatcher) ExpirePart(now time.Time, part, parts int) {
+	for _, det := range d.dets {
+		if pe, ok := det.(PartExpirer); ok {
+			pe.ExpirePart(now, part, parts)
+		} else if part == 0 {
+			det.Expire(now)
+		}
+	}
+}
+
 // Rules is the union of every detector's rules, for the capture filter.
 func (d *Dispatcher) Rules() []Rule {
 	var out []Rule

@@ -295,9 +295,13 @@ func (d *Detector) expect(door *Door, src netip.Addr, port uint16, now time.Time
 }
 
 // Expire forgets knocks whose SYN did not come in time.
-func (d *Detector) Expire(now time.Time) {
+func (d *Detector) Expire(now time.Time) { d.ExpirePart(now, 0, 1) }
+
+// ExpirePart is Expire over the part-th of parts slices of the table of
+// knocks waiting for their SYN (detectors.PartExpirer).
+func (d *Detector) ExpirePart(now time.Time, part, parts int) {
 	t := now.UnixNano()
-	for ref := range d.pending.All() {
+	for ref := range d.pending.Part(part, parts) {
 		if t > d.pending.Deadline(ref) {
 			d.pending.Delete(ref)
 		}

@@ -357,10 +357,14 @@ func (d *Detector) newSource(dr *door, at srctable.Spot, now time.Time) srctable
 // with none. Expiry is not logged: a span is thousands of ports, every
 // port scan on the internet leaves a few hits in it, and a knock that
 // timed out shows as a knock that never arrived.
-func (d *Detector) Expire(now time.Time) {
+func (d *Detector) Expire(now time.Time) { d.ExpirePart(now, 0, 1) }
+
+// ExpirePart is Expire over the part-th of parts slices of every door's
+// table of senders (detectors.PartExpirer).
+func (d *Detector) ExpirePart(now time.Time, part, parts int) {
 	t := now.UnixNano()
 	for _, dr := range d.doors {
-		for ref := range dr.sources.All() {
+		for ref := range dr.sources.Part(part, parts) {
 			src := dr.sources.Val(ref)
 			if dr.expireHits(src, dr.sources.Slab(ref), t); src.n == 0 {
 				dr.sources.Delete(ref)

@@ -538,7 +538,8 @@ func (d *Detector) newSource(at srctable.Spot, now time.Time) srctable.Ref {
 }
 
 // Expire drops attempts whose timeout passed by now, logging each as knockd
-// does. The daemon calls it about once a second and at the end of a replay.
+// does. Replay calls it about once a second and at the end; the live
+// daemon sweeps a part at a time (ExpirePart), all parts once a second.
 // Timeouts are logged in the order they happened, so replays are
 // reproducible whatever the map order.
 //
@@ -546,7 +547,12 @@ func (d *Detector) newSource(at srctable.Spot, now time.Time) srctable.Ref {
 // limiter lets only its burst of lines through, the first ones in that
 // order: only those are kept and sorted, the rest are only counted, so the
 // sweep neither builds nor sorts 65,536 lines to log a few hundred.
-func (d *Detector) Expire(now time.Time) {
+func (d *Detector) Expire(now time.Time) { d.ExpirePart(now, 0, 1) }
+
+// ExpirePart is Expire over the part-th of parts slices of the table
+// (detectors.PartExpirer). The lines a part logs are in order among
+// themselves.
+func (d *Detector) ExpirePart(now time.Time, part, parts int) {
 	keep := math.MaxInt // lines the limiter may let through at now
 	if d.lim != nil && d.lim.Rate > 0 {
 		keep = max(1, int(math.Ceil(d.lim.Burst)))
@@ -555,7 +561,7 @@ func (d *Detector) Expire(now time.Time) {
 	trimmed := false // gone holds the keep first so far, sorted
 	n := 0           // timeouts
 	t := now.UnixNano()
-	for ref := range d.sources.All() {
+	for ref := range d.sources.Part(part, parts) {
 		src := d.sources.Val(ref)
 		kept := d.sources.Slab(ref)[:0]
 		for _, a := range d.sources.Slab(ref)[:src.n] {

@@ -453,3 +453,23 @@ func (t *Table[V, E]) All() iter.Seq[Ref] {
 		}
 	}
 }
+
+// Part yields the entries of the part-th of parts equal slices of the
+// table (0 ≤ part < parts), so that a sweep can be spread over time: the
+// parts, taken in turn, yield every entry that stayed in the table once.
+// A whole sweep of a full table takes milliseconds (65,536 sources), and
+// whoever runs it holds the detectors meanwhile, so a knock arriving then
+// waits for it (issue 14); a part is a bounded slice of that. Entries
+// inserted meanwhile may be yielded or not. The loop may delete the entry
+// it is given.
+func (t *Table[V, E]) Part(part, parts int) iter.Seq[Ref] {
+	n := len(t.ents)
+	from, to := n*part/parts, n*(part+1)/parts
+	return func(yield func(Ref) bool) {
+		for r := from; r < min(to, len(t.ents)); r++ {
+			if t.ents[r].seg != free && !yield(Ref(r)) {
+				return
+			}
+		}
+	}
+}

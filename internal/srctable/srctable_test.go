@@ -372,3 +372,41 @@ func TestFill(t *testing.T) {
 		t.Fatalf("Len %d, want %d", tb.Len(), max/2)
 	}
 }
+
+// TestPart: the parts of a table, swept in turn, yield every entry once,
+// also when the sweep deletes what it is given and whatever the number of
+// parts (more parts than entries included).
+func TestPart(t *testing.T) {
+	for _, parts := range []int{1, 2, 3, 16, 64, 5000} {
+		tb := srctable.New[int, uint16](1000, 1)
+		for i := range 1000 {
+			r, _ := tb.Insert(srctable.AddrKey(v4(i)), 1, 2)
+			*tb.Val(r) = i
+		}
+		for i := 0; i < 1000; i += 3 { // holes, as deletes leave them
+			r, _ := tb.Find(srctable.AddrKey(v4(i)))
+			tb.Delete(r)
+		}
+		seen := map[int]int{}
+		for p := range parts {
+			for r := range tb.Part(p, parts) {
+				seen[*tb.Val(r)]++
+				if *tb.Val(r)%2 == 0 {
+					tb.Delete(r)
+				}
+			}
+		}
+		for i := range 1000 {
+			want := 1
+			if i%3 == 0 {
+				want = 0
+			}
+			if seen[i] != want {
+				t.Fatalf("%d parts: entry %d yielded %d times, want %d", parts, i, seen[i], want)
+			}
+		}
+		if want := 1000 - 334 - 333; tb.Len() != want {
+			t.Errorf("%d parts: %d left after deleting the even ones, want %d", parts, tb.Len(), want)
+		}
+	}
+}
