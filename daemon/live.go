@@ -265,7 +265,6 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	defer tick.Stop()
 	sweep := time.NewTicker(time.Second / sweepParts)
 	defer sweep.Stop()
-	part := 0
 	var rl reloads
 	reload := func() {
 		log.Logf("re-reading config file: %s", o.Config)
@@ -289,10 +288,14 @@ loop:
 			}
 			l.owner.Unlock()
 		case now := <-sweep.C:
-			l.owner.Lock()
-			p.disp.ExpirePart(now, part, sweepParts)
-			l.owner.Unlock()
-			part = (part + 1) % sweepParts
+			// A slice is owed; if the one owed since the last tick is
+			// still owed, no reader dispatched a batch meanwhile, so the
+			// lock is free: sweep that one here.
+			if l.sweepOwed.Swap(true) {
+				l.owner.Lock()
+				l.sweepPart(p, now)
+				l.owner.Unlock()
+			}
 		case <-hup:
 			// Parse off the packet path: the old config keeps serving
 			// until the new one is complete and valid.
@@ -365,8 +368,23 @@ func (l *live) run(ctx context.Context, b *batch) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	l.dispatch(l.plan.Load(), b)
+	p := l.plan.Load()
+	l.dispatch(p, b)
+	if l.sweepOwed.Load() && l.sweepOwed.CompareAndSwap(true, false) {
+		l.sweepPart(p, time.Now())
+	}
 	return true
+}
+
+// sweepPart expires the next of the sweepParts slices of p's tables; the
+// caller holds the owner lock. While packets flow a reader does it after
+// its batch, as it holds the lock anyway: a sweep by Live's loop would
+// make the reader wait for the lock and be woken (with a flood on the
+// CPUs, a wake-up that can take milliseconds). With no packets, the loop
+// does it (Live).
+func (l *live) sweepPart(p *plan, now time.Time) {
+	p.disp.ExpirePart(now, l.sweepNext, sweepParts)
+	l.sweepNext = (l.sweepNext + 1) % sweepParts
 }
 
 // dispatch runs a batch through p's detectors; the caller holds the owner
@@ -476,10 +494,14 @@ type live struct {
 	// ticks, reloads and refilters (batch.go). Taken before a source's mu.
 	owner sync.Mutex
 	plan  atomic.Pointer[plan] // the serving plan; stored under owner
-	trace *tracer              // -D's packet lines, nil without -D
-	limit *cmdLimit
-	sets  *liveSets // nftables sets of Nft_Set doors (nftsets.go)
-	met   *metrics
+	// sweepOwed says a slice of the expiry sweep is due (sweepPart);
+	// sweepNext is the next slice, under owner.
+	sweepOwed atomic.Bool
+	sweepNext int
+	trace     *tracer // -D's packet lines, nil without -D
+	limit     *cmdLimit
+	sets      *liveSets // nftables sets of Nft_Set doors (nftsets.go)
+	met       *metrics
 	// latencyReported is the start commands counted in the last latency
 	// line, so the periodic one is logged only when there are new ones.
 	latencyReported uint64
