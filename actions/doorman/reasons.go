@@ -14,6 +14,7 @@ const (
 	ReasonBadHMAC        = "bad_hmac"            // the digest is not the guest's secret's
 	ReasonReplay         = "replay"              // the digest is in the hash archive
 	ReasonNoArchive      = "hash_archive_closed" // nothing could remember the knock
+	ReasonNoState        = "state_unavailable"   // the shared hash archive cannot be reached
 	ReasonTooMany        = "too_many_knocks"     // MaxOpen knocks in progress
 	ReasonNoIPv4Dst      = "no_ipv4_destination" // no address for the scripts' $4
 	ReasonJournal        = "journal_error"       // the rule could not be journaled
@@ -23,5 +24,5 @@ const (
 // Reasons are every reason a doorman knock is refused for.
 var Reasons = []string{
 	ReasonBadPacket, ReasonUnknownGuest, ReasonPortNotAllowed, ReasonAddrNotAllowed, ReasonBadHMAC,
-	ReasonReplay, ReasonNoArchive, ReasonTooMany, ReasonNoIPv4Dst, ReasonJournal, ReasonScript,
+	ReasonReplay, ReasonNoArchive, ReasonNoState, ReasonTooMany, ReasonNoIPv4Dst, ReasonJournal, ReasonScript,
 }

@@ -258,6 +258,10 @@ func (d *Detector) knock(door *Door, p *detectors.Packet, emit func(actions.Even
 		// knock is refused) and logged the outage once itself.
 		d.log(door, cfg.Error, "%v", err)
 	}
+	if !spent.Fresh && errors.Is(err, actions.ErrUnavailable) {
+		d.tally.Knock(door.Key, actions.Refused, dmaction.ReasonNoState)
+		return
+	}
 	if !spent.Fresh {
 		d.tally.Knock(door.Key, actions.Refused, dmaction.ReasonReplay)
 		if err == nil && d.allow(door, cfg.Warn, p.Time) {

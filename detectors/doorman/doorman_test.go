@@ -443,3 +443,40 @@ func TestPendingBound(t *testing.T) {
 	}
 	h.check("SYNs", nil, []string{"connect dm 10.0.0.3 port=22 sport=50000", "connect dm 10.0.0.4 port=22 sport=50000"})
 }
+
+// downStore is a shared store that cannot be reached: every Spend fails
+// with actions.ErrUnavailable and knows nothing (Fresh false).
+type downStore struct{ actions.Store }
+
+func (s downStore) Tokens(sp actions.Space) (actions.Tokens, actions.SpaceInfo, error) {
+	t, info, err := s.Store.Tokens(sp)
+	return downTokens{t}, info, err
+}
+
+type downTokens struct{ actions.Tokens }
+
+func (downTokens) Spend(time.Time, ...[]byte) (actions.Spent, error) {
+	return actions.Spent{}, fmt.Errorf("redis: %w", actions.ErrUnavailable)
+}
+
+// TestTallyUnavailable: a valid knock refused because the shared hash
+// archive cannot be reached is told as "state_unavailable", not as a
+// replay (the metrics would show an attack that is an outage), and logs
+// no replay or error line per knock (the store logged the outage once).
+func TestTallyUnavailable(t *testing.T) {
+	const valid = "22 martink 1519966632 4270a3248a23c209b37d35bb060e1cd6"
+	h := newHarnessStore(t, t.TempDir(), downStore{filestore.New(filestore.Options{})})
+	h.takeLog()
+	h.udp(0, client, 1001, valid)
+	if want := []string{"dm 1 state_unavailable"}; !slices.Equal(h.tally, want) {
+		t.Errorf("told %q, want %q", h.tally, want)
+	}
+	for _, l := range h.takeLog() {
+		if strings.Contains(l, "REPLAY") || strings.Contains(l, "unavailable") {
+			t.Errorf("logged %q: the outage is the store's to log, once", l)
+		}
+	}
+	if len(h.events) != 0 {
+		t.Errorf("emitted %v: a knock nothing can remember must be refused", h.events)
+	}
+}
