@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -193,3 +194,21 @@ func TestOutage(t *testing.T) {
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// TestStartLog: the daemon starts whether Redis answers or not and says
+// which in its log, once (docs/fleet.md), so an admin who starts a fleet
+// sees at once that it shares its state.
+func TestStartLog(t *testing.T) {
+	srv := redistest.Start(t)
+	h := newHost(t, srv)
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.ContainsFunc(h.lines(), func(l string) bool { return strings.Contains(l, "answers") }) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no start-up line saying Redis answers in 5 s: %q", h.lines())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if l := h.lines(); len(l) != 1 || !strings.HasPrefix(l[0], "state: redis unix://") || !strings.HasSuffix(l[0], " answers") {
+		t.Errorf("log %q, want one line \"state: redis unix://… answers\"", l)
+	}
+}

@@ -159,6 +159,7 @@ func (s *Store) watch() {
 	defer close(s.done)
 	t := time.NewTimer(0)
 	defer t.Stop()
+	first := true
 	for {
 		select {
 		case <-s.stop:
@@ -167,6 +168,9 @@ func (s *Store) watch() {
 		}
 		err := s.Ping()
 		if err == nil {
+			if first {
+				s.logf("state: redis %s answers", s.addr)
+			}
 			s.markUp()
 		} else if unreachable(err) {
 			s.markDown(err)
@@ -176,6 +180,7 @@ func (s *Store) watch() {
 		} else {
 			t.Reset(pingUp)
 		}
+		first = false
 	}
 }
 
