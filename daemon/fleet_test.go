@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/doorward/doorward/actions/filestore"
+	"github.com/doorward/doorward/actions/redisstore"
 	"github.com/doorward/doorward/actions/redisstore/redistest"
 )
 
@@ -141,7 +145,8 @@ func TestStatusSharedState(t *testing.T) {
 	srv := redistest.Start(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "knockd.conf")
-	if err := os.WriteFile(conf, []byte("[options]\n\tStateDir = "+filepath.Join(dir, "state")+"\n\tState = "+srv.URL()+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte("[options]\n\tStateDir = "+filepath.Join(dir, "state")+"\n\tState = "+srv.URL()+"\n"+
+		"[ssh]\n\tsequence = 7000,8000,9000\n\tstart_command = /bin/true\n\tGroup = bastions\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	status := func(asJSON bool) string {
@@ -160,10 +165,28 @@ func TestStatusSharedState(t *testing.T) {
 		}
 		return *v.SharedState
 	}
-	if got, want := status(false), "Shared state: redis "+srv.URL()+" answers.\n"; !strings.HasSuffix(got, want) {
+	// Another host of the group opened ssh for a knocker.
+	other, err := redisstore.New(redisstore.Options{URL: srv.URL()}, filestore.Memory().Doors, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	pub := other.Groups([]string{"bastions"}, func(redisstore.Opening) {})
+	defer pub.Close()
+	pub.Publish(redisstore.Opening{Group: "bastions", Door: "ssh", Addr: netip.MustParseAddr("192.0.2.7"), Expires: time.Now().Add(time.Hour)})
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if open, _ := other.GroupOpenings("bastions", time.Now()); len(open) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the opening was not published in 5 s")
+		}
+	}
+	if got, want := status(false), "Shared state: redis "+srv.URL()+" answers.\nDoor group bastions (ssh): 1 open on the hosts of the group.\n"; !strings.HasSuffix(got, want) {
 		t.Errorf("--status:\n%s\nwant it to end in %q", got, want)
 	}
-	if got, want := shared(), (sharedStateJSON{Kind: "redis", Address: srv.URL(), Up: true}); got != want {
+	if got, want := shared(), (sharedStateJSON{Kind: "redis", Address: srv.URL(), Up: true,
+		Groups: []groupJSON{{Name: "bastions", Doors: []string{"ssh"}, Open: 1}}}); !reflect.DeepEqual(got, want) {
 		t.Errorf("--status --json: shared_state %+v, want %+v", got, want)
 	}
 	srv.Kill()
@@ -171,7 +194,7 @@ func TestStatusSharedState(t *testing.T) {
 		t.Errorf("--status with Redis killed:\n%s", got)
 	}
 	got := shared()
-	if want := (sharedStateJSON{Kind: "redis", Address: srv.URL(), Error: got.Error}); got != want || !strings.Contains(got.Error, srv.Socket()) {
+	if want := (sharedStateJSON{Kind: "redis", Address: srv.URL(), Error: got.Error}); !reflect.DeepEqual(got, want) || !strings.Contains(got.Error, srv.Socket()) {
 		t.Errorf("--status --json with Redis killed: shared_state %+v, want %+v with an error naming the socket", got, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -36,7 +37,7 @@ func Status(o Options, asJSON bool) int {
 		return 1
 	}
 	now := time.Now()
-	shared := probeSharedState(cfg)
+	shared := probeSharedState(cfg, now)
 	if asJSON {
 		err = writeStatusJSON(o.Stdout, s, shared, now)
 	} else {
@@ -75,14 +76,24 @@ func (o *Options) statusDir() (string, *knockd.Config, bool) {
 // from this process, as the daemon's own pings see it (the metrics show
 // the daemon's view).
 type sharedStatus struct {
-	Kind string // "redis"
-	Addr string // the server, without a password
-	Err  error  // nil: it answered
+	Kind   string // "redis"
+	Addr   string // the server, without a password
+	Err    error  // nil: it answered
+	Groups []groupStatus
 }
 
-// probeSharedState pings [options] State once; nil without State (the
-// local files), or without a config read.
-func probeSharedState(cfg *knockd.Config) *sharedStatus {
+// groupStatus is a door group of the config as the shared state holds it:
+// the doors on every host of the group open through it.
+type groupStatus struct {
+	Name  string
+	Doors []string // the config's doors in the group, by name
+	Open  int      // openings not yet expired, from every host
+	Err   error    // the group could not be read
+}
+
+// probeSharedState pings [options] State once and reads the config's door
+// groups; nil without State (the local files), or without a config read.
+func probeSharedState(cfg *knockd.Config, now time.Time) *sharedStatus {
 	if cfg == nil {
 		return nil
 	}
@@ -90,10 +101,18 @@ func probeSharedState(cfg *knockd.Config) *sharedStatus {
 	if err != nil || !ok {
 		return nil
 	}
-	return &sharedStatus{Kind: "redis", Addr: ro.Addr(), Err: pingState(ro)}
+	groups := map[string][]string{}
+	for _, d := range cfg.Doors {
+		if d.Group != "" {
+			groups[d.Group] = append(groups[d.Group], d.Name)
+		}
+	}
+	gs, err := probeState(ro, groups, now)
+	return &sharedStatus{Kind: "redis", Addr: ro.Addr(), Err: err, Groups: gs}
 }
 
-// writeSharedState is the table's last line with [options] State.
+// writeSharedState is the table's last lines with [options] State: the
+// backend's answer, then each door group.
 func writeSharedState(w io.Writer, sh *sharedStatus) {
 	if sh == nil {
 		return
@@ -103,6 +122,13 @@ func writeSharedState(w io.Writer, sh *sharedStatus) {
 		state = "does not answer (" + sh.Err.Error() + "): knocks that need it are refused"
 	}
 	fmt.Fprintf(w, "Shared state: %s %s %s.\n", sh.Kind, sh.Addr, state)
+	for _, g := range sh.Groups {
+		open := fmt.Sprintf("%d open on the hosts of the group", g.Open)
+		if g.Err != nil {
+			open = "cannot be read (" + g.Err.Error() + ")"
+		}
+		fmt.Fprintf(w, "Door group %s (%s): %s.\n", g.Name, strings.Join(g.Doors, ", "), open)
+	}
 }
 
 // statusDoors are s's doors, earliest due first: the order they close in.
@@ -245,6 +271,16 @@ type sharedStateJSON struct {
 	Address string `json:"address"` // as the text form and the log name it, no password
 	Up      bool   `json:"up"`      // it answered this process's ping
 	Error   string `json:"error,omitempty"`
+	// Groups are the config's door groups, by name; absent without any,
+	// or when the shared state did not answer.
+	Groups []groupJSON `json:"groups,omitempty"`
+}
+
+type groupJSON struct {
+	Name  string   `json:"name"`
+	Doors []string `json:"doors"` // the config's doors in the group
+	Open  int      `json:"open"`  // openings not yet expired, from every host of the group
+	Error string   `json:"error,omitempty"`
 }
 
 type statusDoorJSON struct {
@@ -278,6 +314,13 @@ func writeStatusJSON(w io.Writer, s journal.Snapshot, sh *sharedStatus, now time
 		out.SharedState = &sharedStateJSON{Kind: sh.Kind, Address: sh.Addr, Up: sh.Err == nil}
 		if sh.Err != nil {
 			out.SharedState.Error = sh.Err.Error()
+		}
+		for _, g := range sh.Groups {
+			gj := groupJSON{Name: g.Name, Doors: g.Doors, Open: g.Open}
+			if g.Err != nil {
+				gj.Error = g.Err.Error()
+			}
+			out.SharedState.Groups = append(out.SharedState.Groups, gj)
 		}
 	}
 	if s.DaemonKnown || s.NoDir {

@@ -66,6 +66,9 @@ func TestStatusOutput(t *testing.T) {
 			s.Doors = []journal.Entry{ssh}
 		}), nil},
 		{"shared-up", with(running, func(s *journal.Snapshot) { s.Doors = []journal.Entry{ssh} }), up},
+		{"shared-groups", with(running, func(s *journal.Snapshot) { s.Doors = []journal.Entry{ssh} }), &sharedStatus{Kind: "redis", Addr: "redis://10.0.0.5:6379/0",
+			Groups: []groupStatus{{Name: "bastions", Doors: []string{"openSSH", "nftSSH"}, Open: 3},
+				{Name: "web", Doors: []string{"openHTTP"}, Err: errors.New("redis: i/o timeout")}}}},
 		{"shared-down", running, down},
 		{"shared-never-ran", journal.Snapshot{Dir: "/var/lib/doorward", NoDir: true, DaemonKnown: true}, down},
 	} {

@@ -2,6 +2,9 @@ package daemon
 
 import (
 	"errors"
+	"maps"
+	"slices"
+	"time"
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/filestore"
@@ -48,12 +51,22 @@ func openStore(cfg *knockd.Config, stateDir string, jr actions.Doors, logf actio
 	return rs, rs, nil
 }
 
-// pingState asks the shared state once (knockd --status).
-func pingState(ro redisstore.Options) error {
+// probeState pings the shared state once and, when it answers, reads
+// what is open at now in each of groups (name → the config's doors in it,
+// for --status), in name order.
+func probeState(ro redisstore.Options, groups map[string][]string, now time.Time) ([]groupStatus, error) {
 	rs, err := redisstore.New(ro, filestore.Memory().Doors, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rs.Close()
-	return rs.Ping()
+	if err := rs.Ping(); err != nil {
+		return nil, err
+	}
+	var out []groupStatus
+	for _, name := range slices.Sorted(maps.Keys(groups)) {
+		open, err := rs.GroupOpenings(name, now)
+		out = append(out, groupStatus{Name: name, Doors: groups[name], Open: len(open), Err: err})
+	}
+	return out, nil
 }

@@ -284,10 +284,7 @@ func (g *Groups) resubscribe(old *redis.PubSub) {
 
 // catchUp delivers what group's set holds that is still open at now.
 func (g *Groups) catchUp(group string, now time.Time) {
-	ctx, cancel := g.s.ctx()
-	defer cancel()
-	min := "(" + strconv.FormatInt(now.UnixMilli(), 10)
-	list, err := g.s.rdb.ZRangeByScore(ctx, g.s.key("group", group), &redis.ZRangeBy{Min: min, Max: "+inf"}).Result()
+	list, err := g.s.stillOpen(group, now)
 	if err != nil {
 		if err = g.s.fail("group "+group, err); err != nil {
 			g.s.logf("state: group %s: cannot read what is open: %v", group, err)
@@ -297,6 +294,33 @@ func (g *Groups) catchUp(group string, now time.Time) {
 	for _, data := range list {
 		g.receiveOne(group, data, now)
 	}
+}
+
+// stillOpen is the openings of group that expire after now, as stored
+// (JSON), earliest expiry first.
+func (s *Store) stillOpen(group string, now time.Time) ([]string, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	min := "(" + strconv.FormatInt(now.UnixMilli(), 10)
+	return s.rdb.ZRangeByScore(ctx, s.key("group", group), &redis.ZRangeBy{Min: min, Max: "+inf"}).Result()
+}
+
+// GroupOpenings is what is open in group at now, across the fleet, for
+// knockd --status: the openings that read, earliest expiry first.
+func (s *Store) GroupOpenings(group string, now time.Time) ([]Opening, error) {
+	list, err := s.stillOpen(group, now)
+	if err != nil {
+		return nil, err
+	}
+	var out []Opening
+	for _, data := range list {
+		var o Opening
+		if json.Unmarshal([]byte(data), &o) == nil && o.Addr.IsValid() && o.Door != "" {
+			o.Group = group
+			out = append(out, o)
+		}
+	}
+	return out, nil
 }
 
 // receiveOne delivers one opening, unless this daemon published it, it

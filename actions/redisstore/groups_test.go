@@ -99,6 +99,14 @@ func TestGroupOpenings(t *testing.T) {
 		t.Errorf("a late member caught up on %+v, want only %+v (the other expired)", got, long)
 	}
 
+	// What --status shows: the group's openings still open, from any host.
+	if open, err := c.GroupOpenings("bastions", time.Now()); err != nil || len(open) != 1 || !same(open[0], long) {
+		t.Errorf("GroupOpenings: %+v, %v; want only %+v", open, err, long)
+	}
+	if open, err := c.GroupOpenings("other", time.Now()); err != nil || len(open) != 0 {
+		t.Errorf("GroupOpenings of a group nothing was published to: %+v, %v", open, err)
+	}
+
 	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket()})
 	defer rdb.Close()
 	ctx := context.Background()
