@@ -129,6 +129,12 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	if shared != nil {
 		defer shared.Close()
 		met.state = shared.Health
+		met.groupsDropped = func() uint64 {
+			if g := fleet.g.Load(); g != nil {
+				return g.Dropped()
+			}
+			return 0
+		}
 	}
 	env := &Env{Logf: log.Logf, Store: store, Run: run, StateDir: stateDir, Ifaces: ifaces, LogSuppressed: &met.suppressed, Tally: met.tally,
 		Opened: fleet.opened}

@@ -51,6 +51,9 @@ type metrics struct {
 	// state reports a shared state backend's health; nil: the embedded
 	// one, which has none to report.
 	state func() redisstore.Health
+	// groupsDropped is how many door group openings this host could not
+	// publish (redisstore.Groups.Dropped); nil without a shared backend.
+	groupsDropped func() uint64
 }
 
 func newMetrics() *metrics {
@@ -191,13 +194,15 @@ var (
 		"1 while the shared state backend ([options] State) answers, 0 while knocks that need it are refused.", []string{"backend"}, nil)
 	descStateRefused = prometheus.NewDesc("doorward_state_refused_total",
 		"Shared-state operations refused because the backend was unreachable.", []string{"backend"}, nil)
+	descGroupDropped = prometheus.NewDesc("doorward_group_openings_dropped_total",
+		"Door group openings this host could not publish to the other hosts: the queue was full or the backend did not answer.", []string{"backend"}, nil)
 )
 
 // collector turns metrics into samples at scrape time.
 type collector struct{ m *metrics }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSeen, descAccepted, descRefused, descOpen, descCommands, descFailed, descPackets, descReceived, descDrops, descSuppressed, descStateUp, descStateRefused} {
+	for _, d := range []*prometheus.Desc{descSeen, descAccepted, descRefused, descOpen, descCommands, descFailed, descPackets, descReceived, descDrops, descSuppressed, descStateUp, descStateRefused, descGroupDropped} {
 		ch <- d
 	}
 }
@@ -247,6 +252,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descStateUp, prometheus.GaugeValue, up, h.Backend)
 		counter(descStateRefused, h.Refused, h.Backend)
+		if m.groupsDropped != nil {
+			counter(descGroupDropped, m.groupsDropped(), h.Backend)
+		}
 	}
 	if m.captures != nil {
 		m.captures(func(iface string, received, dropped uint64) {

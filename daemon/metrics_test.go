@@ -428,24 +428,30 @@ func TestMetricsTCP(t *testing.T) {
 	scrape(t, &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/metrics")
 }
 
-// TestMetricsState: with a shared state backend, its state and refusals
-// are scraped; without one, neither series exists.
+// TestMetricsState: with a shared state backend, its state, refusals and
+// the door group openings it could not publish are scraped; without one,
+// none of these series exists.
 func TestMetricsState(t *testing.T) {
 	m := newMetrics()
+	shared := func(s string) bool {
+		return strings.HasPrefix(s, "doorward_state_") || strings.HasPrefix(s, "doorward_group_")
+	}
 	for _, s := range scrapeHandler(t, m) {
-		if strings.HasPrefix(s, "doorward_state_") {
+		if shared(s) {
 			t.Fatalf("without a shared backend: %s", s)
 		}
 	}
 	h := redisstore.Health{Backend: "redis", Addr: "unix:///run/redis.sock", Up: false, Refused: 3}
 	m.state = func() redisstore.Health { return h }
+	m.groupsDropped = func() uint64 { return 2 }
 	var got []string
 	for _, s := range scrapeHandler(t, m) {
-		if strings.HasPrefix(s, "doorward_state_") {
+		if shared(s) {
 			got = append(got, s)
 		}
 	}
-	want := []string{`doorward_state_refused_total{backend="redis"} 3`, `doorward_state_up{backend="redis"} 0`}
+	want := []string{`doorward_group_openings_dropped_total{backend="redis"} 2`,
+		`doorward_state_refused_total{backend="redis"} 3`, `doorward_state_up{backend="redis"} 0`}
 	if !slices.Equal(got, want) {
 		t.Errorf("down: %q, want %q", got, want)
 	}
