@@ -81,6 +81,18 @@ type Env struct {
 	// this host, for door groups; an action whose protocol registers
 	// Groups calls it (nil-safe through Opened.Tell).
 	Opened Opened
+	// Latency, if set (live only), is where an action that runs its
+	// commands through the command engine records knock-to-command
+	// latency (engine.SetLatency), shared with the knockd doors' engine
+	// so the daemon reports one figure.
+	Latency Latency
+}
+
+// Latency records knock-to-command latencies: from the capture time of a
+// knock's last packet to its start command's start (the daemon's
+// internal/latency histogram).
+type Latency interface {
+	Record(d time.Duration)
 }
 
 // New builds a protocol's Action for its doors (and the sections it

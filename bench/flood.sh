@@ -522,8 +522,8 @@ bench() {
 	local own="- - - -"
 	if [[ $name == doorward ]] && grep -q "knock-to-command latency:" "$dir/daemon.log"; then
 		own=$(own_latency "$dir/daemon.log")
-		# None measured: fwknop doors open through an engine of their own,
-		# whose latency the daemon does not log yet.
+		# None measured: no knock opened anything (or a build from before
+		# fwknop doors' engine recorded into the daemon's histogram).
 		[[ $own == "0 "* ]] && own="- - - -"
 	fi
 

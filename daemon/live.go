@@ -93,6 +93,10 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	met := newMetrics() // metrics.go: counted always, served if [options] Metrics
 	run := met.counting(limit.runner(o.Runner))
 	eng := engine.New(run, jr, log.Logf)
+	// One knock-to-command figure for the knockd doors and the actions
+	// that run commands through an engine of their own (fwknop).
+	lat := &latency.Histogram{}
+	eng.SetLatency(lat)
 	fleet := new(fleetGroups) // groups.go: follows the groups once the plan serves
 	eng.SetOpened(fleet.opened)
 	eng.OnKnock(met.knock)
@@ -137,7 +141,7 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		}
 	}
 	env := &Env{Logf: log.Logf, Store: store, Run: run, StateDir: stateDir, Ifaces: ifaces, LogSuppressed: &met.suppressed, Tally: met.tally,
-		Opened: fleet.opened}
+		Opened: fleet.opened, Latency: lat}
 	if jr != nil { // a nil *journal.Journal must stay a nil actions.Doors
 		env.Doors = jr
 	}
@@ -290,7 +294,7 @@ loop:
 			}
 			if ticks%statsEvery == 0 {
 				l.reportDrops()
-				l.reportLatency(eng.Latency(), false)
+				l.reportLatency(lat.Summary(), false)
 			}
 			l.owner.Unlock()
 		case now := <-sweep.C:
@@ -347,7 +351,7 @@ loop:
 	l.owner.Lock() // a batch being dispatched is counted; none starts after
 	l.owner.Unlock()
 	l.logStats(met.packets.Load())
-	l.reportLatency(eng.Latency(), true)
+	l.reportLatency(lat.Summary(), true)
 	l.closeSources()
 	l.closeLogTail(lt)
 	readers.Wait()

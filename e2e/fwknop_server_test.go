@@ -223,9 +223,22 @@ func TestFwknop(t *testing.T) {
 	s.waitElems(t, "fwknop4", "", 5*time.Second)
 	s.waitElems(t, "fwknop6", "", 5*time.Second)
 
-	// A replay after a restart is still a replay.
+	// The doors above opened through fwknop's own engine; the daemon's
+	// knock-to-command latency counts them (three SPA packets opened
+	// something: the two set ports, the command cycle, the IPv6 port).
 	k.terminate()
 	noPanic(t, k)
+	if l := k.lines("knock-to-command latency: "); len(l) == 0 {
+		t.Error("no knock-to-command latency line at shutdown")
+	} else {
+		var n int
+		_, err := fmt.Sscanf(l[len(l)-1][strings.Index(l[len(l)-1], "knock-to-command latency: "):], "knock-to-command latency: %d start commands", &n)
+		if err != nil || n < 3 {
+			t.Errorf("latency line %q: %d start commands measured (%v), want at least 3", l[len(l)-1], n, err)
+		}
+	}
+
+	// A replay after a restart is still a replay.
 	s.start(t)
 	s.send(t, spa, false)
 	s.k.waitLog("(stanza #1) Replay detected from source IP: "+cli, 5*time.Second)

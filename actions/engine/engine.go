@@ -110,7 +110,8 @@ type door struct {
 	index int    // in the heap
 	seq   uint64 // breaks ties between equal due times, for reproducible replays
 	// knocked is the capture time of the knock's last packet, set by Run
-	// (live) only: replay's packet time is no clock to measure against.
+	// (live), and by Open after SetLatency: replay's packet time is no
+	// clock to measure against.
 	knocked time.Time
 	// ev is the knock that opened the door, for Opened; its Until (set
 	// for an opening another host of the door's group published) is when
@@ -141,8 +142,11 @@ type Engine struct {
 	opened actions.Opened
 	// latency: a knock's capture time to its start command's start, as
 	// issue 14 defines knock-to-command latency; recorded on the worker
-	// goroutines, read by the daemon for its stats lines.
-	latency latency.Histogram
+	// goroutines, read by the daemon for its stats lines. After
+	// SetLatency, shared goes where latencies are recorded instead.
+	latency      latency.Histogram
+	shared       actions.Latency
+	openMeasured bool // Open (not only Run) measures latency: SetLatency
 }
 
 // New returns an engine that runs commands with run, records open doors in
@@ -162,6 +166,23 @@ func New(run command.Runner, store Store, logf actions.Logf) *Engine {
 	}
 	e.log = ratelimit.NewLog(logf, DefaultLogRate, DefaultLogBurst)
 	return e
+}
+
+// SetLatency makes the engine record knock-to-command latency in l
+// instead of its own histogram (Latency): the daemon shares one between
+// every engine that serves live knocks, so its figure covers all
+// protocols. It also makes Open measure, which an Action calls for each
+// live knock (fwknop); replay never calls it, as its packet times are no
+// clock to measure against. Call it before the engine runs.
+func (e *Engine) SetLatency(l actions.Latency) { e.shared, e.openMeasured = l, true }
+
+// record adds one knock-to-command latency.
+func (e *Engine) record(d time.Duration) {
+	if e.shared != nil {
+		e.shared.Record(d)
+		return
+	}
+	e.latency.Record(d)
 }
 
 // SetSets gives the engine its nftables backend; without one, doors with
@@ -380,7 +401,7 @@ func (e *Engine) RunStart(ctx context.Context, o *door, t time.Time) (ok bool) {
 		// A set-only door's "command" is the set element: its latency is
 		// measured there (the start command, if any, is not measured twice).
 		if o.start == "" && !o.knocked.IsZero() {
-			e.latency.Record(time.Since(o.knocked))
+			e.record(time.Since(o.knocked))
 		}
 		ok = e.setAdd(t, o, o.wait, false)
 	}
@@ -430,7 +451,8 @@ func (e *Engine) shut(ctx context.Context, t time.Time, o *door) bool {
 	return e.exec(ctx, t, o.e.Name, o.e.Stop, time.Time{}) && ok
 }
 
-// Latency summarizes knock-to-command latency so far: from the capture
+// Latency summarizes knock-to-command latency so far (unless SetLatency
+// sent it elsewhere): from the capture
 // timestamp of a knock's last packet (the kernel's, in live capture) to
 // the moment its start command is handed to the Runner, just before the
 // fork, for every start command Run started. It is safe to call from any
@@ -466,6 +488,9 @@ func (e *Engine) Started(o *door, finished time.Time, ok bool) {
 // from ev.Time. Replay uses it so a capture always gives the same result.
 func (e *Engine) Open(ctx context.Context, ev actions.Event) {
 	if o := e.Begin(ev); o != nil {
+		if e.openMeasured {
+			o.knocked = ev.Time
+		}
 		ok := e.RunStart(ctx, o, ev.Time)
 		e.Started(o, ev.Time, ok)
 		if !ok {
@@ -619,7 +644,7 @@ func (e *Engine) exec(ctx context.Context, t time.Time, name, line string, knock
 	}
 	e.note(t, "%s: running command: %s", name, line)
 	if !knocked.IsZero() {
-		e.latency.Record(time.Since(knocked))
+		e.record(time.Since(knocked))
 	}
 	status, err := e.run(ctx, line)
 	switch {

@@ -48,6 +48,9 @@ func newAction(doors []*knockd.Door, env *actions.Env) (actions.Action, error) {
 		opt.Sets = lazySets{r}
 	}
 	r.Action = New(ds, opt)
+	if env.Latency != nil && !env.Replay {
+		r.eng.SetLatency(env.Latency)
+	}
 	if env.LogRate != 0 {
 		r.eng.SetLogRate(env.LogRate)
 	}
