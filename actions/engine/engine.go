@@ -144,9 +144,9 @@ type Engine struct {
 	// issue 14 defines knock-to-command latency; recorded on the worker
 	// goroutines, read by the daemon for its stats lines. After
 	// SetLatency, shared goes where latencies are recorded instead.
-	latency      latency.Histogram
-	shared       actions.Latency
-	openMeasured bool // Open (not only Run) measures latency: SetLatency
+	// Open (not only Run) measures once shared is set.
+	latency latency.Histogram
+	shared  actions.Latency
 }
 
 // New returns an engine that runs commands with run, records open doors in
@@ -174,7 +174,7 @@ func New(run command.Runner, store Store, logf actions.Logf) *Engine {
 // protocols. It also makes Open measure, which an Action calls for each
 // live knock (fwknop); replay never calls it, as its packet times are no
 // clock to measure against. Call it before the engine runs.
-func (e *Engine) SetLatency(l actions.Latency) { e.shared, e.openMeasured = l, true }
+func (e *Engine) SetLatency(l actions.Latency) { e.shared = l }
 
 // record adds one knock-to-command latency.
 func (e *Engine) record(d time.Duration) {
@@ -488,7 +488,7 @@ func (e *Engine) Started(o *door, finished time.Time, ok bool) {
 // from ev.Time. Replay uses it so a capture always gives the same result.
 func (e *Engine) Open(ctx context.Context, ev actions.Event) {
 	if o := e.Begin(ev); o != nil {
-		if e.openMeasured {
+		if e.shared != nil {
 			o.knocked = ev.Time
 		}
 		ok := e.RunStart(ctx, o, ev.Time)
