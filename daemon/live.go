@@ -33,10 +33,10 @@ const maxPayload = 512
 // slice every 1/sweepParts of a second, so all of them once a second. The
 // sweep holds the detectors, and the readers wait for it with the packets
 // they read: a whole sweep of a full table (65,536 sources) took 0.6 ms in
-// BenchmarkExpire and 1 to 4 ms in the daemon under a flood (perf sched
-// showed the sweeping thread on the CPU for 3–4 ms, the reader queued
-// behind it), every second, and a knock that came meanwhile waited that
-// long (issue 14: p99 within 2 ms). A sixteenth takes 44 µs.
+// BenchmarkExpire, 12 ms when a whole table times out at once, and under
+// a flood perf sched showed a daemon thread on the CPU for 3–4 ms once a
+// second with the reader queued behind it; a knock that came meanwhile
+// waited that long (issue 14: p99 within 2 ms). A sixteenth takes 44 µs.
 const sweepParts = 16
 
 // statsEvery is how often (in ticks) the kernel's drop counters are read;
