@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -31,9 +32,18 @@ func running(e *Engine) (events chan<- actions.Event, stop func()) {
 	return ch, func() { cancel(); <-done }
 }
 
-type logs struct{ lines []string }
+// logs keeps the lines logged; commands log from their own goroutines.
+// Read lines once Run has returned or after synctest.Wait.
+type logs struct {
+	mu    sync.Mutex
+	lines []string
+}
 
-func (l *logs) logf(f string, a ...any) { l.lines = append(l.lines, fmt.Sprintf(f, a...)) }
+func (l *logs) logf(f string, a ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(f, a...))
+}
 
 // TestFamilyWithoutCommands: an IPv6 knock on a door without IPv6
 // commands, and an IPv4-mapped IPv6 source on any door, run nothing and
@@ -122,6 +132,7 @@ func TestStopRetriesBounded(t *testing.T) {
 		events, stop := running(e)
 		events <- ev("ssh", "10.0.0.1", t0)
 		time.Sleep(24 * time.Hour)
+		synctest.Wait() // what Run did is seen here (go test -race)
 		if stops != journal.MaxAttempts || len(st.open) != 0 || e.Pending() != 0 {
 			t.Errorf("%d stop attempts, journal %v, pending %d; want %d, empty, 0", stops, st.open, e.Pending(), journal.MaxAttempts)
 		}
