@@ -37,6 +37,13 @@ type Action interface {
 // actions/command holds the shell runner and its time limits.
 type Runner func(ctx context.Context, line string) (status int, err error)
 
+// Starter is a Runner in two halves: it returns as soon as the command's
+// process exists, and wait (called exactly once) returns what the Runner
+// would. A command started on the thread that saw the knock needs no other
+// thread to be woken first, and on a loaded machine that wake-up is most
+// of a knock's latency (docs/benchmark.md).
+type Starter func(ctx context.Context, line string) (wait func() (status int, err error))
+
 // Env is what an action may use, from the runtime.
 type Env struct {
 	Logf Logf

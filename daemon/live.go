@@ -54,6 +54,7 @@ const addrEvery = 5
 // left open → engine → capture → "starting up". No knock is accepted before
 // the leftover doors are closed.
 func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
+	shell := o.Runner == nil // then a knock's start command forks on the reader (engine.Knock)
 	o.defaults()
 	o.Stderr = stderrFor(o.Stderr) // journald.go: start-up errors as errors
 	sd := sdnotify.FromEnv()       // Type=notify: READY, RELOADING, STOPPING
@@ -93,6 +94,9 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 	met := newMetrics() // metrics.go: counted always, served if [options] Metrics
 	run := met.counting(limit.runner(o.Runner))
 	eng := engine.New(run, jr, log.Logf)
+	if shell {
+		eng.SetStarter(met.countingStart(limit.starter()))
+	}
 	// One knock-to-command figure for the knockd doors and the actions
 	// that run commands through an engine of their own (fwknop).
 	lat := &latency.Histogram{}
@@ -152,6 +156,11 @@ func Live(ctx context.Context, o Options, hup <-chan os.Signal) int {
 		knock := ev.Kind == actions.Knock
 		if knock {
 			met.seen(ev.Door)
+		}
+		// A knockd door's knock starts its command right here, on the
+		// reader, within the engine's bounds; else it is queued.
+		if acts.toEngine(kind) && eng.Knock(ev) {
+			return
 		}
 		if !acts.route(kind, ev) && knock {
 			met.queueFull(ev.Door)

@@ -39,6 +39,10 @@ func newLiveActions(env *Env, log *Logger) *liveActions {
 	return &liveActions{env: env, log: log, engine: make(chan actions.Event, queueLen), running: map[string]*actionRunner{}}
 }
 
+// toEngine reports whether route sends kind's events to the engine (the
+// knockd command doors).
+func (l *liveActions) toEngine(kind string) bool { return l.running[kind] == nil }
+
 // route is called on the packet path: it never blocks. It reports
 // whether ev was queued.
 func (l *liveActions) route(kind string, ev actions.Event) bool {

@@ -169,6 +169,21 @@ func (m *metrics) counting(run actions.Runner) actions.Runner {
 	}
 }
 
+// countingStart is counting for the engine's Starter.
+func (m *metrics) countingStart(start actions.Starter) actions.Starter {
+	return func(ctx context.Context, line string) func() (int, error) {
+		m.commands.Add(1)
+		wait := start(ctx, line)
+		return func() (int, error) {
+			status, err := wait()
+			if err != nil || status != 0 {
+				m.failed.Add(1)
+			}
+			return status, err
+		}
+	}
+}
+
 var (
 	descSeen = prometheus.NewDesc("doorward_knocks_seen_total",
 		"Completed knocks handed to the door's action.", []string{"door"}, nil)

@@ -1,17 +1,17 @@
 package daemon
 
 import (
-	"strings"
-	"sync/atomic"
-
+	"context"
 	"fmt"
-	"github.com/doorward/doorward/actions"
-	"github.com/doorward/doorward/actions/filestore"
 	"io"
 	"os"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/command"
+	"github.com/doorward/doorward/actions/filestore"
 	"github.com/doorward/doorward/config"
 	"github.com/doorward/doorward/config/knockd"
 )
@@ -75,6 +75,13 @@ func (c *cmdLimit) set(cfg *knockd.Config) {
 func (c *cmdLimit) get() time.Duration { return time.Duration(c.d.Load()) }
 func (c *cmdLimit) runner(run command.Runner) command.Runner {
 	return command.WithLimit(run, c.get)
+}
+
+// starter is the shell Runner (command.Shell) under c, in two halves.
+func (c *cmdLimit) starter() actions.Starter {
+	return func(ctx context.Context, line string) func() (int, error) {
+		return command.Start(ctx, line, c.get(), os.Stdout)
+	}
 }
 
 // load reads the config and prints every error with its file:line.

@@ -100,13 +100,21 @@ func WithLimit(run Runner, limit func() time.Duration) Runner {
 // not just the shell. status is the exit status (128+signal when killed);
 // err is set when the command could not be started or was killed.
 func Exec(ctx context.Context, line string, timeout time.Duration, stdout io.Writer) (status int, err error) {
+	return Start(ctx, line, timeout, stdout)()
+}
+
+// Start is Exec in two halves: it returns once the shell's process
+// exists (or could not be created), and wait waits for it and returns what
+// Exec would. The time limit runs from Start. wait must be called exactly
+// once. The daemon forks this way on the thread that saw the knock, and
+// waits elsewhere (actions.Starter).
+func Start(ctx context.Context, line string, timeout time.Duration, stdout io.Writer) (wait func() (status int, err error)) {
+	cancel := context.CancelFunc(func() {})
 	if _, ok := ctx.Deadline(); timeout > 0 || !ok {
 		if timeout <= 0 {
 			timeout = DefaultTimeout
 		}
-		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%w after %v", ErrTimeout, timeout))
-		defer cancel()
 	}
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", line)
 	cmd.Stdout = stdout
@@ -116,7 +124,18 @@ func Exec(ctx context.Context, line string, timeout time.Duration, stdout io.Wri
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	cmd.WaitDelay = waitDelay
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return func() (int, error) { return -1, err }
+	}
+	return func() (int, error) {
+		defer cancel()
+		return status(ctx, cmd, cmd.Wait())
+	}
+}
+
+// status is Exec's result from cmd's Wait error.
+func status(ctx context.Context, cmd *exec.Cmd, err error) (int, error) {
 	if cause := context.Cause(ctx); cause != nil && cmd.ProcessState != nil && !cmd.ProcessState.Success() {
 		// Killed by us (or it failed just as its time ran out): either
 		// way it did not finish in time.

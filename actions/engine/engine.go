@@ -17,6 +17,7 @@ package engine
 import (
 	"context"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -147,6 +148,13 @@ type Engine struct {
 	// Open (not only Run) measures once shared is set.
 	latency latency.Histogram
 	shared  actions.Latency
+	// mu guards the door state while Run serves: Run's loop and Knock,
+	// called on the goroutines that detect knocks, both take it.
+	mu sync.Mutex
+	// live is Run's state while it serves (nil before and after).
+	live *serving
+	// start forks commands for Knock (SetStarter); nil: Knock declines.
+	start actions.Starter
 }
 
 // New returns an engine that runs commands with run, records open doors in
@@ -455,7 +463,7 @@ func (e *Engine) shut(ctx context.Context, t time.Time, o *door) bool {
 // sent it elsewhere): from the capture
 // timestamp of a knock's last packet (the kernel's, in live capture) to
 // the moment its start command is handed to the Runner, just before the
-// fork, for every start command Run started. It is safe to call from any
+// fork, for every start command Run or Knock started. It is safe to call from any
 // goroutine.
 func (e *Engine) Latency() latency.Summary { return e.latency.Summary() }
 
@@ -647,6 +655,11 @@ func (e *Engine) exec(ctx context.Context, t time.Time, name, line string, knock
 		e.record(time.Since(knocked))
 	}
 	status, err := e.run(ctx, line)
+	return e.judge(t, name, status, err)
+}
+
+// judge logs a command's failure as knockd does; ok is false if it failed.
+func (e *Engine) judge(t time.Time, name string, status int, err error) bool {
 	switch {
 	case err != nil:
 		e.note(t, "%s: command failed: %v", name, err)
