@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,10 +35,20 @@ func follow(t *testing.T, h *host, groups ...string) *member {
 	return m
 }
 
+// openings is what m was delivered, each opening once, in the order of
+// its first delivery. Groups may deliver an opening again (its doc): one
+// published between a subscription and its catch-up arrives both ways,
+// and the daemon opens a door once per address whatever the count.
 func (m *member) openings() []redisstore.Opening {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]redisstore.Opening(nil), m.got...)
+	var out []redisstore.Opening
+	for _, o := range m.got {
+		if !slices.ContainsFunc(out, func(p redisstore.Opening) bool { return same(p, o) }) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // wait returns the openings once there are n, or fails t after 3 s.
