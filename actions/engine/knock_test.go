@@ -74,7 +74,8 @@ func TestKnockForksOnCaller(t *testing.T) {
 		if want := []string{"close 10.0.0.1"}; !slices.Equal(ran, want) {
 			t.Errorf("runner ran %q, want %q (the stop command, by Run)", ran, want)
 		}
-		// A second knock for the open door extends it: nothing forks.
+		// A new address forks; its second knock extends its door: nothing
+		// forks.
 		if !e.Knock(ev("ssh", "10.0.0.2", time.Now())) || !e.Knock(ev("ssh", "10.0.0.2", time.Now())) {
 			t.Fatal("Knock declined")
 		}

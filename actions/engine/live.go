@@ -6,6 +6,7 @@ import (
 
 	"github.com/doorward/doorward/actions"
 	"github.com/doorward/doorward/actions/command"
+	"github.com/doorward/doorward/internal/ratelimit"
 )
 
 // MaxInFlight bounds the commands running at once. Sequence knocks are not
@@ -35,9 +36,8 @@ type serving struct {
 	results  chan result
 	inflight int
 	dropped  int
-	// second and inline: Knock's budget (KnockPerSecond).
-	second time.Time
-	inline int
+	// forks is Knock's budget: a token bucket of KnockPerSecond.
+	forks *ratelimit.Limiter
 }
 
 // SetStarter lets Knock start commands on its caller's thread with start,
@@ -50,10 +50,10 @@ func (e *Engine) SetStarter(start actions.Starter) { e.start = start }
 // the command starts (on a loaded machine that wake-up was most of a
 // knock's latency: docs/benchmark.md). It reports false, having done
 // nothing, when ev must go through Run's queue instead: no Starter, Run
-// not serving or busy, KnockPerSecond spent, MaxInFlight reached, or a
-// door whose start is a set element (a netlink round trip stays off the
-// packet path).
-// Safe to call from several goroutines.
+// not serving or busy, KnockPerSecond spent, or a door whose start is a
+// set element (a netlink round trip stays off the packet path). Past
+// MaxInFlight it drops and counts the knock as Run does (admit). Safe to
+// call from several goroutines.
 func (e *Engine) Knock(ev actions.Event) bool {
 	if e.start == nil {
 		return false
@@ -66,27 +66,19 @@ func (e *Engine) Knock(ev actions.Event) bool {
 	}
 	l := e.live
 	d, known := e.doors[ev.Door]
-	if l == nil || l.inflight >= MaxInFlight || !known || !d.Set[0].IsZero() || !d.Set[1].IsZero() || !l.spend(now) {
+	if l == nil || !known || !d.Set[0].IsZero() || !d.Set[1].IsZero() {
+		e.mu.Unlock()
+		return false
+	}
+	if ok, _ := l.forks.Allow(now); !ok {
 		e.mu.Unlock()
 		return false
 	}
 	o := e.admit(l, ev)
 	e.mu.Unlock()
 	if o != nil {
-		e.launch(l, o, true)
+		e.fork(l, o)
 	}
-	return true
-}
-
-// spend takes one of this second's KnockPerSecond; the caller holds e.mu.
-func (l *serving) spend(now time.Time) bool {
-	if now.Sub(l.second) >= time.Second || now.Before(l.second) {
-		l.second, l.inline = now, 0
-	}
-	if l.inline >= KnockPerSecond {
-		return false
-	}
-	l.inline++
 	return true
 }
 
@@ -112,21 +104,23 @@ func (e *Engine) admit(l *serving, ev actions.Event) *door {
 	return o
 }
 
-// launch runs o's start command and reports to Run. here: fork now, on the
-// caller's goroutine (Knock), and wait on another; else all of it on
-// another goroutine.
-func (e *Engine) launch(l *serving, o *door, here bool) {
-	if here && o.start != "" && o.set.IsZero() {
-		t := time.Now()
-		e.note(t, "%s: running command: %s", o.e.Name, o.start)
-		e.record(t.Sub(o.knocked))
-		wait := e.start(l.bg, o.start)
-		go func() {
-			status, err := wait()
-			l.results <- result{o: o, ok: e.judge(t, o.e.Name, status, err), at: time.Now()}
-		}()
-		return
-	}
+// fork starts o's start command on the caller's goroutine (Knock) and
+// waits for it on another, which reports to Run. o has a start command
+// and no set: Begin returns no door without one or the other, and Knock
+// takes no set door.
+func (e *Engine) fork(l *serving, o *door) {
+	t := time.Now()
+	e.note(t, "%s: running command: %s", o.e.Name, o.start)
+	e.record(t.Sub(o.knocked))
+	wait := e.start(l.bg, o.start)
+	go func() {
+		status, err := wait()
+		l.results <- result{o: o, ok: e.judge(t, o.e.Name, status, err), at: time.Now()}
+	}()
+}
+
+// launch runs o's start command on another goroutine, which reports to Run.
+func (e *Engine) launch(l *serving, o *door) {
 	go func() {
 		ok := e.RunStart(l.bg, o, time.Now())
 		l.results <- result{o: o, ok: ok, at: time.Now()}
@@ -145,7 +139,7 @@ func (e *Engine) Run(ctx context.Context, events <-chan actions.Event, doors <-c
 	// the budget.
 	bg, release := command.Grace(ctx, command.ShutdownBudget)
 	defer release()
-	l := &serving{bg: bg, results: make(chan result)}
+	l := &serving{bg: bg, results: make(chan result), forks: ratelimit.New(KnockPerSecond, KnockPerSecond)}
 	e.mu.Lock()
 	e.live = l
 	e.mu.Unlock()
@@ -184,7 +178,7 @@ loop:
 			}
 			e.mu.Lock()
 			if o := e.admit(l, ev); o != nil {
-				e.launch(l, o, false)
+				e.launch(l, o)
 			}
 			e.mu.Unlock()
 		case r := <-l.results:
